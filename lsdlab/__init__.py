@@ -1,0 +1,44 @@
+"""lsdlab: live speaker (answering-machine) detection, from real SIP calls to country rules."""
+
+from __future__ import annotations
+
+import logging
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    AudioError,
+    CorpusError,
+    LsdlabError,
+    ModelError,
+    ParameterError,
+    SettingsError,
+    SipError,
+)
+from .settingsfile import TunedSettings, load_settings, save_settings  # noqa: E402
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "__version__",
+    "LsdlabError",
+    "ParameterError",
+    "AudioError",
+    "CorpusError",
+    "SettingsError",
+    "ModelError",
+    "SipError",
+    "TunedSettings",
+    "load_settings",
+    "save_settings",
+    "UASCallChannel",
+]
+
+
+def __getattr__(name: str):
+    # Lazy: ``import lsdlab`` must not import pjsua2.
+    if name == "UASCallChannel":
+        from .uas import UASCallChannel
+
+        return UASCallChannel
+    raise AttributeError(f"module 'lsdlab' has no attribute {name!r}")

@@ -1,0 +1,244 @@
+"""``lsdlab evaluate``, ``lsdlab train`` and ``lsdlab regress``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .audio.channel import ChannelSettings
+from .errors import ParameterError, SettingsError
+
+# Regression tolerances: a figure may be worse than the baseline by at most this much.
+TOLERANCES = {
+    "human_false_positive_rate": 0.0,
+    "human_missed_2s_rate": 0.01,
+    "machine_recall": 0.01,
+    "fax_recall": 0.0,
+    "silence_live_rate": 0.0,
+    "decision_time_p50_s": 0.05,
+    "decision_time_p95_s": 0.10,
+}
+_HIGHER_IS_WORSE = {"human_false_positive_rate", "human_missed_2s_rate", "silence_live_rate"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("evaluate", help="run a detector over a labelled corpus; confusion matrix and figures")
+    e.add_argument("corpus")
+    _common(e)
+    e.add_argument("--decisions", metavar="OUT.csv", help="write one row per call")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.set_defaults(func=_evaluate)
+
+    t = sub.add_parser("train", help="train the cadence model (group-aware CV report, skops file)")
+    t.add_argument("corpora", nargs="+", metavar="CORPUS")
+    t.add_argument("--out", required=True, metavar="MODEL.skops")
+    t.add_argument("--folds", type=int, default=5)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--channel", action="store_true", help="render calls through the telephone channel with a 0.2-1.2 s lead-in (for raw, not call-shaped clips)")
+    t.add_argument("--allow-unlicensed", action="store_true", help="also train on audio whose licence does not allow redistribution (private models only)")
+    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_train)
+
+    r = sub.add_parser("regress", help="fail (exit 1) when a figure is worse than the baseline beyond tolerance")
+    r.add_argument("corpus")
+    r.add_argument("--baseline", required=True, metavar="FILE.json")
+    r.add_argument("--update", action="store_true", help="write the current figures as the new baseline")
+    _common(r)
+    r.set_defaults(func=_regress)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--settings", metavar="FILE", help="a tuned settings file (lsdlab tune) or detector settings JSON")
+    p.add_argument("--backend", choices=("default", "app_amd"), default=None, help="detector backend (default: the settings' or 'default')")
+    p.add_argument("--channel", action="store_true", help="pass calls through the telephone-channel model (off by default: corpora are call audio already)")
+    p.add_argument("--lead-in", type=float, default=0.0, metavar="S", help="silence added after connect before each recording")
+    p.add_argument("--after", choices=("hangup", "silence"), default="hangup",
+                   help="when a recording ends: the far end hangs up (default) or the line stays up, silent")
+    p.add_argument("--labels", metavar="L1,L2", help="use only rows with these labels (e.g. machine)")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def load_any_settings(path: str | None, backend: str | None):
+    """(detector settings, TunedSettings or None) from a settings file or a backend name."""
+    from .detect import DetectorSettings, settings_from_dict
+
+    tuned = None
+    if path is None:
+        if backend == "app_amd":
+            from .detect.app_amd import AmdSettings
+
+            return AmdSettings(), None
+        return DetectorSettings(), None
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ParameterError(f"--settings {path}: no such file.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not JSON ({exc}); pass a file written by `lsdlab tune` or a detector settings JSON.") from None
+    if isinstance(d, dict) and "schema_version" in d:
+        from .settingsfile import load_settings
+
+        tuned = load_settings(p)
+        det = tuned.detector_settings
+    else:
+        det = settings_from_dict(d)
+    if backend is not None and backend != det.backend:
+        raise ParameterError(f"--backend {backend} conflicts with {path}, which holds settings of the {det.backend!r} backend.")
+    return det, tuned
+
+
+def _run(args):
+    from .corpus import load
+    from .evaluate import run_corpus
+
+    corpus = load(args.corpus, labels=args.labels.split(",") if args.labels else None)
+    det, tuned = load_any_settings(args.settings, args.backend)
+    channel = ChannelSettings() if args.channel else None
+    if not 0.0 <= args.lead_in <= 30.0:
+        raise ParameterError(f"--lead-in must be between 0 and 30 seconds. Got {args.lead_in}.")
+    decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=max(1, args.jobs),
+                           progress=not args.no_progress and sys.stderr.isatty())
+    return corpus, det, tuned, decisions
+
+
+def _figures(decisions, tuned):
+    from .tune.metrics import compliance_for_budget, figures
+
+    if tuned is not None:
+        comp = compliance_for_budget(decisions, tuned.budget, country=tuned.country)
+        return comp.figures, comp
+    return figures(decisions, delay_limit_ms=2000, delay_reference="greeting_end", agent_connect_ms=0), None
+
+
+def _evaluate(args) -> int:
+    from .evaluate import write_decisions
+
+    corpus, det, tuned, decisions = _run(args)
+    fig, comp = _figures(decisions, tuned)
+    if args.decisions:
+        write_decisions(args.decisions, decisions)
+    if args.json:
+        out = {"corpus": str(corpus.root), "corpus_sha256": corpus.sha256, "backend": det.backend, "figures": fig.to_dict()}
+        if comp is not None:
+            out["compliance"] = comp.to_dict()
+        print(json.dumps(out, indent=2, sort_keys=True))
+        return 0
+    print(format_figures(fig, corpus=str(corpus.root), backend=det.backend))
+    if comp is not None:
+        print(f"\nrules ({tuned.country}): passed {', '.join(comp.rules_passed) or '-'}; failed {', '.join(comp.rules_failed) or '-'}")
+    if args.decisions:
+        print(f"\ndecisions written to {args.decisions}")
+    return 0
+
+
+def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
+    from .tune.metrics import DECISIONS, LABELS
+
+    d = fig.to_dict()
+    lines = [f"corpus {corpus}: {fig.calls} calls, backend {backend}", "", "confusion (rows: truth, columns: decision)"]
+    lines.append(f"{'':>9}" + "".join(f"{x:>9}" for x in DECISIONS))
+    for lab in LABELS:
+        lines.append(f"{lab:>9}" + "".join(f"{fig.confusion[lab][x]:>9}" for x in DECISIONS))
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    lines += [
+        "",
+        f"humans called machine/fax: {fig.human_false_positives}/{fig.counts['human']} = {pct(fig.human_false_positive_rate)} "
+        f"(95% upper bound {pct(fig.human_false_positive_upper95)})",
+        f"humans not decided LIVE/UNKNOWN within 2 s of greeting end: {fig.human_missed_2s}/{fig.counts['human']} = {pct(fig.human_missed_2s_rate)}",
+        f"humans late (delay limit {fig.delay_limit_ms} ms from {fig.delay_reference.value}, agent {fig.agent_connect_ms} ms): "
+        f"{fig.human_late}/{fig.counts['human']} = {pct(fig.human_late_rate)}",
+        f"machine recall: {pct(fig.machine_recall)}   fax recall: {pct(fig.fax_recall)}   silence called LIVE: {pct(fig.silence_live_rate)}",
+        "",
+        "decision time (s)      p50      p95",
+    ]
+    for k, q in d["decision_time_s"].items():
+        p50 = "n/a" if q.get("p50") is None else f"{q['p50']:.2f}"
+        p95 = "n/a" if q.get("p95") is None else f"{q['p95']:.2f}"
+        lines.append(f"  {k:<18}{p50:>7}  {p95:>7}")
+    return "\n".join(lines)
+
+
+def _train(args) -> int:
+    from .corpus import load
+    from .train import build_training_set, cross_validate, dump_report, format_report, train_model
+
+    if args.folds < 2:
+        raise ParameterError(f"--folds must be at least 2. Got {args.folds}.")
+    corpora = []
+    sources = []
+    for c in args.corpora:
+        corpus = load(c)
+        corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
+        sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
+    ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
+                            progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed)
+    params = {"random_state": args.seed}
+    cv = cross_validate(ts, n_splits=args.folds, params=params)
+    print(format_report(cv))
+    model, meta = train_model(ts, args.out, params=params, cv=cv, sources=sources)
+    print(f"model written to {args.out} ({len(ts.calls)} calls, {len(ts.y)} decision points); report in {Path(args.out).with_suffix('.json')}")
+    _ = dump_report
+    return 0
+
+
+def _flat(fig) -> dict:
+    d = fig.to_dict()
+    out = {k: d[k] for k in ("human_false_positive_rate", "human_missed_2s_rate", "machine_recall", "fax_recall", "silence_live_rate")}
+    for cls, q in d["decision_time_s"].items():
+        for p in ("p50", "p95"):
+            out[f"decision_time_{p}_s.{cls}"] = q.get(p)
+    return out
+
+
+def _regress(args) -> int:
+    from .audio.io import atomic_path
+
+    corpus, det, tuned, decisions = _run(args)
+    fig, _ = _figures(decisions, tuned)
+    cur = _flat(fig)
+    base_path = Path(args.baseline)
+    if args.update:
+        payload = {"corpus_sha256": corpus.sha256, "backend": det.backend, "settings": det.to_dict(),
+                   "tolerances": TOLERANCES, "figures": cur}
+        with atomic_path(base_path) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        print(f"baseline written to {base_path}")
+        return 0
+    try:
+        base = json.loads(base_path.read_text())
+        bfig, tol = base["figures"], {**TOLERANCES, **base.get("tolerances", {})}
+        if not isinstance(bfig, dict) or not all(isinstance(v, (int, float, type(None))) for v in bfig.values()):
+            raise TypeError("'figures' must map figure names to numbers")
+    except FileNotFoundError:
+        raise ParameterError(f"--baseline {base_path}: no such file; create it with `lsdlab regress {args.corpus} --baseline {base_path} --update`.") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise SettingsError(f"{base_path}: not a baseline file written by `lsdlab regress --update` ({exc}).") from None
+    if base.get("corpus_sha256") not in (None, corpus.sha256):
+        print(f"note: the corpus changed since the baseline (sha256 {base['corpus_sha256'][:12]} -> {corpus.sha256[:12]})")
+    worse = []
+    for key, b in bfig.items():
+        c = cur.get(key)
+        if b is None or c is None:
+            continue
+        root = key.split(".")[0]
+        t = tol.get(root, 0.0)
+        higher_worse = root in _HIGHER_IS_WORSE or root.startswith("decision_time")
+        delta = (c - b) if higher_worse else (b - c)
+        status = "WORSE" if delta > t + 1e-9 else "ok"
+        print(f"{status:>5}  {key:<34} baseline {b:.4f}  now {c:.4f}  (tolerance {t})")
+        if status == "WORSE":
+            worse.append(key)
+    if worse:
+        print(f"regression: {len(worse)} figure(s) worse than the baseline beyond tolerance: {', '.join(worse)}", file=sys.stderr)
+        return 1
+    print("no regression")
+    return 0

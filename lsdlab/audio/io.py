@@ -1,0 +1,151 @@
+"""Audio file I/O: decode anything soundfile reads, resample to 8 kHz, write atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import AudioError, ParameterError
+
+__all__ = ["SR", "load", "save_wav", "resample", "valid_audio", "atomic_path", "duration_s"]
+
+#: The sample rate every detector works at (narrow-band telephony).
+SR = 8000
+
+
+def valid_audio(y: np.ndarray, *, name: str = "y", owner: str = "lsdlab") -> np.ndarray:
+    """Check that ``y`` is a 1-D array of finite samples; return it as float32 in [-1, 1].
+
+    int16 input is scaled by 1/32768. Raises :class:`ParameterError` otherwise.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a 1-D (mono) array of samples. "
+            f"Got an array of shape {y.shape} instead; pass one channel, e.g. y[:, 0]."
+        )
+    if y.dtype == np.int16:
+        return y.astype(np.float32) / np.float32(32768.0)
+    if np.issubdtype(y.dtype, np.signedinteger):
+        return (y.astype(np.float64) / float(-np.iinfo(y.dtype).min)).astype(np.float32)
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must hold float or int16 samples. "
+            f"Got dtype {y.dtype} instead."
+        )
+    y = y.astype(np.float32, copy=False)
+    if y.size and not np.isfinite(y).all():
+        bad = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must hold finite samples. Got a NaN or "
+            f"infinite value at index {bad}; clean the audio (e.g. np.nan_to_num) first."
+        )
+    return y
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int = SR) -> np.ndarray:
+    """Polyphase resampling (scipy.signal.resample_poly via librosa's 'polyphase')."""
+    if orig_sr == target_sr:
+        return np.asarray(y, dtype=np.float32)
+    import librosa
+
+    return librosa.resample(
+        np.asarray(y, dtype=np.float32), orig_sr=orig_sr, target_sr=target_sr, res_type="polyphase"
+    ).astype(np.float32)
+
+
+def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> tuple[np.ndarray, int]:
+    """Read an audio file, keep one channel, resample to ``sr`` (None keeps the file's rate).
+
+    Returns ``(y, sr)`` with ``y`` float32 in [-1, 1]. Raises :class:`AudioError` naming the
+    file when it is missing, empty or not decodable audio.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file; check the path.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes); re-export the recording.")
+    try:
+        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(
+            f"{path}: cannot decode audio ({exc}). Convert it to WAV, FLAC, OGG or MP3 "
+            f"(e.g. `ffmpeg -i in -ar 8000 -ac 1 out.wav`); a WebM/Opus or video file "
+            f"renamed to .wav does not work."
+        ) from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: the file decodes to no samples; re-export the recording.")
+    if not 0 <= channel < data.shape[1]:
+        raise ParameterError(
+            f"The 'channel' parameter must be in [0, {data.shape[1] - 1}] for {path} "
+            f"({data.shape[1]} channel(s)). Got {channel!r} instead."
+        )
+    y = data[:, channel]
+    if sr is not None and file_sr != sr:
+        y = resample(y, int(file_sr), sr)
+        file_sr = sr
+    return np.ascontiguousarray(y, dtype=np.float32), int(file_sr)
+
+
+def duration_s(path: str | os.PathLike) -> float:
+    """Duration of an audio file in seconds (header only)."""
+    info = sf.info(str(path))
+    return float(info.frames) / float(info.samplerate)
+
+
+class atomic_path:
+    """Context manager yielding a temp path beside ``path``, renamed onto it on success.
+
+    A failure leaves the destination untouched (never half-written).
+    """
+
+    def __init__(self, path: str | os.PathLike, suffix: str | None = None) -> None:
+        self.path = Path(path)
+        self.suffix = suffix if suffix is not None else self.path.suffix
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=self.suffix + ".tmp", dir=self.path.parent
+        )
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.tmp is not None
+        if exc_type is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def save_wav(
+    path: str | os.PathLike, y: np.ndarray, sr: int = SR, *, subtype: str = "ALAW"
+) -> Path:
+    """Write mono audio to a WAV file atomically. ``subtype``: 'ALAW', 'ULAW' or 'PCM_16'."""
+    y = valid_audio(y, owner="save_wav")
+    if subtype not in ("ALAW", "ULAW", "PCM_16"):
+        raise ParameterError(
+            f"The 'subtype' parameter of save_wav must be 'ALAW', 'ULAW' or 'PCM_16'. "
+            f"Got {subtype!r} instead."
+        )
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not 1000 <= sr <= 384000:
+        raise ParameterError(
+            f"The 'sr' parameter of save_wav must be an int sample rate in [1000, 384000] Hz. "
+            f"Got {sr!r} instead."
+        )
+    try:
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), np.clip(y, -1.0, 32767 / 32768), int(sr), subtype=subtype, format="WAV")
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"{path}: cannot write the WAV file ({exc}); check the folder and free space.") from None
+    return Path(path)

@@ -1,0 +1,68 @@
+"""The ``lsdlab`` command line. Each area registers its own subcommands.
+
+Every command reports bad input as one clear line (or one line per problem) on stderr
+and exits 2; it never shows a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+from .errors import CorpusError, LsdlabError
+
+# Modules that define ``register(subparsers)``; each adds its subcommands.
+_COMMAND_MODULES = (
+    "lsdlab.farend._cli",
+    "lsdlab.corpus._cli",
+    "lsdlab._detect_cli",
+    "lsdlab._demo",
+    "lsdlab.tune._cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lsdlab",
+        description="Live speaker detection lab: corpora, detector, real SIP calls, country-rule tuning.",
+    )
+    parser.add_argument("--version", action="version", version=f"lsdlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CorpusError as exc:
+        for p in exc.problems:
+            print(f"error: {p}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in corpus {exc.root}", file=sys.stderr)
+        return 2
+    except LsdlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

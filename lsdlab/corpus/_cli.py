@@ -1,0 +1,68 @@
+"""``lsdlab corpus check|stats|build-demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .load import check, load
+from .schema import TIMING_COLUMNS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("corpus", help="check, summarise or build labelled corpora")
+    csub = p.add_subparsers(dest="corpus_command", metavar="ACTION")
+    c = csub.add_parser("check", help="validate a corpus; report every problem (exit 2 on any)")
+    c.add_argument("dir", help="corpus folder (holding manifest.csv)")
+    c.set_defaults(func=_check)
+    s = csub.add_parser("stats", help="counts per label, durations, timing-label coverage")
+    s.add_argument("dir")
+    s.set_defaults(func=_stats)
+    b = csub.add_parser("build-demo", help="rebuild the licence-clean demo corpus reproducibly")
+    b.add_argument("out", help="output folder (written atomically: built aside, then renamed)")
+    b.add_argument("--seed", type=int, default=20261126)
+    b.add_argument("--small", action="store_true", help="a few calls per kind (for tests)")
+    b.set_defaults(func=_build_demo)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _check(args) -> int:
+    problems = check(args.dir)
+    for prob in problems:
+        print(f"error: {prob}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in corpus {args.dir}", file=sys.stderr)
+        return 2
+    corpus = load(args.dir)
+    counts = ", ".join(f"{k} {v}" for k, v in corpus.counts().items())
+    print(f"ok: {args.dir}: {len(corpus)} calls ({counts})")
+    return 0
+
+
+def _stats(args) -> int:
+    corpus = load(args.dir)
+    print(f"corpus {corpus.root}  ({len(corpus)} calls, sha256 {corpus.sha256[:12]})")
+    print(f"{'label':<9}{'calls':>6}{'total s':>9}{'min s':>7}{'median':>8}{'max s':>7}  timing labels")
+    for label, n in corpus.counts().items():
+        calls = corpus.by_label(label)
+        if not calls:
+            print(f"{label:<9}{0:>6}")
+            continue
+        d = np.array([c.duration_s for c in calls])
+        cover = []
+        for col, applies in TIMING_COLUMNS.items():
+            if label in applies:
+                k = sum(getattr(c, col) is not None for c in calls)
+                cover.append(f"{col} {k}/{n}")
+        print(f"{label:<9}{n:>6}{d.sum():>9.1f}{d.min():>7.2f}{np.median(d):>8.2f}{d.max():>7.2f}  {', '.join(cover)}")
+    return 0
+
+
+def _build_demo(args) -> int:
+    from .demo import build_demo
+
+    out = build_demo(args.out, seed=args.seed, small=args.small)
+    print(f"built {out}")
+    return 0

@@ -1,0 +1,222 @@
+"""Loading and validating corpora. ``check`` finds every problem; ``load`` raises them all."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from .._hashing import file_sha256
+from ..errors import CorpusError
+from .schema import PASSTHROUGH_COLUMNS, REQUIRED_COLUMNS, TIMING_COLUMNS, Call, Label, Problem
+
+__all__ = ["Corpus", "check", "load", "MANIFEST"]
+
+MANIFEST = "manifest.csv"
+_LABELS = [lab.value for lab in Label]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A validated corpus: its folder, its calls in manifest order, and a content hash."""
+
+    root: Path
+    calls: tuple[Call, ...]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __iter__(self):
+        return iter(self.calls)
+
+    def by_label(self, label: str | Label) -> list[Call]:
+        lab = Label(label)
+        return [c for c in self.calls if c.label is lab]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(call.label.value for call in self.calls)
+        return {lab: c.get(lab, 0) for lab in _LABELS}
+
+    def subset(self, calls) -> Corpus:
+        """A corpus of some of these calls (same root)."""
+        calls = tuple(calls)
+        return Corpus(self.root, calls, _hash_calls(self.root, calls))
+
+
+def _hash_calls(root: Path, calls) -> str:
+    h = hashlib.sha256()
+    for c in calls:
+        row = [c.path, c.label.value] + [
+            "" if getattr(c, k) is None else repr(getattr(c, k)) for k in TIMING_COLUMNS
+        ]
+        h.update("\x1f".join(row).encode())
+        h.update(file_sha256(c.audio_path).encode())
+    return h.hexdigest()
+
+
+
+
+def _parse_time(raw: str, col: str, mpath: str, line: int, problems: list[Problem]) -> float | None:
+    raw = (raw or "").strip()
+    if raw == "":
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        problems.append(Problem(mpath, line, f"{col} is {raw!r}, not a number of seconds; write e.g. 1.25 or leave it empty."))
+        return None
+    if not math.isfinite(v):
+        problems.append(Problem(mpath, line, f"{col} is {raw!r}; it must be a finite number of seconds."))
+        return None
+    if v < 0:
+        problems.append(Problem(mpath, line, f"{col} is {v} s, negative; times count from connect (0) onwards."))
+        return None
+    return v
+
+
+def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) -> tuple[list[Call], list[Problem]]:
+    root = Path(root)
+    problems: list[Problem] = []
+    calls: list[Call] = []
+    if not root.is_dir():
+        return [], [Problem(str(root), None, "not a folder; a corpus is a folder holding manifest.csv and audio files.")]
+    mpath = root / MANIFEST
+    ms = str(mpath)
+    if not mpath.is_file():
+        return [], [Problem(ms, None, "missing manifest; create manifest.csv with at least the columns path,label (see `lsdlab corpus --help`).")]
+    try:
+        with open(mpath, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        return [], [Problem(ms, None, f"cannot read the manifest as UTF-8 CSV ({exc}); save it as UTF-8 comma-separated text.")]
+    if not rows:
+        return [], [Problem(ms, 1, "the manifest is empty; its first line must be a header with at least path,label.")]
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        return [], [Problem(ms, 1, f"missing required column(s) {', '.join(missing)} in the header {header}; add them (required: path,label).")]
+    dup_cols = [c for c, n in Counter(header).items() if n > 1]
+    if dup_cols:
+        problems.append(Problem(ms, 1, f"column(s) {', '.join(dup_cols)} appear more than once in the header; keep one of each."))
+    if "greeting_end_s" not in header and any(
+        len(r) > header.index("label") and r[header.index("label")].strip() == "human" for r in rows[1:]
+    ):
+        problems.append(Problem(ms, 1, "missing column greeting_end_s, required for human calls; add it with the end of each person's first greeting in seconds."))
+    seen: dict[str, int] = {}
+    for lineno, raw in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in raw):
+            continue
+        if len(raw) > len(header):
+            problems.append(Problem(ms, lineno, f"{len(raw)} fields but the header has {len(header)}; quote fields that contain commas."))
+            continue
+        row = dict(zip(header, [c.strip() for c in raw] + [""] * (len(header) - len(raw))))
+        rel = row["path"]
+        if not rel:
+            problems.append(Problem(ms, lineno, "empty path; give the audio file's path relative to the manifest."))
+            continue
+        label = row["label"]
+        if labels is not None and label not in labels:
+            continue
+        label_ok = label in _LABELS
+        if not label_ok:
+            problems.append(Problem(ms, lineno, f"{rel}: unknown label {label!r}; use one of {', '.join(_LABELS)}."))
+        if rel in seen:
+            problems.append(Problem(ms, lineno, f"{rel}: duplicate path, already on line {seen[rel]}; each recording appears once."))
+            continue
+        seen[rel] = lineno
+        apath = (root / rel).resolve()
+        duration = None
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            problems.append(Problem(ms, lineno, f"{rel}: the path must be relative to the corpus folder and stay inside it."))
+        elif not apath.is_file():
+            problems.append(Problem(ms, lineno, f"{rel}: missing file {apath}; add it or remove the row."))
+        elif apath.stat().st_size == 0:
+            problems.append(Problem(ms, lineno, f"{rel}: empty file (0 bytes); re-export the recording or remove the row."))
+        else:
+            try:
+                info = sf.info(str(apath))
+                duration = info.frames / float(info.samplerate) if info.samplerate else 0.0
+                if info.frames <= 0:
+                    problems.append(Problem(ms, lineno, f"{rel}: decodes to no audio samples; re-export the recording."))
+                    duration = None
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                problems.append(Problem(ms, lineno, f"{rel}: undecodable audio ({str(exc).strip()}); convert it to WAV/FLAC/OGG/MP3, e.g. `ffmpeg -i {rel} -ar 8000 -ac 1 fixed.wav` (WebM/Opus renamed to .wav does not work)."))
+        times: dict[str, float | None] = {}
+        for col, applies in TIMING_COLUMNS.items():
+            v = _parse_time(row.get(col, ""), col, ms, lineno, problems) if col in header else None
+            times[col] = v
+            if v is not None and label_ok and label not in applies:
+                problems.append(Problem(ms, lineno, f"{rel}: {col} is set for a {label!r} call but applies only to {', '.join(applies)}; clear it."))
+            if v is not None and duration is not None and v > float(duration) + 1e-6:
+                problems.append(Problem(ms, lineno, f"{rel}: {col}={v} s is beyond the clip's duration {duration:.3f} s; fix the time or the file."))
+        if label == "human" and times["greeting_end_s"] is None and "greeting_end_s" in header and not row.get("greeting_end_s"):
+            problems.append(Problem(ms, lineno, f"{rel}: greeting_end_s is required for human calls; add the end of the person's first greeting in seconds."))
+        on, end = times["speech_onset_s"], times["greeting_end_s"]
+        if on is not None and end is not None and on > end:
+            problems.append(Problem(ms, lineno, f"{rel}: speech_onset_s={on} is after greeting_end_s={end}; the greeting must start before it ends."))
+        ans = times["answer_s"]
+        for col in ("speech_onset_s", "greeting_end_s", "beep_s"):
+            tc = times[col]
+            if ans is not None and tc is not None and tc < ans:
+                problems.append(Problem(ms, lineno, f"{rel}: {col}={tc} is before answer_s={ans}; nothing is said before the pick-up."))
+        if not label_ok or duration is None or any(p.line == lineno for p in problems):
+            continue
+        extra = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS and k not in TIMING_COLUMNS and k not in PASSTHROUGH_COLUMNS}
+        calls.append(
+            Call(
+                path=rel,
+                label=Label(label),
+                audio_path=str(apath),
+                duration_s=float(duration),
+                greeting_end_s=times["greeting_end_s"],
+                speech_onset_s=times["speech_onset_s"],
+                beep_s=times["beep_s"],
+                answer_s=times["answer_s"],
+                line=lineno,
+                extra=extra,
+                **{k: row.get(k, "") for k in PASSTHROUGH_COLUMNS},  # type: ignore[arg-type]
+            )
+        )
+    if not problems and not calls:
+        problems.append(Problem(ms, None, "the manifest lists no calls; add one row per recording."))
+    return calls, problems
+
+
+def _labels(labels) -> tuple[str, ...] | None:
+    if labels is None:
+        return None
+    labels = (labels,) if isinstance(labels, str) else tuple(labels)
+    bad = [x for x in labels if x not in _LABELS]
+    if bad:
+        from ..errors import ParameterError
+
+        raise ParameterError(f"The 'labels' parameter must name labels among {_LABELS}. Got {bad} instead.")
+    return labels
+
+
+def check(root: str | os.PathLike, *, labels=None) -> list[Problem]:
+    """Validate a corpus folder; return every problem found (empty when clean).
+
+    ``labels`` restricts the check to rows with those labels (other rows are ignored).
+    """
+    return _validate(root, _labels(labels))[1]
+
+
+def load(root: str | os.PathLike, *, labels=None) -> Corpus:
+    """Load a corpus folder, validated; raise one :class:`CorpusError` listing every problem.
+
+    ``labels`` keeps only rows with those labels (e.g. ``('machine',)`` to use the machine
+    clips of a folder that also holds rows of other kinds).
+    """
+    calls, problems = _validate(root, _labels(labels))
+    if problems:
+        raise CorpusError(str(root), problems)
+    root = Path(root).resolve()
+    return Corpus(root, tuple(calls), _hash_calls(root, calls))

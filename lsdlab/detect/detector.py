@@ -1,0 +1,531 @@
+"""The default streaming live-speaker detector.
+
+Per 10 ms hop: an adaptive noise floor (minimum statistics over 1.6 s), speech activity
+(level above the floor by ``vad_margin_db`` and voiced), tone tracking (fax CNG/CED, V.21,
+beeps, SIT, ringback), speech cadence, and every 50 ms after the first speech the cadence
+model's P(machine). Decisions follow fixed rules over those quantities, so a call's
+:class:`CallTrace` (threshold-free) can be replayed under other thresholds and timeouts with
+exactly the verdict the streaming detector would give (used by the tuner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio.io import SR
+from .analysis import HopAnalyzer
+from .base import HOP, StreamingDetector
+from .features import SILENCE_INDEX, CadenceTracker
+from .model import CadenceClassifier, default_model
+from .settings import DetectorSettings
+from .types import (
+    AnswerDetected,
+    Beep,
+    Event,
+    FarEndType,
+    GreetingEnd,
+    MachineReady,
+    Reason,
+    SpeechOnset,
+    TimerMode,
+    Tone,
+    Verdict,
+)
+
+__all__ = ["LiveSpeakerDetector", "CallTrace", "GRID_HOPS"]
+
+HOP_S = HOP / SR
+#: The model is evaluated every GRID_HOPS hops (50 ms) from the speech onset.
+GRID_HOPS = 5
+_FLOOR_BLOCK = 16
+_FLOOR_BLOCKS = 10
+_INIT_FLOOR_DB = -50.0
+_MIN_SPEECH_DB = -60.0
+_VOICED = 0.5
+_TONE_PURITY = 0.85
+_TONE_MARGIN_DB = 12.0
+_RINGBACK_HOPS = 20
+_RING_OFF_MAX_S = 4.5
+_STATIONARY = 0.995  # spectral similarity over 40 ms above which a hop is a steady tone
+_STAT_RUN = 3  # ... for this many hops in a row (speech almost never)
+_SIT_FREQS = ((913.8, 985.2), (1370.6, 1428.5), (1776.7,))
+
+
+@dataclass
+class CallTrace:
+    """Threshold-free record of one call, enough to replay any thresholds/timeout exactly.
+
+    ``points``: (hop, p_machine, silence_run_s) at each model evaluation; ``tone``: the first
+    tone decision (hop, FarEndType, Reason, confidence) or None; ``onset_hop``/``answer_hop``:
+    first speech and detected pick-up (hop indices, None if absent); ``n_hops``: audio length.
+    """
+
+    points: list[tuple[int, float, float]] = field(default_factory=list)
+    features: list[list[float]] = field(default_factory=list, repr=False)
+    tone: tuple[int, FarEndType, Reason, float] | None = None
+    onset_hop: int | None = None
+    onset_known_hop: int | None = None
+    ring_hop: int | None = None
+    answer_hop: int = 0
+    answer_known_hop: int | None = None
+    n_hops: int = 0
+    ended: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-ready (for caches: plain data, never pickle)."""
+        return {
+            "points": [list(p) for p in self.points],
+            "features": self.features,
+            "tone": None if self.tone is None else [self.tone[0], self.tone[1].value, self.tone[2].value, self.tone[3]],
+            "onset_hop": self.onset_hop, "onset_known_hop": self.onset_known_hop, "ring_hop": self.ring_hop,
+            "answer_hop": self.answer_hop, "answer_known_hop": self.answer_known_hop,
+            "n_hops": self.n_hops, "ended": self.ended,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CallTrace:
+        tone = d["tone"]
+        return cls(
+            points=[(int(h), float(p), float(sil)) for h, p, sil in d["points"]],
+            features=[[float(v) for v in x] for x in d["features"]],
+            tone=None if tone is None else (int(tone[0]), FarEndType(tone[1]), Reason(tone[2]), float(tone[3])),
+            onset_hop=d["onset_hop"], onset_known_hop=d["onset_known_hop"], ring_hop=d["ring_hop"],
+            answer_hop=int(d["answer_hop"]), answer_known_hop=d["answer_known_hop"],
+            n_hops=int(d["n_hops"]), ended=bool(d["ended"]),
+        )
+
+    def with_model(self, model: CadenceClassifier) -> CallTrace:
+        """The same trace with P(machine) recomputed by another model (no audio needed)."""
+        from dataclasses import replace as _r
+
+        pts = [(h, model.machine_proba(x), sil) for (h, _p, sil), x in zip(self.points, self.features)]
+        return _r(self, points=pts)
+
+    def _last_p(self, hop: int) -> float | None:
+        """P(machine) of the last model evaluation at or before ``hop`` (None if none yet)."""
+        last = None
+        for h, p, _ in self.points:
+            if h > hop:
+                break
+            last = p
+        return last
+
+    def replay(self, s: DetectorSettings) -> Verdict:
+        """The verdict the streaming detector gives with settings ``s`` (same features)."""
+        cands: list[tuple[int, int, FarEndType, Reason, float]] = []
+        if self.tone is not None:
+            h, fet, reason, conf = self.tone
+            cands.append((h, 0, fet, reason, conf))
+        mt, ht, eot = s.machine_threshold, s.human_threshold, s.end_of_turn_silence_ms / 1000.0
+        for h, p, sil in self.points:
+            if p >= mt:
+                cands.append((h, 1, FarEndType.ANSWER_MACHINE, _machine_reason(p), p))
+                break
+            if sil >= eot - 1e-9 and 1.0 - p >= ht:
+                cands.append((h, 1, FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - p))
+                break
+        pending = self.ring_hop is not None and self.answer_known_hop is None
+        dh, ih = _timers(s, self.ring_hop, self.answer_hop, self.answer_known_hop, pending)
+        if ih is not None and (self.onset_known_hop is None or self.onset_known_hop > ih):
+            fet = FarEndType.ANSWER_MACHINE if s.initial_silence_result == "machine" else FarEndType.UNKNOWN
+            cands.append((ih, 2, fet, Reason.INITIAL_SILENCE, 0.5))
+        if dh is not None:
+            speech = self.onset_known_hop is not None and self.onset_known_hop <= dh
+            cands.append((dh, 3, *_timeout_verdict(s, self._last_p(dh), speech)))
+        if s.speech_deadline_ms is not None and self.onset_hop is not None and self.onset_known_hop is not None:
+            sh = max(self.onset_hop + _ceil_hops(s.speech_deadline_ms) - 1, self.onset_known_hop)
+            cands.append((sh, 3, *_timeout_verdict(s, self._last_p(sh), True)))
+        cands.sort(key=lambda c: (c[0], c[1]))
+        if not cands or cands[0][0] >= self.n_hops:
+            return Verdict(at_s=round(self.n_hops * HOP_S, 6), far_end_type=FarEndType.UNKNOWN, reason=Reason.HANGUP, confidence=0.0)
+        h, _, fet, reason, conf = cands[0]
+        return Verdict(at_s=round((h + 1) * HOP_S, 6), far_end_type=fet, reason=reason, confidence=float(min(max(conf, 0.0), 1.0)))
+
+
+def _ceil_hops(ms: int) -> int:
+    return -(-int(ms) * SR // (1000 * HOP))
+
+
+def _timers(s: DetectorSettings, ring_hop: int | None, answer_hop: int, answer_known_hop: int | None,
+            pending: bool) -> tuple[int | None, int | None]:
+    """(timeout hop, initial-silence hop) given what is known of the pick-up; None = not yet.
+
+    The timeout counts from connect, or (TIMEOUT_FROM_ANSWER_DETECT) from the detected pick-up
+    after in-band ringback; while ringback plays the pick-up is pending. A timer that expired
+    before any ringback was heard has fired already.
+    """
+    t_from0 = _ceil_hops(s.timeout_ms) - 1
+    i_from0 = None if s.initial_silence_ms is None else _ceil_hops(s.initial_silence_ms) - 1
+    if ring_hop is None:
+        return t_from0, i_from0
+    if s.timer_mode is TimerMode.TIMEOUT_FROM_ANSWER_DETECT:
+        if t_from0 < ring_hop:
+            dh: int | None = t_from0
+        elif pending or answer_known_hop is None:
+            dh = None
+        else:
+            dh = max(answer_hop + t_from0, answer_known_hop)
+    else:
+        dh = t_from0
+    if i_from0 is None:
+        ih = None
+    elif i_from0 < ring_hop:
+        ih = i_from0
+    elif pending or answer_known_hop is None:
+        ih = None
+    else:
+        ih = max(answer_hop + i_from0, answer_known_hop)
+    return dh, ih
+
+
+def _steady(seg: list) -> bool:
+    """A beep is one steady tone: nearly every hop of the segment holds it (FSK does not), its
+    level stays within 7 dB and its frequency within 1.5% (a sung or nasal vowel glides)."""
+    return (seg[3] >= 0.9 * (seg[1] - seg[0] + 1) and seg[6] - seg[5] <= 7.0
+            and seg[8] - seg[7] <= max(0.015 * seg[2], 8.0))
+
+
+def _machine_reason(p: float) -> Reason:
+    return Reason.MODEL
+
+
+def _timeout_verdict(s: DetectorSettings, last_p: float | None, speech: bool):
+    if not speech:
+        fet = FarEndType.ANSWER_MACHINE if (s.initial_silence_result == "machine" and s.initial_silence_ms is not None) else FarEndType.UNKNOWN
+        return fet, Reason.INITIAL_SILENCE, 0.0
+    if last_p is not None and last_p >= s.timeout_machine_threshold:
+        return FarEndType.ANSWER_MACHINE, Reason.TIMEOUT, last_p
+    return FarEndType.UNKNOWN, Reason.TIMEOUT, 0.0
+
+
+class LiveSpeakerDetector(StreamingDetector):
+    """The default backend. ``det = LiveSpeakerDetector(settings); det.push(frame)``.
+
+    Parameters
+    ----------
+    settings : DetectorSettings, optional
+    model : CadenceClassifier, optional
+        Overrides ``settings.model`` (used in training and tests).
+    trace : bool
+        Record a :class:`CallTrace` and never decide (``self.trace``); for tuning and training.
+    readiness_only : bool
+        Only listen for beeps and silence (``arm_machine_ready``) in audio that starts after
+        the greeting began: no verdict, no model; used by backends without tone tracking.
+    """
+
+    def __init__(self, settings: DetectorSettings | None = None, *, model: CadenceClassifier | None = None,
+                 trace: bool = False, readiness_only: bool = False) -> None:
+        super().__init__()
+        self.settings = s = settings if settings is not None else DetectorSettings()
+        if not isinstance(s, DetectorSettings):
+            from ..errors import ParameterError
+
+            raise ParameterError(f"The 'settings' parameter of LiveSpeakerDetector must be a DetectorSettings. Got {type(s).__name__} instead; use make_detector() for other backends.")
+        self.trace: CallTrace | None = CallTrace() if trace else None
+        self._readiness_only = readiness_only
+        if model is None and (trace or readiness_only) and s.model == "none":
+            self.model = None  # features only (training), or no decisions at all
+        else:
+            self.model = model if model is not None else default_model(s.model)
+        self._an = HopAnalyzer()
+        self._cad = CadenceTracker(HOP_S)
+        self._blocks: list[float] = []
+        self._block_min = 1e9
+        self._block_n = 0
+        # tones
+        self._seg: list | None = None  # see _track_tone
+        self._seg_prev_level = 0.0
+        self._stat_run = 0  # consecutive hops with a spectrum steady over 40 ms
+        self._segs_done: list[tuple[int, int, float]] = []
+        self._v21_run = 0
+        self._v21_mixed = 0
+        self._ring_run = 0
+        self._ringback_seen = False
+        self._last_ring_hop = -1
+        self._tone_decided = False
+        # answer / speech
+        self.answer_hop = 0
+        self._answer_known_hop = 0
+        self._answer_pending = False
+        self._onset_hop: int | None = None
+        self._greeting_end_sent = False
+        self._p_last: float | None = None
+        self._last_beep: tuple[int, int] | None = None  # (start_hop, end_hop) of last beep >= min
+        self._silence_hops = 0
+        self._ready_cfg: tuple[int, int, int] | None = None
+        self._ready_sent = False
+        self._eot_s = s.end_of_turn_silence_ms / 1000.0
+        self._ring_hop: int | None = None
+        self._deadline, self._isil_hop = _timers(s, None, 0, None, False)
+
+    # ------------------------------------------------------------------ public
+    def arm_machine_ready(self, *, min_beep_ms: int = 180, post_beep_silence_ms: int = 1000,
+                          no_beep_silence_ms: int = 4000) -> list[Event]:
+        """Raise :class:`MachineReady` once the machine is ready to record.
+
+        Ready after a beep of at least ``min_beep_ms`` followed by ``post_beep_silence_ms`` of
+        silence, or after ``no_beep_silence_ms`` of uninterrupted silence (the logic of the UAS
+        ``wait_for_answer_machine``). Returns the event at once if already ready.
+        """
+        from .._validation import check_int_range
+
+        o = "arm_machine_ready"
+        self._ready_cfg = (
+            check_int_range(min_beep_ms, "min_beep_ms", o, 10, 10000),
+            check_int_range(post_beep_silence_ms, "post_beep_silence_ms", o, 0, 60000),
+            check_int_range(no_beep_silence_ms, "no_beep_silence_ms", o, 100, 60000),
+        )
+        self._ready_sent = False
+        ev = self._check_ready(self.n_hops - 1)
+        self.events.extend(ev)
+        return ev
+
+    def speech_bursts(self) -> list[tuple[float, float]]:
+        """The speech bursts found so far, ``[(start_s, end_s), ...]`` (those long enough to
+        count as speech; the cadence features and the onset are computed from these)."""
+        return [(float(s), float(e)) for s, e in self._cad.real_bursts()]
+
+    # ------------------------------------------------------------------ streaming
+    def _run_block(self, hops: np.ndarray) -> list[Event]:
+        ev = self._block(hops)
+        if ev:
+            self.events.extend(ev)
+        return ev
+
+    def _block(self, hops: np.ndarray) -> list[Event]:
+        f = self._an(hops)
+        out: list[Event] = []
+        lv, vo, pk, pu, v21, rb, st = f.level_db, f.voicing, f.peak_hz, f.purity, f.v21_ratio, f.rb_ratio, f.stationarity
+        for j in range(len(lv)):
+            self._stat_run = self._stat_run + 1 if st[j] >= _STATIONARY else 0
+            if self._stat_run == _STAT_RUN and self._onset_hop is None:
+                # a steady tone: its attack (before the spectrum settled) was not speech
+                self._cad.trim_from((self.n_hops - _STAT_RUN - 7) * HOP_S)
+            out += self._step(lv[j], vo[j], pk[j], pu[j], v21[j], rb[j])
+            self.n_hops += 1
+        return out
+
+    def _step(self, level: float, voicing: float, peak: float, purity: float, v21: float, rb: float) -> list[Event]:
+        h = self.n_hops
+        s = self.settings
+        out: list[Event] = []
+        # adaptive noise floor: minimum statistics over ~1.6 s (a hop's own level never lifts
+        # the floor above it, so comparing with the floor before this hop is the same test)
+        floor = min(self._blocks) if self._blocks else 1e9
+        floor = min(floor, self._block_min)
+        if h < _FLOOR_BLOCK * _FLOOR_BLOCKS or floor >= 1e9:  # early on, or only ringback so far
+            floor = min(floor, _INIT_FLOOR_DB)
+        loud = level > max(floor + _TONE_MARGIN_DB, -55.0)
+        speech_seen = self._onset_hop is not None or self._readiness_only
+        # ---- tones
+        tonal = loud and purity >= _TONE_PURITY
+        ring_like = loud and rb >= 0.7 and not speech_seen
+        # ringback is not line noise: a 2 s US ring must not become the floor (and end early)
+        if level < self._block_min and not (loud and rb >= 0.5 and not speech_seen):
+            self._block_min = level
+        self._block_n += 1
+        if self._block_n == _FLOOR_BLOCK:
+            self._blocks.append(self._block_min)
+            if len(self._blocks) > _FLOOR_BLOCKS:
+                self._blocks.pop(0)
+            self._block_min = 1e9
+            self._block_n = 0
+        if ring_like:
+            self._ring_run += 1
+            if self._ring_run >= _RINGBACK_HOPS and not self._ringback_seen:
+                self._ringback_seen = True
+                self._answer_pending = True
+                self._ring_hop = h
+                self._deadline, self._isil_hop = _timers(s, h, 0, None, True)
+                if self.trace is not None:
+                    self.trace.ring_hop = h
+            self._last_ring_hop = h
+        else:
+            self._ring_run = 0
+        out += self._track_tone(h, tonal, peak, speech_seen, level)
+        # V.21 FSK: band energy in 1560-1940 Hz; the 1650/1850 Hz alternation makes some hops
+        # non-tonal, which tells it from a steady beep in the same band
+        if s.fax_detect and loud and v21 >= 0.8:
+            self._v21_run += 1
+            self._v21_mixed += not tonal
+            if self._v21_run >= 15 and self._v21_mixed >= 4:
+                out += self._tone_decision(h, FarEndType.FAX_MACHINE, Reason.FAX_V21, 0.95)
+        else:
+            self._v21_run = self._v21_mixed = 0
+        # ---- speech activity
+        active = (level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
+                  and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN)
+        t0 = h * HOP_S
+        if active:
+            self._cad.active(t0)
+            self._silence_hops = 0
+        elif not tonal and level < floor + s.vad_margin_db + 6.0:
+            self._silence_hops += 1
+        else:
+            self._silence_hops = 0
+        if self._onset_hop is None:
+            on = self._cad.onset()
+            if on is not None:
+                self._onset_hop = int(round(on / HOP_S))
+                if self._answer_pending:
+                    self._set_answer(self._onset_hop, h, out)
+                out.append(SpeechOnset(at_s=round(on, 6)))
+                if self.trace is not None:
+                    self.trace.onset_hop = self._onset_hop
+                    self.trace.onset_known_hop = h
+        if self._answer_pending and self._ring_run == 0 and self._last_ring_hop >= 0:
+            if (h - self._last_ring_hop) * HOP_S >= _RING_OFF_MAX_S:
+                self._set_answer(self._last_ring_hop + 1, h, out)
+        # ---- greeting end (first end-of-turn silence after speech)
+        last_end = self._cad.last_end()
+        if self._onset_hop is not None and not self._greeting_end_sent and last_end is not None:
+            if (h + 1) * HOP_S - last_end >= self._eot_s - 1e-9:
+                self._greeting_end_sent = True
+                out.append(GreetingEnd(at_s=round(last_end, 6)))
+        # ---- model on the 50 ms grid from the onset
+        if self._onset_hop is not None and (h - self._onset_hop) % GRID_HOPS == 0 and h >= self._onset_hop:
+            if self.verdict is None or self.trace is not None:
+                t = (h + 1) * HOP_S
+                x = self._cad.features(t)
+                p = self.model.machine_proba(x) if self.model is not None else float("nan")
+                self._p_last = p
+                sil = x[SILENCE_INDEX]
+                if self.trace is not None:
+                    self.trace.points.append((h, p, sil))
+                    self.trace.features.append(x)
+                elif self.verdict is None:
+                    if p >= s.machine_threshold:
+                        out.append(self._decide(FarEndType.ANSWER_MACHINE, _machine_reason(p), p, at_s=t))
+                    elif sil >= self._eot_s - 1e-9 and 1.0 - p >= s.human_threshold:
+                        out.append(self._decide(FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - p, at_s=t))
+        # ---- initial silence and timeout
+        if self.verdict is None and self.trace is None and not self._readiness_only:
+            if self._isil_hop is not None and h >= self._isil_hop and self._onset_hop is None:
+                fet = FarEndType.ANSWER_MACHINE if s.initial_silence_result == "machine" else FarEndType.UNKNOWN
+                out.append(self._decide(fet, Reason.INITIAL_SILENCE, 0.5, at_s=(h + 1) * HOP_S))
+            elif self._deadline is not None and h >= self._deadline:
+                fet, reason, conf = _timeout_verdict(s, self._p_last, self._onset_hop is not None)
+                out.append(self._decide(fet, reason, conf, at_s=(h + 1) * HOP_S))
+            elif (s.speech_deadline_ms is not None and self._onset_hop is not None
+                  and h >= self._onset_hop + _ceil_hops(s.speech_deadline_ms) - 1):
+                fet, reason, conf = _timeout_verdict(s, self._p_last, True)
+                out.append(self._decide(fet, reason, conf, at_s=(h + 1) * HOP_S))
+        # ---- machine readiness
+        if self._ready_cfg is not None and not self._ready_sent:
+            out += self._check_ready(h)
+        return out
+
+    def _set_answer(self, answer_hop: int, now_hop: int, out: list[Event]) -> None:
+        self._answer_pending = False
+        self.answer_hop = answer_hop
+        self._answer_known_hop = now_hop
+        self._deadline, self._isil_hop = _timers(self.settings, self._ring_hop, answer_hop, now_hop, False)
+        out.append(AnswerDetected(at_s=round(answer_hop * HOP_S, 6)))
+        if self.trace is not None:
+            self.trace.answer_hop = answer_hop
+            self.trace.answer_known_hop = now_hop
+
+    def _track_tone(self, h: int, tonal: bool, peak: float, speech_seen: bool, level: float) -> list[Event]:
+        # a segment: [start_hop, last_hop, mean_f, n_hops, gap, level_min, level_max, f_min, f_max]
+        # (the level range skips the first and the last hop, the beep's ramps)
+        out: list[Event] = []
+        seg = self._seg
+        if tonal and seg is not None and abs(peak - seg[2]) <= max(0.02 * seg[2], 12.0):
+            seg[2] = (seg[2] * seg[3] + peak) / (seg[3] + 1)
+            seg[3] += 1
+            seg[1] = h
+            seg[4] = 0
+            if seg[3] >= 3:  # the previous hop is now interior
+                pl = self._seg_prev_level
+                seg[5] = min(seg[5], pl)
+                seg[6] = max(seg[6], pl)
+            seg[7] = min(seg[7], peak)
+            seg[8] = max(seg[8], peak)
+            self._seg_prev_level = level
+        else:
+            if seg is not None:
+                seg[4] += 1
+                if seg[4] > 2 or tonal:
+                    out += self._end_segment(seg, speech_seen)
+                    seg = self._seg = None
+            if tonal and seg is None:
+                seg = self._seg = [h, h, peak, 1, 0, 1e9, -1e9, peak, peak]
+                self._seg_prev_level = level
+        if seg is None or seg[4]:
+            return out
+        dur = (seg[1] - seg[0] + 1) * HOP_S
+        f = seg[2]
+        s = self.settings
+        if s.fax_detect and abs(f - 1100.0) <= 35.0 and dur >= 0.40 and not speech_seen:
+            out += self._tone_decision(h, FarEndType.FAX_MACHINE, Reason.FAX_CNG, 0.97)
+        elif s.fax_detect and abs(f - 2100.0) <= 40.0 and dur >= (0.8 if speech_seen else 0.3):
+            out += self._tone_decision(h, FarEndType.FAX_MACHINE, Reason.FAX_CED, 0.98)
+        elif (s.beep_detect and speech_seen and 390.0 <= f <= 2060.0 and _steady(seg)
+              and dur * 1000.0 >= s.beep_min_ms - 1e-6):
+            out += self._tone_decision(h, FarEndType.ANSWER_MACHINE, Reason.BEEP, 0.97)
+        elif s.sit_detect and len(self._segs_done) >= 2 and dur >= 0.15 and abs(f - 1776.7) <= 30.0:
+            (_a0, a1, fa), (b0, b1, fb) = self._segs_done[-2], self._segs_done[-1]
+            if (any(abs(fa - x) <= 30 for x in _SIT_FREQS[0]) and any(abs(fb - x) <= 30 for x in _SIT_FREQS[1])
+                    and seg[0] - b1 <= 12 and b0 - a1 <= 12):
+                out += self._tone_decision(h, FarEndType.ANSWER_MACHINE, Reason.SIT, 0.95)
+        return out
+
+    def _end_segment(self, seg: list, speech_seen: bool) -> list[Event]:
+        start, end, f = seg[0], seg[1], seg[2]
+        dur = (end - start + 1) * HOP_S
+        self._segs_done.append((start, end, f))
+        if len(self._segs_done) > 4:
+            self._segs_done.pop(0)
+        out: list[Event] = []
+        if dur < 0.04:
+            return out
+        if abs(f - 1100.0) <= 35.0 and not speech_seen:
+            out.append(Tone(at_s=round(start * HOP_S, 6), kind="cng", frequency_hz=round(f, 1), duration_s=round(dur, 3)))
+        elif abs(f - 2100.0) <= 40.0:
+            out.append(Tone(at_s=round(start * HOP_S, 6), kind="ced", frequency_hz=round(f, 1), duration_s=round(dur, 3)))
+        elif speech_seen and 390.0 <= f <= 2060.0 and _steady(seg) and dur * 1000.0 >= self.settings.beep_min_ms - 1e-6:
+            out.append(Beep(at_s=round(start * HOP_S, 6), frequency_hz=round(f, 1), duration_s=round(dur, 3)))
+            self._last_beep = (start, end)
+        elif not speech_seen and 380.0 <= f <= 500.0:
+            out.append(Tone(at_s=round(start * HOP_S, 6), kind="ringback", frequency_hz=round(f, 1), duration_s=round(dur, 3)))
+        return out
+
+    def _tone_decision(self, h: int, fet: FarEndType, reason: Reason, conf: float) -> list[Event]:
+        if self._tone_decided:
+            return []
+        self._tone_decided = True
+        if self.trace is not None:
+            if self.trace.tone is None:
+                self.trace.tone = (h, fet, reason, conf)
+            return []
+        if self.verdict is None:
+            return [self._decide(fet, reason, conf, at_s=(h + 1) * HOP_S)]
+        return []
+
+    def _check_ready(self, h: int) -> list[Event]:
+        if self._ready_cfg is None or self._ready_sent or h < 0:
+            return []
+        min_beep, post_ms, nobeep_ms = self._ready_cfg
+        silence_s = self._silence_hops * HOP_S
+        b = self._last_beep
+        if b is not None and (b[1] - b[0] + 1) * HOP_S * 1000 >= min_beep and silence_s * 1000 >= post_ms - 1e-6 \
+                and (h - b[1]) * HOP_S * 1000 >= post_ms - 1e-6:
+            self._ready_sent = True
+            return [MachineReady(at_s=round((h + 1) * HOP_S, 6), after_beep=True)]
+        if silence_s * 1000 >= nobeep_ms - 1e-6:
+            self._ready_sent = True
+            return [MachineReady(at_s=round((h + 1) * HOP_S, 6), after_beep=False)]
+        return []
+
+    def _on_end(self) -> list[Event]:
+        out: list[Event] = []
+        if self._seg is not None:
+            out += self._end_segment(self._seg, self._onset_hop is not None)
+            self._seg = None
+        if self.trace is not None:
+            self.trace.n_hops = self.n_hops
+            self.trace.ended = True
+            self.verdict = self.trace.replay(self.settings)  # informative only in trace mode
+        return out

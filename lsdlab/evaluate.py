@@ -1,0 +1,138 @@
+"""Running detectors over labelled corpora: decisions, traces and their figures.
+
+corpus -> offline far end -> detector -> per-call decisions -> metrics. Traces (threshold-free
+per-call records of the default detector) are cached so that thresholds and timeouts can be
+re-scored without touching audio again (the tuner's inner loop).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+
+from .audio.channel import ChannelSettings
+from .audio.io import atomic_path
+from .corpus import Call, Corpus
+from .detect import CallTrace, DetectorSettings, Verdict, classify, make_detector, trace_audio
+from .farend.offline import OfflineFarEnd
+
+__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One call's outcome (a row of ``--decisions OUT.csv``)."""
+
+    path: str
+    label: str
+    decision: str
+    decided_at_s: float
+    reason: str
+    confidence: float
+    greeting_end_s: float | None = None
+    speech_onset_s: float | None = None
+    answer_s: float | None = None
+    beep_s: float | None = None
+
+    @classmethod
+    def of(cls, call: Call, v: Verdict) -> Decision:
+        return cls(call.path, call.label.value, v.decision, round(v.decided_at_s, 6), v.reason.value,
+                   round(v.confidence, 6), call.greeting_end_s, call.speech_onset_s, call.answer_s, call.beep_s)
+
+
+def _farend(corpus: Corpus, channel: ChannelSettings | None, lead_in_s, seed: int, after: str = "hangup") -> OfflineFarEnd:
+    return OfflineFarEnd(corpus.root, channel=channel, lead_in_s=lead_in_s, seed=seed, after=after)
+
+
+def _one_decision(args) -> Decision:
+    far, call, settings = args
+    y = far.audio(call.path)
+    return Decision.of(call, classify(y, 8000, settings, frame_length=800))
+
+
+def _one_trace(args) -> CallTrace:
+    far, call, settings = args
+    return trace_audio(far.audio(call.path), 8000, settings)
+
+
+def _mp_context():
+    """How corpus workers start: forked when this process has a single thread (fast, and no
+    ``__main__`` guard needed in scripts); otherwise from a fork server, because a fork copies
+    other threads' locks in whatever state they are (a SIP endpoint's pjsua2 threads, a
+    Jupyter kernel's I/O threads) and the children can hang. Scripts that run SIP calls and
+    corpus jobs together then need the usual ``if __name__ == "__main__":`` guard."""
+    import multiprocessing
+    import threading
+
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["lsdlab.evaluate"])
+    return ctx
+
+
+def _map(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="call", leave=False)
+    try:
+        if jobs <= 1 or len(items) < 8:
+            out = []
+            for it in items:
+                out.append(fn(it))
+                bar.update()
+            return out
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as ex:
+            out = []
+            for r in ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))):
+                out.append(r)
+                bar.update()
+            return out
+    finally:
+        bar.close()
+
+
+def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None = None,
+               lead_in_s: float | tuple[float, float] = 0.0, seed: int = 0, jobs: int = 1,
+               progress: bool = False, after: str = "hangup") -> list[Decision]:
+    """Stream every call through the offline far end into a detector; one Decision per call."""
+    far = _farend(corpus, channel, lead_in_s, seed, after)
+    make_detector(settings)  # validate settings (and load the model) once, here
+    items = [(far, c, settings) for c in corpus.calls]
+    return _map(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate")
+
+
+def trace_corpus(corpus: Corpus, settings: DetectorSettings | None = None, *, channel: ChannelSettings | None = None,
+                 lead_in_s: float | tuple[float, float] = 0.0, seed: int = 0, jobs: int = 1,
+                 progress: bool = False, after: str = "hangup") -> list[CallTrace]:
+    """The :class:`CallTrace` of every call (default backend), for fast re-scoring."""
+    far = _farend(corpus, channel, lead_in_s, seed, after)
+    items = [(far, c, settings) for c in corpus.calls]
+    return _map(_one_trace, items, jobs=jobs, progress=progress, desc="trace")
+
+
+def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[CallTrace],
+                          settings: DetectorSettings) -> list[Decision]:
+    """Decisions under ``settings`` replayed from traces (equal to a streaming run)."""
+    calls = corpus.calls if isinstance(corpus, Corpus) else corpus
+    return [Decision.of(c, t.replay(settings)) for c, t in zip(calls, traces)]
+
+
+_COLUMNS = [f for f in Decision.__dataclass_fields__]
+
+
+def write_decisions(path: str | os.PathLike, decisions: Sequence[Decision]) -> None:
+    """Write decisions as CSV, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=_COLUMNS)
+        w.writeheader()
+        for d in decisions:
+            w.writerow({k: ("" if v is None else v) for k, v in asdict(d).items()})
+
+
+def read_decisions(path: str | os.PathLike) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -1,0 +1,53 @@
+"""``lsdlab farend serve CORPUS --port P``: the SIP simulated far end for other processes."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("farend", help="the simulated far end (SIP answerer playing corpus recordings)")
+    sub = p.add_subparsers(dest="farend_command", metavar="SUBCOMMAND")
+    s = sub.add_parser("serve", help="answer SIP calls with corpus recordings until interrupted")
+    s.add_argument("corpus", help="corpus root (URIs name recordings relative to it)")
+    s.add_argument("--port", type=int, default=5070, help="SIP port of the first worker (default 5070; 0 = free)")
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    s.add_argument("--allow-remote", action="store_true", help="required to bind a non-loopback address")
+    s.add_argument("--workers", type=int, default=1, help="answerer processes (4 calls each), consecutive ports")
+    s.add_argument("--after", choices=("hangup", "silence"), default="hangup", help="when the recording ends")
+    s.add_argument("--record-dir", default=None, help="keep per-call recordings and calls-*.jsonl here")
+    s.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    s.set_defaults(func=_serve)
+    p.set_defaults(func=lambda a: p.print_help() or 2)
+
+
+def _serve(args) -> int:
+    from .scenario import Scenario
+    from .sip import SimulatedFarEnd
+
+    far = SimulatedFarEnd(args.corpus, host=args.host, port=args.port, workers=args.workers,
+                          after=args.after, record_dir=args.record_dir, allow_remote=args.allow_remote)
+    stop = {"now": False}
+
+    def _stop(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    with far:
+        example = Scenario(kind="busy").to_uri_user()
+        print(f"far end listening on {far.host} ports {far.ports}", flush=True)
+        print(f"  e.g. sip:{example}@{far.host}:{far.ports[0]}  (lsdlab.farend.Scenario.to_uri_user())", flush=True)
+        t0 = time.monotonic()
+        try:
+            while not stop["now"] and far.alive():
+                if args.seconds is not None and time.monotonic() - t0 >= args.seconds:
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        n = len(far.calls())
+    print(f"served {n} call(s)", flush=True)
+    return 0

@@ -1,0 +1,50 @@
+"""The SIP layer: the one pjsua2 endpoint of a process and the media bridge.
+
+Both the caller (:mod:`lsdlab.uas`) and the simulated far end's answerer
+(:mod:`lsdlab.farend.sip`) build on this package; they never import each other.
+Importing it imports ``pjsua2`` (``import lsdlab`` alone does not).
+"""
+
+from __future__ import annotations
+
+from ._endpoint import (
+    CODEC_API_NAME,
+    CODECS,
+    EndpointSettings,
+    SipEndpoint,
+    current_endpoint,
+    get_endpoint,
+    parse_codecs,
+    pj_error_text,
+    register_thread,
+    shutdown_endpoint,
+)
+from ._media import (
+    FRAME_SAMPLES,
+    FrameSink,
+    FrameSource,
+    audio_format,
+    destroy_port,
+    fast_io,
+    verify_fast_frames,
+)
+
+__all__ = [
+    "CODECS",
+    "CODEC_API_NAME",
+    "EndpointSettings",
+    "SipEndpoint",
+    "current_endpoint",
+    "get_endpoint",
+    "parse_codecs",
+    "pj_error_text",
+    "register_thread",
+    "shutdown_endpoint",
+    "FRAME_SAMPLES",
+    "FrameSink",
+    "FrameSource",
+    "audio_format",
+    "destroy_port",
+    "fast_io",
+    "verify_fast_frames",
+]

@@ -1,0 +1,485 @@
+"""The one pjsua2 endpoint of a process: creation, threads, logging, codecs, shutdown.
+
+The pjsua2 wheel allows exactly one ``Endpoint`` per process (a second aborts the
+interpreter), at most 4 calls, and aborts at exit when pjsua2 objects outlive
+``libDestroy``. :func:`get_endpoint` therefore creates the endpoint once (re-running a
+notebook cell returns the same one) and registers a clean shutdown with :mod:`atexit`:
+owners (call channels, far-end answerers) are asked to drop their pjsua2 objects, calls
+are hung up, events pumped, references dropped, ``gc.collect()`` runs, and only then
+``libDestroy(PJSUA_DESTROY_NO_NETWORK)``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import weakref
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._validation import check_choice, check_int_range
+from ..errors import ParameterError, SipError
+
+__all__ = [
+    "EndpointSettings",
+    "SipEndpoint",
+    "get_endpoint",
+    "current_endpoint",
+    "register_thread",
+    "shutdown_endpoint",
+    "CODECS",
+    "parse_codecs",
+    "pj_error_text",
+]
+
+log = logging.getLogger("lsdlab.sip")
+pjlog = logging.getLogger("lsdlab.sip.pjsip")
+
+#: Codec names of the UAS API -> pjsua2 codec ids.
+CODECS = {"g711a": "PCMA/8000", "g711u": "PCMU/8000"}
+#: pjsua2 codec name (as in stream info) -> UAS API name.
+CODEC_API_NAME = {"PCMA": "g711a", "PCMU": "g711u"}
+
+# pjsua2 log level -> logging level
+_PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+
+
+def pj_error_text(exc: BaseException) -> str:
+    """A readable text for a ``pjsua2.Error`` (whose ``str()`` is empty)."""
+    try:
+        info = exc.info()  # type: ignore[attr-defined]
+        if info:
+            return str(info).strip()
+    except Exception:  # noqa: BLE001 - not a pj.Error
+        pass
+    reason = getattr(exc, "reason", "")
+    status = getattr(exc, "status", "")
+    return f"{reason} (status {status})" if reason or status else repr(exc)
+
+
+def parse_codecs(codecs: str | None, *, owner: str = "start_call") -> list[str]:
+    """Turn ``'g711a;g711u'`` into pjsua2 codec ids in priority order.
+
+    ``None`` or ``''`` means the default order (G.711 A-law, then mu-law).
+    """
+    if codecs is None or (isinstance(codecs, str) and not codecs.strip()):
+        return [CODECS["g711a"], CODECS["g711u"]]
+    if not isinstance(codecs, str):
+        raise ParameterError(
+            f"The 'codecs' parameter of {owner} must be a ';'-separated string such as "
+            f"'g711a;g711u'. Got {codecs!r} instead."
+        )
+    out: list[str] = []
+    for name in codecs.split(";"):
+        key = name.strip().lower()
+        if not key:
+            continue
+        if key not in CODECS:
+            raise ParameterError(
+                f"The 'codecs' parameter of {owner} names an unknown codec {name.strip()!r}; "
+                f"known codecs: {sorted(CODECS)} (g711a = PCMA/8000, g711u = PCMU/8000). "
+                f"Got {codecs!r} instead."
+            )
+        if CODECS[key] not in out:
+            out.append(CODECS[key])
+    if not out:
+        raise ParameterError(
+            f"The 'codecs' parameter of {owner} lists no codec. Use e.g. 'g711a;g711u'. "
+            f"Got {codecs!r} instead."
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """How the process's SIP endpoint is set up.
+
+    host: address the SIP (UDP) transport and RTP bind to; '127.0.0.1' keeps everything on
+    loopback. port: SIP port, 0 = a free port chosen by the system. transport: 'udp' or
+    'tcp'. thread_count: pjsua2 worker threads (1 = pjsua2 polls events itself; 0 = the
+    owner must call :meth:`SipEndpoint.handle_events`). log_level: pjsip log level routed
+    to the ``lsdlab.sip.pjsip`` logger (0 none ... 5 debug). rtp_port: first RTP port tried.
+    public_address: address to put in SDP/Contact (for NAT), '' = the bound one.
+    handle_sigterm: turn SIGTERM into a normal exit (so the clean shutdown runs) when
+    nobody else handles it.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    transport: str = "udp"
+    thread_count: int = 1
+    log_level: int = 2
+    rtp_port: int = 4000
+    public_address: str = ""
+    handle_sigterm: bool = True
+
+    def __post_init__(self) -> None:
+        owner = "EndpointSettings"
+        if not isinstance(self.host, str) or not self.host:
+            raise ParameterError(f"The 'host' parameter of {owner} must be an IP address string. Got {self.host!r} instead.")
+        check_int_range(self.port, "port", owner, 0, 65535)
+        check_choice(self.transport, "transport", owner, ("udp", "tcp"))
+        check_int_range(self.thread_count, "thread_count", owner, 0, 4)
+        check_int_range(self.log_level, "log_level", owner, 0, 6)
+        check_int_range(self.rtp_port, "rtp_port", owner, 1024, 65000)
+
+
+def _pj():
+    try:
+        import pjsua2 as pj
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise SipError(
+            "The SIP layer needs the 'pjsua2-python' package (import pjsua2); install it with "
+            "`pip install pjsua2-python` (not the broken 'pjsua2' source package)."
+        ) from exc
+    return pj
+
+
+class _LogWriter:  # replaced by a pj.LogWriter subclass at first use
+    pass
+
+
+def _make_log_writer(pj):
+    class LogWriter(pj.LogWriter):
+        def write(self, entry):  # runs on any pjsip thread
+            try:
+                msg = entry.msg.rstrip()
+                pjlog.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", msg)
+            except Exception:  # noqa: BLE001 - never raise into C++
+                pass
+
+    return LogWriter()
+
+
+class SipEndpoint:
+    """The process's pjsua2 endpoint (use :func:`get_endpoint`, never construct twice).
+
+    Attributes: ``ep`` (the ``pjsua2.Endpoint``), ``settings``, ``host``, ``port`` (the
+    bound SIP port), ``transport_id``, ``fast_frames`` (the ctypes frame access verified).
+    """
+
+    def __init__(self, settings: EndpointSettings) -> None:
+        pj = _pj()
+        self.pj = pj
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._owners: weakref.WeakSet = weakref.WeakSet()
+        self._keep: dict[int, Any] = {}
+        self._accounts: dict[Any, Any] = {}
+        self._codec_lock = threading.Lock()
+        self._closed = False
+        self.ep = pj.Endpoint()
+        # libCreate prints a banner to stdout before any log config applies: silence fd 1.
+        with _quiet_stdout():
+            self.ep.libCreate()
+        try:
+            cfg = pj.EpConfig()
+            cfg.uaConfig.threadCnt = settings.thread_count
+            cfg.uaConfig.maxCalls = 4
+            cfg.uaConfig.userAgent = "lsdlab"
+            cfg.logConfig.level = settings.log_level
+            cfg.logConfig.consoleLevel = settings.log_level
+            self._writer = _make_log_writer(pj)
+            cfg.logConfig.writer = self._writer
+            cfg.logConfig.decor = 0
+            cfg.medConfig.clockRate = 8000
+            cfg.medConfig.sndClockRate = 8000
+            cfg.medConfig.channelCount = 1
+            cfg.medConfig.noVad = True
+            cfg.medConfig.ecTailLen = 0
+            self.ep.libInit(cfg)
+            self.ep.audDevManager().setNullDev()
+            tcfg = pj.TransportConfig()
+            tcfg.port = settings.port
+            tcfg.boundAddress = settings.host
+            if settings.public_address:
+                tcfg.publicAddress = settings.public_address
+            ttype = pj.PJSIP_TRANSPORT_UDP if settings.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
+            try:
+                self.transport_id = self.ep.transportCreate(ttype, tcfg)
+            except pj.Error as exc:
+                raise SipError(
+                    f"Cannot open the SIP {settings.transport.upper()} transport on "
+                    f"{settings.host}:{settings.port}: {pj_error_text(exc)}. Choose another "
+                    f"'port' (0 = any free port) or 'host'."
+                ) from None
+            self.ep.libStart()
+            name = self.ep.transportGetInfo(self.transport_id).localName
+            self.host = settings.public_address or settings.host
+            self.port = int(name.rsplit(":", 1)[1])
+            self.set_codec_order([CODECS["g711a"], CODECS["g711u"]])
+        except BaseException:
+            self._destroy_lib()
+            raise
+        from ._media import verify_fast_frames
+
+        self.fast_frames = verify_fast_frames(self)
+        log.info(
+            "SIP endpoint up on %s:%d/%s (threads %d, fast frame access %s)",
+            self.host, self.port, settings.transport, settings.thread_count, self.fast_frames,
+        )
+
+    # -- threads ---------------------------------------------------------------------
+    def register_thread(self, name: str | None = None) -> None:
+        """Register the calling Python thread with pjlib (idempotent)."""
+        if self._closed:
+            raise SipError("The SIP endpoint was shut down; call get_endpoint() for a new one.")
+        if not self.ep.libIsThreadRegistered():
+            self.ep.libRegisterThread(name or f"py-{threading.current_thread().name}"[:30])
+
+    def handle_events(self, msec: int = 10) -> None:
+        """Poll pjsip events (needed only with ``thread_count=0``)."""
+        self.ep.libHandleEvents(msec)
+
+    # -- ownership -------------------------------------------------------------------
+    def add_owner(self, owner: Any) -> None:
+        """Register an object whose ``_release_pj()`` drops its pjsua2 objects at shutdown."""
+        self._owners.add(owner)
+
+    def keep(self, obj: Any) -> Any:
+        """Hold a reference to a pjsua2 object until :meth:`release` or shutdown."""
+        self._keep[id(obj)] = obj
+        return obj
+
+    def release(self, obj: Any) -> None:
+        self._keep.pop(id(obj), None)
+
+    # -- accounts --------------------------------------------------------------------
+    def account(self, *, key: Any = "local", factory=None):
+        """A shared pjsua2 Account for ``key`` (created once by ``factory(endpoint)``).
+
+        pjsua allows only 8 accounts per process, so call channels share them instead of
+        creating one each (re-running a notebook cell must not exhaust them).
+        """
+        with self._lock:
+            acc = self._accounts.get(key)
+            if acc is None:
+                self.register_thread()
+                acc = factory(self) if factory else self._local_account()
+                self._accounts[key] = acc
+            return acc
+
+    def account_config(self, *, user: str = "lsdlab", registrar: str = "", proxy: str = "",
+                       username: str = "", password: str = "", realm: str = "*"):
+        """An AccountConfig bound to this endpoint's transport and host."""
+        pj = self.pj
+        cfg = pj.AccountConfig()
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        if registrar:
+            reg_host = registrar.split("sip:", 1)[-1]
+            cfg.idUri = f"sip:{username or user}@{reg_host}"
+            cfg.regConfig.registrarUri = registrar if registrar.startswith("sip") else f"sip:{registrar}"
+            cfg.regConfig.registerOnAdd = True
+        else:
+            cfg.idUri = f"sip:{user}@{host}:{self.port}"
+        if proxy:
+            cfg.sipConfig.proxies.append(proxy if proxy.startswith("sip") else f"sip:{proxy};lr")
+        if username:
+            cred = pj.AuthCredInfo("digest", realm, username, 0, password)
+            cfg.sipConfig.authCreds.append(cred)
+        cfg.sipConfig.transportId = self.transport_id
+        cfg.mediaConfig.transportConfig.boundAddress = self.settings.host
+        cfg.mediaConfig.transportConfig.port = self.settings.rtp_port
+        if self.settings.public_address:
+            cfg.mediaConfig.transportConfig.publicAddress = self.settings.public_address
+        cfg.mediaConfig.lockCodecEnabled = False
+        cfg.natConfig.iceEnabled = False
+        return cfg
+
+    def _local_account(self):
+        pj = self.pj
+        acc = pj.Account()
+        acc.create(self.account_config())
+        return acc
+
+    # -- codecs ----------------------------------------------------------------------
+    def set_codec_order(self, codec_ids: list[str]) -> None:
+        """Offer exactly ``codec_ids`` (pjsua2 ids such as 'PCMA/8000') in that order."""
+        self.register_thread()
+        for info in self.ep.codecEnum2():
+            if info.codecId.startswith("telephone-event"):
+                continue
+            self.ep.codecSetPriority(info.codecId, 0)
+        for i, cid in enumerate(codec_ids):
+            self.ep.codecSetPriority(cid, 255 - i)
+
+    @contextlib.contextmanager
+    def codec_order(self, codec_ids: list[str]):
+        """Hold the codec order (endpoint-wide in pjsua) while one call is offered."""
+        with self._codec_lock:
+            self.set_codec_order(codec_ids)
+            yield
+
+    # -- shutdown --------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Hang up, drop every pjsua2 object, then ``libDestroy`` (idempotent)."""
+        global _ENDPOINT
+        with self._lock:
+            if self._closed:
+                return
+            t0 = time.monotonic()
+            try:
+                self.register_thread("lsdlab-shutdown")
+            except Exception:  # noqa: BLE001
+                pass
+            busy = 0
+            for owner in list(self._owners):
+                try:
+                    busy += int(owner._release_pj() or 0)
+                except Exception:  # noqa: BLE001 - keep shutting down
+                    log.exception("releasing %r failed", owner)
+            try:
+                self.ep.hangupAllCalls()
+            except Exception:  # noqa: BLE001
+                pass
+            end = time.monotonic() + (0.3 if busy else 0.02)
+            while time.monotonic() < end:
+                try:
+                    self.ep.libHandleEvents(10)
+                except Exception:  # noqa: BLE001
+                    break
+            for acc in self._accounts.values():
+                with contextlib.suppress(Exception):
+                    acc.shutdown()
+            self._accounts.clear()
+            self._keep.clear()
+            gc.collect()
+            self._destroy_lib()
+            self._closed = True
+            if _ENDPOINT is self:
+                _ENDPOINT = None
+            log.info("SIP endpoint shut down in %.3f s", time.monotonic() - t0)
+
+    def _destroy_lib(self) -> None:
+        try:
+            self.ep.libDestroy(self.pj.PJSUA_DESTROY_NO_NETWORK)
+        except Exception:  # noqa: BLE001
+            pass
+        self.ep = None
+        gc.collect()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+# The process-wide endpoint. pjsua2 itself is process-global state, so this is the one
+# place lsdlab keeps a module-level singleton.
+_ENDPOINT: SipEndpoint | None = None
+_CREATE_LOCK = threading.Lock()
+_ATEXIT_DONE = False
+
+
+def _sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
+    raise SystemExit(0)
+
+
+def get_endpoint(settings: EndpointSettings | None = None, **changes: Any) -> SipEndpoint:
+    """Return the process's SIP endpoint, creating it on first use.
+
+    Parameters
+    ----------
+    settings : EndpointSettings, optional
+        Used only when the endpoint is created. Passing settings that differ from those of
+        the running endpoint raises :class:`~lsdlab.errors.SipError` (pjsua2 allows one
+        endpoint per process; shut it down first with :func:`shutdown_endpoint`).
+    **changes
+        Shortcuts for fields of :class:`EndpointSettings` (e.g. ``port=5070``).
+
+    Examples
+    --------
+    >>> from lsdlab.sip import get_endpoint
+    >>> ep = get_endpoint()           # doctest: +SKIP
+    >>> ep is get_endpoint()          # doctest: +SKIP
+    True
+    """
+    global _ENDPOINT, _ATEXIT_DONE
+    if changes:
+        settings = replace(settings or EndpointSettings(), **changes)
+    with _CREATE_LOCK:
+        if _ENDPOINT is not None and not _ENDPOINT.closed:
+            if settings is not None and settings != _ENDPOINT.settings:
+                raise SipError(
+                    f"This process already has a SIP endpoint with {_ENDPOINT.settings}; pjsua2 "
+                    f"allows only one. Reuse it (call get_endpoint() without settings) or call "
+                    f"lsdlab.sip.shutdown_endpoint() first. Got {settings} instead."
+                )
+            _ENDPOINT.register_thread()
+            return _ENDPOINT
+        ep = SipEndpoint(settings or EndpointSettings())
+        _ENDPOINT = ep
+        if not _ATEXIT_DONE:
+            atexit.register(shutdown_endpoint)
+            gc.callbacks.append(_gc_register_thread)
+            _ATEXIT_DONE = True
+        if ep.settings.handle_sigterm and threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError, OSError):
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    signal.signal(signal.SIGTERM, _sigterm)
+        return ep
+
+
+def _gc_register_thread(phase: str, info: dict) -> None:
+    """Before a garbage collection, register the collecting thread with pjlib.
+
+    A cycle holding a pjsua2 object may be collected on any Python thread (an executor's
+    helper thread, a notebook's comm thread); its C++ destructor then calls pjlib, which aborts
+    the process from an unregistered thread. Threads pjlib created (the conference clock,
+    pjsua's worker) are left alone: re-registering one would replace its identity while it
+    holds a group lock (pjlib then asserts in grp_lock_unset_owner_thread).
+    """
+    if phase != "start" or isinstance(threading.current_thread(), threading._DummyThread):
+        return  # threads that pjlib started itself are registered already: never re-register them
+    ep = _ENDPOINT
+    if ep is None or ep._closed or ep.ep is None:
+        return
+    try:
+        if not ep.ep.libIsThreadRegistered():
+            ep.ep.libRegisterThread(f"gc-{threading.get_ident()}"[:30])
+    except Exception:  # noqa: BLE001 - never let a GC callback raise
+        pass
+
+
+def current_endpoint() -> SipEndpoint | None:
+    """The running endpoint, or None (never creates one)."""
+    return _ENDPOINT if _ENDPOINT is not None and not _ENDPOINT.closed else None
+
+
+def register_thread(name: str | None = None) -> None:
+    """Register the calling thread with the running endpoint (for executors' initializer)."""
+    ep = current_endpoint()
+    if ep is None:
+        raise SipError("No SIP endpoint is running; call lsdlab.sip.get_endpoint() first.")
+    ep.register_thread(name)
+
+
+def shutdown_endpoint() -> None:
+    """Shut the process's endpoint down cleanly (registered with :mod:`atexit`)."""
+    ep = _ENDPOINT
+    if ep is not None:
+        ep.shutdown()

@@ -1,0 +1,798 @@
+"""The tuner: search detector settings and the LSD timeout against a country's budget.
+
+A corpus is traced once (:func:`load_traces`: one threshold-free
+:class:`~lsdlab.detect.CallTrace` per call, cached in memory and on disk); every trial of an
+Optuna study then re-scores one candidate setting from the traces (:func:`score`, a few
+milliseconds for the demo corpus) by replaying exactly what the streaming detector would
+decide. The study maximises the share of machines and faxes detected subject to one
+constraint: the exact one-sided 95% upper bound on abandoned live calls (people called
+machine/fax, plus people whose decision plus the agent connect time lands after the
+country's delay limit) stays within the budget left after the dialer's own drops.
+
+Over-fitting guard: a setting is only *feasible* when it also holds the budget under stress
+(``margin_logit``: the machine thresholds lowered by that much in log-odds, so people who came close to
+being called machines count as if they had been; ``margin_ms``: every decision that much
+later). The exported evidence is then measured without stress, by the real streaming
+detector, over all the calls of the evidence corpus.
+
+Backends: ``'default'`` (traces + replay) and ``'app_amd'`` (Asterisk's AMD() re-run over the
+corpus each trial; its audio is loaded once).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._validation import check_choice, check_int_range, check_real_range
+from ..corpus import Call, Corpus
+from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
+from ..errors import ParameterError
+from ..settingsfile import DelayReference
+from .metrics import Compliance, compliance, humans_needed, upper_bound
+from .profiles import Profile
+
+__all__ = [
+    "Score",
+    "TrialRecord",
+    "TuneResult",
+    "score",
+    "score_decisions",
+    "load_traces",
+    "trace_cache_key",
+    "pareto_front",
+    "tune",
+    "infeasible_message",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Fields of DetectorSettings that change a call's trace (the rest are replayed).
+TRACE_FIELDS = ("vad_margin_db", "beep_min_ms", "fax_detect", "beep_detect", "sit_detect", "model")
+#: Fields the default-backend search varies.
+SEARCHED_FIELDS = (
+    "machine_threshold",
+    "human_threshold",
+    "end_of_turn_silence_ms",
+    "timeout_machine_threshold",
+    "timeout_ms",
+    "timer_mode",
+    "speech_deadline_ms",
+)
+_AMD_SPACE: dict[str, tuple[int, int, int]] = {  # field -> (low, high, step)
+    "initial_silence_ms": (1000, 6000, 100),
+    "greeting_ms": (500, 5000, 50),
+    "after_greeting_silence_ms": (300, 2500, 50),
+    "total_analysis_time_ms": (*TIMEOUT_RANGE_MS, 100),
+    "minimum_word_length_ms": (60, 400, 20),
+    "between_words_silence_ms": (20, 300, 10),
+    "maximum_number_of_words": (1, 8, 1),
+    "silence_threshold": (64, 1024, 16),
+    "maximum_word_length_ms": (1000, 6000, 100),
+}
+_EPS = 1e-12
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True)
+class Score:
+    """One setting scored on a corpus (see :func:`score`).
+
+    ``compliance`` is the nominal check (exact settings, the given agent connect time);
+    ``stressed`` the same under the safety margins. ``feasible``: both within the budget.
+    """
+
+    settings: Any
+    compliance: Compliance
+    stressed: Compliance | None
+    decisions: tuple = field(repr=False)
+
+    @property
+    def figures(self):
+        return self.compliance.figures
+
+    @property
+    def detect_recall(self) -> float:
+        """Machines and faxes decided as such, over all machine and fax calls (0 if none)."""
+        f = self.figures
+        n = f.counts["machine"] + f.counts["fax"]
+        if n == 0:
+            return 0.0
+        return (f.confusion["machine"]["machine"] + f.confusion["fax"]["fax"]) / n
+
+    @property
+    def abandoned_upper95(self) -> float:
+        return self.figures.human_abandoned_upper95
+
+    @property
+    def stressed_upper95(self) -> float:
+        return self.abandoned_upper95 if self.stressed is None else self.stressed.figures.human_abandoned_upper95
+
+    @property
+    def constraint(self) -> float:
+        """<= 0 when feasible: the worse upper bound (nominal or stressed) minus the budget left."""
+        return max(self.abandoned_upper95, self.stressed_upper95) - self.compliance.budget_left
+
+    @property
+    def feasible(self) -> bool:
+        f = self.figures
+        return f.counts["human"] > 0 and self.compliance.budget_left > _EPS and self.constraint <= _EPS
+
+    @property
+    def machine_p50_s(self) -> float | None:
+        """Median decision time over the machine calls (s from connect)."""
+        return self.figures.decision_time_s["machine"]["p50"]
+
+
+def _lower_logit(p: float, m: float) -> float:
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    z = math.log(p / (1.0 - p)) - m
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _stress_settings(settings: Any, margin_logit: float) -> Any:
+    """The machine thresholds lowered by ``margin_logit`` in log-odds (0.95 -> 0.92 for 0.5)."""
+    if margin_logit <= 0 or not isinstance(settings, DetectorSettings):
+        return settings
+    return settings.replace(
+        machine_threshold=max(0.5, _lower_logit(settings.machine_threshold, margin_logit)),
+        timeout_machine_threshold=max(0.0, _lower_logit(settings.timeout_machine_threshold, margin_logit)),
+    )
+
+
+def _check_score_args(dialer_drop_rate: Any, agent_connect_ms: Any, margin_logit: Any, margin_ms: Any, owner: str) -> None:
+    check_real_range(dialer_drop_rate, "dialer_drop_rate", owner, 0.0, 1.0)
+    check_int_range(agent_connect_ms, "agent_connect_ms", owner, 0, 10000)
+    check_real_range(margin_logit, "margin_logit", owner, 0.0, 5.0)
+    check_int_range(margin_ms, "margin_ms", owner, 0, 5000)
+
+
+def score_decisions(decisions: Sequence, profile: Profile, *, settings: Any = None, stressed_decisions: Sequence | None = None,
+                    dialer_drop_rate: float = 0.0, agent_connect_ms: int = 300, margin_ms: int = 0) -> Score:
+    """Score already-made decisions (e.g. from AppAmdDetector runs) against ``profile``."""
+    comp = compliance(decisions, profile, dialer_drop_rate=dialer_drop_rate, agent_connect_ms=agent_connect_ms)
+    stressed = None
+    sd = decisions if stressed_decisions is None else stressed_decisions
+    if margin_ms > 0 or stressed_decisions is not None:
+        stressed = compliance(sd, profile, dialer_drop_rate=dialer_drop_rate,
+                              agent_connect_ms=min(10000, agent_connect_ms + margin_ms))
+    return Score(settings=settings, compliance=comp, stressed=stressed, decisions=tuple(decisions))
+
+
+def score(traces: Sequence[CallTrace], calls: Corpus | Sequence[Call], settings: DetectorSettings, profile: Profile, *,
+          dialer_drop_rate: float = 0.0, agent_connect_ms: int = 300, margin_logit: float = 0.0,
+          margin_ms: int = 0) -> Score:
+    """Re-score one setting from cached traces (milliseconds; no audio is touched).
+
+    Parameters
+    ----------
+    traces : sequence of CallTrace
+        From :func:`load_traces` (same order as ``calls``).
+    calls : Corpus or sequence of Call
+        The labelled calls the traces belong to.
+    settings : DetectorSettings
+        The candidate (its trace-level fields must be those the traces were made with).
+    profile : Profile
+        The country's rules.
+    dialer_drop_rate, agent_connect_ms
+        The dialer's own abandoned share and its time to bridge an agent.
+    margin_logit, margin_ms
+        Safety margins for the stressed check (0: no stress check).
+
+    Returns
+    -------
+    Score
+        ``score(...).compliance.figures`` holds every figure; ``.feasible`` says whether the
+        setting holds the budget (also under the margins).
+    """
+    from ..evaluate import decisions_from_traces
+
+    _check_score_args(dialer_drop_rate, agent_connect_ms, margin_logit, margin_ms, "score")
+    if not isinstance(settings, DetectorSettings):
+        raise ParameterError(f"The 'settings' parameter of score must be a DetectorSettings. Got {type(settings).__name__} instead.")
+    calls = calls.calls if isinstance(calls, Corpus) else tuple(calls)
+    if len(calls) != len(traces):
+        raise ParameterError(f"score needs one trace per call: got {len(traces)} traces for {len(calls)} calls; trace the same corpus.")
+    dec = decisions_from_traces(calls, traces, settings)
+    sdec = None
+    if margin_logit > 0:
+        sdec = decisions_from_traces(calls, traces, _stress_settings(settings, margin_logit))
+    return score_decisions(dec, profile, settings=settings, stressed_decisions=sdec, dialer_drop_rate=dialer_drop_rate,
+                           agent_connect_ms=agent_connect_ms, margin_ms=margin_ms)
+
+
+# --------------------------------------------------------------------------- traces and their cache
+
+
+def _code_hash() -> str:
+    """Hash of the detector's source: a changed detector must not reuse old traces."""
+    from .. import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parent.parent / "detect"
+    for name in sorted(p.name for p in root.glob("*.py")):
+        h.update(name.encode())
+        h.update((root / name).read_bytes())
+    return h.hexdigest()
+
+
+def _model_sha(model: str) -> str:
+    from ..settingsfile import _BUILTIN, builtin_model_path, file_sha256
+
+    m = _BUILTIN.match(model)
+    p = builtin_model_path(m.group(1)) if m else Path(model)
+    return file_sha256(p) if p.is_file() else model
+
+
+def trace_cache_key(corpus: Corpus, settings: DetectorSettings) -> str:
+    """The disk-cache key of a corpus's traces: corpus sha256, trace-level settings, model and code."""
+    d = {f: getattr(settings, f) for f in TRACE_FIELDS}
+    d["model"] = _model_sha(settings.model)
+    payload = json.dumps({"corpus": corpus.sha256, "settings": d, "code": _code_hash(), "channel": None, "lead_in_s": 0.0,
+                          "whole_clip": True},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lsdlab" / "traces"
+
+
+def _one_full_trace(args) -> CallTrace:
+    # the whole clip, not only its first 10.5 s: with TIMEOUT_FROM_ANSWER_DETECT a verdict can
+    # come later than that, and the replay must equal the streaming run in every case
+    from ..detect import trace_audio
+
+    far, call, settings = args
+    y = far.audio(call.path)
+    return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
+
+
+def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, jobs: int = 1, progress: bool = False,
+                cache_dir: str | os.PathLike | None | bool = None) -> list[CallTrace]:
+    """The traces of every call of ``corpus`` (default backend), from the disk cache if present.
+
+    ``cache_dir``: a folder, None for ``~/.cache/lsdlab/traces`` (``$XDG_CACHE_HOME``), or
+    False for no disk cache. The cache key covers the corpus content, the trace-level
+    settings (:data:`TRACE_FIELDS`, with the model's sha256) and the detector's source code.
+    """
+    from ..audio.io import atomic_path
+    from ..evaluate import _farend, _map
+
+    settings = settings if settings is not None else DetectorSettings()
+    path = None
+    if cache_dir is not False:
+        folder = Path(cache_dir) if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir()
+        path = folder / f"{trace_cache_key(corpus, settings)}.json.gz"
+        if path.is_file():
+            try:
+                with gzip.open(path, "rt", encoding="utf-8") as f:
+                    traces = [CallTrace.from_dict(d) for d in json.load(f)]
+                if len(traces) == len(corpus):
+                    logger.info("traces of %s from the cache %s", corpus.root, path)
+                    return traces
+            except (OSError, ValueError, KeyError, TypeError, EOFError):
+                logger.warning("unreadable trace cache %s; tracing again", path)
+    far = _farend(corpus, None, 0.0, 0)
+    items = [(far, c, settings) for c in corpus.calls]
+    traces = _map(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace")
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
+                json.dump([t.to_dict() for t in traces], f)
+        except OSError as exc:  # a cache is an optimisation: never fail the tuning for it
+            logger.warning("could not write the trace cache %s: %s", path, exc)
+    return traces
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial's figures (one point of the Pareto plots)."""
+
+    number: int
+    params: dict
+    detect_recall: float
+    machine_recall: float | None
+    fax_recall: float | None
+    human_false_positive_rate: float | None
+    human_late_rate: float | None
+    abandoned_upper95: float
+    stressed_upper95: float
+    machine_p50_s: float | None
+    feasible: bool
+
+    def to_dict(self) -> dict:
+        def r6(v):
+            return (None if v is None else round(float(v), 6))
+        return {
+            "number": self.number,
+            "params": dict(self.params),
+            "detect_recall": r6(self.detect_recall),
+            "machine_recall": r6(self.machine_recall),
+            "fax_recall": r6(self.fax_recall),
+            "human_false_positive_rate": r6(self.human_false_positive_rate),
+            "human_late_rate": r6(self.human_late_rate),
+            "abandoned_upper95": r6(self.abandoned_upper95),
+            "stressed_upper95": r6(self.stressed_upper95),
+            "machine_p50_s": r6(self.machine_p50_s),
+            "feasible": self.feasible,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrialRecord:
+        return cls(**d)
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` found.
+
+    Attributes
+    ----------
+    feasible : bool
+        True when ``best`` holds the budget on the tuning corpus (with the margins) AND the
+        streaming evidence on the evidence corpus passes every rule. Only then may it be exported.
+    best : Score
+        The chosen setting scored on the tuning corpus (the best found even when infeasible).
+    evidence : Compliance or None
+        The streaming detector's figures on the evidence corpus (None when not measured).
+    message : str
+        A plain statement of the outcome (why it failed, when it did).
+    pareto_fp, pareto_time : list of TrialRecord
+        Non-dominated trials: detection recall against the human false-positive rate, and
+        against the machines' median decision time.
+    """
+
+    feasible: bool
+    best: Score
+    evidence: Compliance | None
+    evidence_corpus: Corpus | None
+    tuning_corpus: Corpus
+    profile: Profile
+    backend: str
+    dialer_drop_rate: float
+    agent_connect_ms: int
+    margin_logit: float
+    margin_ms: int
+    seed: int
+    n_trials: int
+    trials: list[TrialRecord]
+    best_trial: int | None
+    message: str
+    study: Any = field(default=None, repr=False)
+    replay_matches_stream: bool | None = None
+
+    @property
+    def settings(self):
+        """The chosen detector settings (DetectorSettings or AmdSettings)."""
+        return self.best.settings
+
+    @property
+    def compliance(self) -> Compliance:
+        """The evidence's compliance when measured, else the tuning corpus's."""
+        return self.evidence if self.evidence is not None else self.best.compliance
+
+    @property
+    def pareto_fp(self) -> list[TrialRecord]:
+        """The front of the trials within budget: recall against the human false-positive rate."""
+        return pareto_front(self.trials, "human_false_positive_rate", feasible_only=True)
+
+    @property
+    def pareto_time(self) -> list[TrialRecord]:
+        """The front of the trials within budget: recall against the machines' median decision time."""
+        return pareto_front(self.trials, "machine_p50_s", feasible_only=True)
+
+    def summary(self) -> str:
+        """Human-readable lines: the outcome, the settings and the Pareto fronts."""
+        lines = [self.message, ""]
+        s = self.settings
+        lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in s.to_dict().items() if k != "backend"))
+        for title, key, fmt in (("detection recall vs human false-positive rate", "human_false_positive_rate", _pct),
+                                ("detection recall vs median machine decision time", "machine_p50_s", _sec)):
+            front = pareto_front(self.trials, key, feasible_only=True)
+            lines += ["", f"Pareto front of the {sum(t.feasible for t in self.trials)} settings within budget ({title}):"]
+            if not front:
+                lines.append("  (none)")
+            for t in front:
+                lines.append(f"  {'>' if t.number == self.best_trial else ' '} trial {t.number:>4}: recall {_pct(t.detect_recall):>7}  "
+                             f"{key} {fmt(getattr(t, key)):>7}  abandoned upper95 {_pct(t.abandoned_upper95):>7}")
+        return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _sec(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f} s"
+
+
+def pareto_front(trials: Sequence[TrialRecord], key: str, *, feasible_only: bool = False) -> list[TrialRecord]:
+    """Trials not dominated on (higher ``detect_recall``, lower ``key``), sorted by ``key``.
+
+    Trials whose ``key`` is None are left out (and those over budget with ``feasible_only``);
+    of equal points the earliest trial is kept.
+    """
+    pts = [t for t in trials if getattr(t, key) is not None and (t.feasible or not feasible_only)]
+    pts.sort(key=lambda t: (getattr(t, key), -t.detect_recall, t.number))
+    front: list[TrialRecord] = []
+    best = -1.0
+    for t in pts:
+        if t.detect_recall > best + 1e-12:
+            front.append(t)
+            best = t.detect_recall
+    return front
+
+
+def _record(number: int, params: dict, sc: Score) -> TrialRecord:
+    f = sc.figures
+    return TrialRecord(
+        number=number,
+        params=params,
+        detect_recall=sc.detect_recall,
+        machine_recall=f.machine_recall,
+        fax_recall=f.fax_recall,
+        human_false_positive_rate=f.human_false_positive_rate,
+        human_late_rate=f.human_late_rate,
+        abandoned_upper95=sc.abandoned_upper95,
+        stressed_upper95=sc.stressed_upper95,
+        machine_p50_s=sc.machine_p50_s,
+        feasible=sc.feasible,
+    )
+
+
+# --------------------------------------------------------------------------- search spaces
+
+
+def _suggest_default(trial, base: DetectorSettings) -> DetectorSettings:
+    use_deadline = trial.suggest_categorical("use_speech_deadline", [False, True])
+    deadline = trial.suggest_int("speech_deadline_ms", 500, 5000, step=50)
+    # thresholds on P(machine) are searched as 1 - threshold on a log scale: the useful values
+    # crowd near 1 (0.99, 0.999, ...), where a uniform search would hardly ever look
+    return base.replace(
+        machine_threshold=round(1.0 - trial.suggest_float("machine_threshold_complement", 1e-4, 0.5, log=True), 6),
+        human_threshold=trial.suggest_float("human_threshold", 0.0, 1.0),
+        end_of_turn_silence_ms=trial.suggest_int("end_of_turn_silence_ms", 200, 2000, step=50),
+        timeout_machine_threshold=round(1.0 - trial.suggest_float("timeout_machine_threshold_complement", 1e-4, 1.0, log=True), 6),
+        timeout_ms=trial.suggest_int("timeout_ms", *TIMEOUT_RANGE_MS, step=100),
+        timer_mode=TimerMode[trial.suggest_categorical("timer_mode", [m.name for m in TimerMode])],
+        speech_deadline_ms=deadline if use_deadline else None,
+    )
+
+
+def _params_of(s: DetectorSettings) -> dict:
+    return {
+        "use_speech_deadline": s.speech_deadline_ms is not None,
+        "speech_deadline_ms": s.speech_deadline_ms if s.speech_deadline_ms is not None else 1500,
+        "machine_threshold_complement": min(0.5, max(1e-4, 1.0 - s.machine_threshold)),
+        "human_threshold": s.human_threshold,
+        "end_of_turn_silence_ms": s.end_of_turn_silence_ms,
+        "timeout_machine_threshold_complement": min(1.0, max(1e-4, 1.0 - s.timeout_machine_threshold)),
+        "timeout_ms": s.timeout_ms,
+        "timer_mode": s.timer_mode.name,
+    }
+
+
+def _round_to(x: int, step: int, low: int, high: int) -> int:
+    return int(min(high, max(low, step * math.floor(x / step))))
+
+
+def _starting_points(base: DetectorSettings, profile: Profile, agent_connect_ms: int, margin_ms: int) -> list[dict]:
+    """Sensible first trials (the defaults, and the defaults bounded by the country's clock)."""
+    pts = [_params_of(base)]
+    # the detector hears speech a little after it starts, and decides on a 50 ms grid: keep 500 ms in hand
+    slack = profile.budget_delay_limit_ms - agent_connect_ms - margin_ms - 500
+    ref = profile.budget_delay_reference
+    if slack >= 500:
+        if ref is DelayReference.SPEECH_ONSET:
+            pts.append(_params_of(base.replace(speech_deadline_ms=_round_to(slack, 50, 500, 5000))))
+        elif ref is DelayReference.ANSWER:
+            pts.append(_params_of(base.replace(timeout_ms=_round_to(slack, 100, *TIMEOUT_RANGE_MS),
+                                               timer_mode=TimerMode.TIMEOUT_FROM_ANSWER_DETECT)))
+        else:
+            pts.append(_params_of(base.replace(speech_deadline_ms=_round_to(slack + 1500, 50, 500, 5000))))
+    out = []
+    for p in pts:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _suggest_amd(trial, base):
+    from ..detect.app_amd import AmdSettings
+
+    vals = {k: trial.suggest_int(k, lo, hi, step=st) for k, (lo, hi, st) in _AMD_SPACE.items()}
+    return AmdSettings(**vals) if base is None else base.__class__(**vals)
+
+
+class _AmdRunner:
+    """Runs AppAmdDetector over a corpus's audio (loaded once) for one setting."""
+
+    def __init__(self, corpus: Corpus, *, jobs: int) -> None:
+        from ..evaluate import _farend
+
+        far = _farend(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
+        self.calls = corpus.calls
+        self.audio = [far.audio(c.path) for c in corpus.calls]
+
+    def decisions(self, settings) -> list:
+        from ..detect import classify
+        from ..evaluate import Decision
+
+        return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(self.calls, self.audio)]
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_drop_rate: float, where: str = "the tuning corpus",
+                       margin_logit: float = 0.0, margin_ms: int = 0) -> str:
+    """Plain words: no setting met the budget; the best one's figures; whether the corpus is too small."""
+    f = sc.figures
+    comp = sc.compliance
+    left = comp.budget_left
+    n_h = f.counts["human"]
+    lines = [
+        f"NO SETTING MEETS THE {profile.code} BUDGET on {where} ({n_trials} trials): {profile.code} allows "
+        f"{_pct(profile.budget_rate_max)} abandoned live calls; minus the dialer's own drops {_pct(dialer_drop_rate)} "
+        f"leaves {_pct(left)} for the detector (upper end of the one-sided 95% bound)."
+    ]
+    if left <= _EPS:
+        lines.append("The dialer's own drop rate uses the whole budget: lower --dialer-drop-rate.")
+    else:
+        floor = upper_bound(0, n_h) if n_h else 1.0
+        need0 = humans_needed(left)
+        if n_h == 0:
+            lines.append("The corpus has no human calls, so nothing bounds the abandoned rate: add recordings of live answers.")
+        elif floor > left + _EPS:
+            lines.append(
+                f"The statistical floor makes it impossible with this corpus: it has {n_h} human calls, and even with 0 "
+                f"abandoned the 95% upper bound is {_pct(floor)} (about 3/{n_h}), above the {_pct(left)} left. "
+                f"At least {need0} human calls are needed (with 0 abandoned); add human calls to the corpus "
+                f"(or give a larger --evidence-corpus)."
+            )
+        elif f.human_abandoned_rate is not None and f.human_abandoned_rate > left + _EPS:
+            lines.append(
+                f"The best setting abandons {f.human_abandoned} of {n_h} people ({_pct(f.human_abandoned_rate)}): the "
+                f"measured rate alone is over the {_pct(left)} left, so more evidence would not help; the detector "
+                f"cannot separate these people from machines quickly enough on this corpus."
+            )
+        elif f.human_abandoned > 0:
+            need = humans_needed(left, abandoned=f.human_abandoned)
+            lines.append(
+                f"With {f.human_abandoned} of {n_h} people abandoned the bound is {_pct(sc.abandoned_upper95)}; "
+                f"the budget would need at least {need} human calls at that count, or fewer abandoned."
+            )
+    best = ", ".join(f"{k}={v}" for k, v in sc.settings.to_dict().items() if k != "backend")
+    lines.append(
+        f"Best found: {best}. Its figures: detection recall {_pct(sc.detect_recall)} "
+        f"(machine {_pct(f.machine_recall)}, fax {_pct(f.fax_recall)}); people called machine/fax "
+        f"{f.human_false_positives}/{n_h}, late {f.human_late}/{n_h} (after {f.delay_limit_ms} ms from "
+        f"{f.delay_reference.value} with {f.agent_connect_ms} ms agent connect); abandoned upper95 "
+        f"{_pct(sc.abandoned_upper95)}"
+        + (f", under the safety margins (machine thresholds {margin_logit:g} lower in log-odds, decisions {margin_ms} ms later) {_pct(sc.stressed_upper95)}"
+           if sc.stressed is not None else "")
+        + f" vs {_pct(left)} left. Nothing was written."
+    )
+    return "\n".join(lines)
+
+
+def _pick_best(records: list[tuple[TrialRecord, Score]]) -> tuple[TrialRecord, Score]:
+    feas = [(r, s) for r, s in records if r.feasible]
+    if feas:
+        # most machines/faxes caught; then the largest safety margin; then the faster decisions
+        return min(feas, key=lambda rs: (-round(rs[0].detect_recall, 9), round(rs[0].stressed_upper95, 9),
+                                         round(rs[0].abandoned_upper95, 9),
+                                         rs[0].machine_p50_s if rs[0].machine_p50_s is not None else 1e9, rs[0].number))
+    return min(records, key=lambda rs: (round(rs[1].constraint, 9), -round(rs[0].detect_recall, 9), rs[0].number))
+
+
+SAMPLERS = ("tpe", "tpe-independent", "nsga2")
+
+
+def _make_sampler(optuna, name: str, seed: int, n_trials: int, extra: dict):
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(10, min(50, n_trials // 5)), **extra)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=name == "tpe", **extra,
+                                      n_startup_trials=min(10, max(1, n_trials // 4)))
+
+
+def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_drop_rate: float = 0.0,
+         agent_connect_ms: int = 300, n_trials: int = 100, seed: int = 0,
+         evidence: Corpus | str | os.PathLike | None = None, backend: str = "default", progress: bool = True,
+         jobs: int = 1, margin_logit: float = 0.5, margin_ms: int = 200, base: Any = None,
+         cache_dir: str | os.PathLike | None | bool = None, traces: Sequence[CallTrace] | None = None,
+         sampler: str = "tpe") -> TuneResult:
+    """Search detector settings and the LSD timeout that hold a country's abandoned-call budget.
+
+    Parameters
+    ----------
+    corpus : Corpus or path
+        The labelled tuning corpus.
+    profile : Profile or str
+        The country's rules (a :class:`Profile`, a code such as ``"GB"`` or a profile file).
+    dialer_drop_rate : float
+        The share of live calls the dialer itself drops (no agent free); the detector gets
+        the rest of the budget.
+    agent_connect_ms : int
+        Time to bridge an agent after a LIVE/UNKNOWN decision.
+    n_trials : int
+        Optuna trials (TPE sampler with constraints).
+    seed : int
+        The sampler's seed: the same seed gives the same result.
+    evidence : Corpus or path, optional
+        Where the final evidence is measured by the streaming detector (default: ``corpus``).
+    backend : {'default', 'app_amd'}
+    progress : bool
+        A tqdm progress bar.
+    jobs : int
+        Processes for tracing and the evidence run.
+    margin_logit, margin_ms : float, int
+        Safety margins a setting must also hold the budget under (see the module docstring).
+    base : DetectorSettings or AmdSettings, optional
+        Settings whose unsearched fields are kept (default: the backend's defaults).
+    cache_dir : path, None or False
+        Trace disk cache (see :func:`load_traces`).
+    traces : sequence of CallTrace, optional
+        Traces of ``corpus`` already made (skips tracing).
+
+    Returns
+    -------
+    TuneResult
+        ``result.feasible`` is False when nothing meets the budget (``result.message`` says
+        why); :func:`lsdlab.tune.export` refuses such a result.
+    """
+    import optuna
+    from tqdm.auto import tqdm
+
+    from ..corpus import load
+    from .profiles import load_profile
+
+    o = "tune"
+    check_choice(backend, "backend", o, ("default", "app_amd"))
+    check_choice(sampler, "sampler", o, SAMPLERS)
+    sampler_name = sampler
+    check_int_range(n_trials, "n_trials", o, 1, 100000)
+    check_int_range(seed, "seed", o, 0, 2**32 - 1)
+    check_int_range(jobs, "jobs", o, 1, 256)
+    _check_score_args(dialer_drop_rate, agent_connect_ms, margin_logit, margin_ms, o)
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    if not isinstance(corpus, Corpus):
+        corpus = load(corpus)
+    if evidence is not None and not isinstance(evidence, Corpus):
+        evidence = load(evidence)
+    ev_corpus = evidence if evidence is not None else corpus
+
+    kw: dict[str, Any] = dict(dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms))
+    if backend == "default":
+        base = base if base is not None else DetectorSettings()
+        if not isinstance(base, DetectorSettings):
+            raise ParameterError(f"The 'base' parameter of tune must be a DetectorSettings for backend 'default'. Got {type(base).__name__} instead.")
+        if traces is None:
+            traces = load_traces(corpus, base, jobs=jobs, progress=progress, cache_dir=cache_dir)
+
+        def evaluate(trial):
+            s = _suggest_default(trial, base)
+            return s, score(traces, corpus, s, profile, margin_logit=margin_logit, margin_ms=margin_ms, **kw)
+
+        starts = _starting_points(base, profile, agent_connect_ms, margin_ms)
+    else:
+        from ..detect.app_amd import AmdSettings
+
+        base = base if base is not None else AmdSettings()
+        runner = _AmdRunner(corpus, jobs=jobs)
+
+        def evaluate(trial):
+            s = _suggest_amd(trial, base)
+            return s, score_decisions(runner.decisions(s), profile, settings=s, margin_ms=margin_ms, **kw)
+
+        d0 = {k: getattr(base, k) for k in _AMD_SPACE}
+        d0["total_analysis_time_ms"] = max(500, min(10000, d0["total_analysis_time_ms"]))
+        starts = [d0]
+
+    scores: dict[int, Score] = {}
+    records: list[TrialRecord] = []
+
+    def objective(trial) -> float:
+        s, sc = evaluate(trial)
+        scores[trial.number] = sc
+        rec = _record(trial.number, dict(trial.params), sc)
+        records.append(rec)
+        if hasattr(trial, "set_constraint"):  # optuna >= 5
+            trial.set_constraint("abandoned_upper95_minus_budget", float(sc.constraint))
+        trial.set_user_attr("constraint", float(sc.constraint))
+        return sc.detect_recall
+
+    def constraints(frozen) -> tuple[float]:
+        return (frozen.user_attrs.get("constraint", 1.0),)
+
+    extra = {} if hasattr(optuna.trial.Trial, "set_constraint") else {"constraints_func": constraints}
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = _make_sampler(optuna, sampler_name, seed, n_trials, extra)
+        study = optuna.create_study(direction="maximize", sampler=sampler)  # type: ignore[arg-type]
+        for p in starts[:n_trials]:
+            study.enqueue_trial(p)
+        bar = tqdm(total=n_trials, desc=f"tune {profile.code}", unit="trial", disable=not progress, leave=False)
+        best_so_far = [-1.0]
+
+        def cb(study, frozen) -> None:
+            rec = records[-1]
+            if rec.feasible and rec.detect_recall > best_so_far[0]:
+                best_so_far[0] = rec.detect_recall
+            bar.set_postfix_str("best recall " + ("none yet" if best_so_far[0] < 0 else _pct(best_so_far[0])))
+            bar.update()
+
+        try:
+            study.optimize(objective, n_trials=n_trials, callbacks=[cb])
+        finally:
+            bar.close()
+
+    best_rec, best = _pick_best([(r, scores[r.number]) for r in records])
+    result = TuneResult(
+        feasible=False, best=best, evidence=None, evidence_corpus=ev_corpus, tuning_corpus=corpus, profile=profile,
+        backend=backend, dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms),
+        margin_logit=float(margin_logit), margin_ms=int(margin_ms), seed=int(seed), n_trials=int(n_trials), trials=records,
+        best_trial=best_rec.number, message="", study=study,
+    )
+    if not best_rec.feasible:
+        result.message = infeasible_message(best, profile, n_trials=n_trials, dialer_drop_rate=dialer_drop_rate,
+                                            margin_logit=margin_logit if backend == "default" else 0.0, margin_ms=margin_ms)
+        return result
+    # the evidence: the real streaming detector over every call of the evidence corpus
+    from ..evaluate import run_corpus
+
+    decisions = run_corpus(ev_corpus, best.settings, jobs=jobs, progress=progress)
+    ev = compliance(decisions, profile, **kw)
+    result.evidence = ev
+    if ev_corpus is corpus:
+        key = [(d.decision, d.decided_at_s) for d in decisions]
+        result.replay_matches_stream = key == [(d.decision, d.decided_at_s) for d in best.decisions]
+        if not result.replay_matches_stream:
+            logger.warning("the replayed decisions differ from the streaming detector's on %s", corpus.root)
+    if not ev.passed:
+        f = ev.figures
+        result.message = (
+            f"NO EXPORT: the best setting (trial {best_rec.number}) holds the {profile.code} budget on the tuning corpus "
+            f"but the streaming evidence on {ev_corpus.root} fails {', '.join(ev.rules_failed)}: "
+            f"{f.human_abandoned}/{f.counts['human']} people abandoned, 95% upper bound "
+            f"{_pct(f.human_abandoned_upper95)} vs {_pct(ev.budget_left)} left."
+            + ("" if f.counts["human"] == 0 or upper_bound(0, f.counts["human"]) <= ev.budget_left + _EPS else
+               f" The evidence corpus has only {f.counts['human']} human calls: even with 0 abandoned the bound is "
+               f"{_pct(upper_bound(0, f.counts['human']))}; at least {humans_needed(ev.budget_left)} are needed.")
+            + " Nothing was written."
+        )
+        return result
+    f = ev.figures
+    result.feasible = True
+    result.message = (
+        f"Within the {profile.code} budget: trial {best_rec.number} of {n_trials} catches {_pct(best.detect_recall)} of "
+        f"machines and faxes on the tuning corpus. Evidence ({f.calls} calls of {ev_corpus.root}): people called "
+        f"machine/fax {f.human_false_positives}/{f.counts['human']} (95% upper bound "
+        f"{_pct(f.human_false_positive_upper95)}), late {f.human_late}/{f.counts['human']}, abandoned upper95 "
+        f"{_pct(f.human_abandoned_upper95)} vs {_pct(ev.budget_left)} left; machine recall {_pct(f.machine_recall)}, "
+        f"fax recall {_pct(f.fax_recall)}."
+    )
+    return result

@@ -1,0 +1,927 @@
+"""UASCallChannel: outbound SIP calls with live speaker detection on the far end's audio."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._validation import check_real_range
+from ..errors import ParameterError, SipError
+from . import _enums
+from ._enums import (
+    CallFarEndType,
+    Cause,
+    Error,
+    Hangup,
+    LiveSpeakerDetectionSettings,
+    PlayerCause,
+    PlayerState,
+    RecorderCause,
+    RecorderState,
+    State,
+    cause_for_status,
+)
+
+if TYPE_CHECKING:
+    from ..detect import DetectorSettings, StreamingDetector
+    from ..detect.app_amd import AmdSettings
+    from ..sip import FrameSink, FrameSource
+
+__all__ = ["UASCallChannel", "Details"]
+
+log = logging.getLogger("lsdlab.uas")
+
+
+class _DefaultTimeout(int):
+    """7000, but recognisable as 'not given' (so a tuned file's timeout can apply)."""
+
+
+_LSD_DEFAULT_MS = _DefaultTimeout(7000)
+_DTMF_RE = re.compile(r"^[0-9A-D*#]{1,32}$")
+_PHONE_RE = re.compile(r"^\d+(-\d+)*$")
+
+
+@dataclass
+class Details:
+    """What is known about the current or last call (reset by each ``start_call``)."""
+
+    call_to: str = ""
+    call_from: str = ""
+    sip_uri: str = ""
+    sip_call_id: str = ""
+    raw_cause: str = ""
+    far_end_type: CallFarEndType = CallFarEndType.UNKNOWN
+    lsd_reason: Any = None  # lsdlab.detect.types.Reason
+    lsd_confidence: float | None = None
+    lsd_decided_at_s: float | None = None  # audio time from connect
+    lsd_verdict: Any = None
+    lsd_settings: Any = None
+    codec: str = ""  # 'g711a' / 'g711u'
+    codec_name: str = ""  # 'PCMA' / 'PCMU'
+    setup_s: float | None = None  # INVITE -> 200 OK
+    frames_received: int = 0
+    max_frame_gap_ms: float = 0.0  # largest interval between far-end frames reaching Python
+    frame_gaps_over_60ms: int = 0  # intervals between consecutive far-end frames > 60 ms
+    empty_frames: int = 0  # frames without audio from the stream (sent on as silence)
+    max_frame_lag_ms: float = 0.0  # longest wait of a frame before the detector took it
+    states: list = field(default_factory=list)  # the channel's states during this call, in order
+
+
+class _CallCtx:
+    """Everything about one call attempt (so late callbacks of an old call do no harm)."""
+
+    # set by start_call right after construction (the resolved LSD settings, None = no LSD)
+    lsd: DetectorSettings | AmdSettings | None
+    # set once pjsip reported the call DISCONNECTED (read with getattr: absent until then)
+    pj_gone: bool
+
+    def __init__(self, channel: UASCallChannel) -> None:
+        self.channel = channel
+        self.pjcall: Any = None  # the pjsua2 Call (a SWIG object)
+        self.acked = threading.Event()
+        self.rang = False
+        self.connected = False
+        self.ended = False
+        self.cause_override: Cause | None = None
+        self.t_start = time.monotonic()
+        self.sink: FrameSink | None = None
+        self.source: FrameSource | None = None
+        self.am: Any = None  # the call's pjsua2 AudioMedia (a SWIG object)
+        self.det: StreamingDetector | None = None
+        self.det_lock = threading.Lock()
+        self.consumer: threading.Thread | None = None
+        self.machine_ready = threading.Event()
+        self.speech = threading.Event()
+        self.rec_frames: list | None = None
+        self.digits = ""
+        self.last_digit_t = 0.0
+
+
+def _make_pjcall(pj, account, ctx: _CallCtx):
+    class _Call(pj.Call):
+        def onCallState(self, prm):
+            try:
+                ctx.channel._on_call_state(ctx)
+            except Exception:  # noqa: BLE001 - never raise into C++
+                log.exception("onCallState")
+
+        def onCallTsxState(self, prm):
+            try:
+                code = prm.e.body.tsxState.tsx.statusCode
+                if code >= 100:
+                    ctx.acked.set()
+                    with ctx.channel._cv:
+                        ctx.channel._cv.notify_all()
+            except Exception:  # noqa: BLE001
+                pass
+
+        def onCallMediaState(self, prm):
+            try:
+                ctx.channel._on_media(ctx)
+            except Exception:  # noqa: BLE001
+                log.exception("onCallMediaState")
+
+        def onDtmfDigit(self, prm):
+            try:
+                ctx.channel._on_dtmf(ctx, prm.digit)
+            except Exception:  # noqa: BLE001
+                log.exception("onDtmfDigit")
+
+    return _Call(account)
+
+
+class UASCallChannel:
+    """An outbound call channel with live speaker detection, on pjsua2.
+
+    Parameters (all keyword-only, all optional)
+    ----------
+    host, port, transport : the local SIP transport (default 127.0.0.1, a free port, UDP).
+        Used when this channel creates the process's endpoint; a running endpoint is reused.
+    outbound_proxy, registrar, username, password, realm : for real trunks.
+    gateway : 'host[:port]' that turns telephone numbers (digits, ``tel:``) into SIP URIs.
+    response_timeout_s : no response at all to the INVITE within this -> cause TIMEOUT.
+    no_answer_timeout_s : ringing without answer this long -> CANCEL, cause NOANSWER.
+
+    Examples
+    --------
+    >>> from lsdlab import UASCallChannel                   # doctest: +SKIP
+    >>> ch = UASCallChannel()                               # doctest: +SKIP
+    >>> ch.call("sip:100@127.0.0.1:5070",                   # doctest: +SKIP
+    ...         live_speaker_detect=ch.LiveSpeakerDetectionSettings.DEFAULT)
+    >>> ch.Details.far_end_type                             # doctest: +SKIP
+    """
+
+    State = State
+    Cause = Cause
+    CallFarEndType = CallFarEndType
+    LiveSpeakerDetectionSettings = LiveSpeakerDetectionSettings
+    Error = Error
+    Hangup = Hangup
+
+    def __init__(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        transport: str | None = None,
+        outbound_proxy: str = "",
+        registrar: str = "",
+        username: str = "",
+        password: str = "",
+        realm: str = "*",
+        gateway: str = "",
+        response_timeout_s: float = 5.0,
+        no_answer_timeout_s: float = 120.0,
+        name: str = "",
+    ) -> None:
+        from ..sip import EndpointSettings, get_endpoint
+
+        owner = "UASCallChannel"
+        self.response_timeout_s = check_real_range(response_timeout_s, "response_timeout_s", owner, 0.2, 120.0)
+        self.no_answer_timeout_s = check_real_range(no_answer_timeout_s, "no_answer_timeout_s", owner, 1.0, 3600.0)
+        self.gateway = gateway
+        self.name = name or f"uas-{id(self):x}"
+        changes: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port), ("transport", transport)) if v is not None}
+        self._endpoint = get_endpoint(EndpointSettings(**changes) if changes else None)
+        self._endpoint.add_owner(self)
+        self._pj = self._endpoint.pj
+        key = ("uas", registrar, outbound_proxy, username)
+
+        def factory(ep):
+            acc = ep.pj.Account()
+            acc.create(ep.account_config(user="lsdlab", registrar=registrar, proxy=outbound_proxy,
+                                         username=username, password=password, realm=realm))
+            return acc
+
+        self._account = self._endpoint.account(key=key, factory=factory)
+        self._cv = threading.Condition(threading.RLock())
+        self._state = State.IDLE
+        self._cause = Cause.NORMAL
+        self._ctx: _CallCtx | None = None
+        self._graveyard: list[_CallCtx] = []
+        self.Details = Details()
+        self.FilePlayer = _FilePlayer(self)
+        self.FileRecorder = _FileRecorder(self)
+        self.DTMFPlayer = _DTMFPlayer(self)
+        self.DTMFDetector = _DTMFDetector(self)
+
+    def __repr__(self) -> str:
+        return f"<UASCallChannel {self.name} state={self._state.name} cause={self._cause.name}>"
+
+    # -- state -----------------------------------------------------------------------
+    def state(self) -> _enums.State:
+        """The channel's current :class:`State`."""
+        return self._state
+
+    def cause(self) -> _enums.Cause:
+        """Why the last call ended (``NORMAL`` while a call is up)."""
+        return self._cause
+
+    def _set_state(self, new: _enums.State, cause: _enums.Cause | None = None) -> None:
+        with self._cv:
+            old = self._state
+            if cause is not None:
+                self._cause = cause
+            if new != old:
+                self._state = new
+                self.Details.states.append(new)
+                log.info("%s: %s -> %s (cause %s)", self.name, old.name, new.name, self._cause.name)
+            self._cv.notify_all()
+
+    def _wait(self, pred, timeout_s: float | None) -> bool:
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cv:
+            while not pred():
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cv.wait(0.1 if left is None else min(left, 0.1))
+            return True
+
+    # -- argument handling -----------------------------------------------------------
+    def _resolve_destination(self, call_to: str, call_from: str) -> str:
+        if not isinstance(call_to, str) or not call_to.strip():
+            raise ParameterError(
+                f"The 'call_to' parameter of start_call must be a 'sip:' URI, a 'tel:' URI or a "
+                f"telephone number. Got {call_to!r} instead."
+            )
+        to = call_to.strip()
+        if to.lower().startswith(("sip:", "sips:")):
+            user_host = to.split(":", 1)[1]
+            if "@" not in user_host or not user_host.split("@", 1)[1].split(";")[0]:
+                raise ParameterError(
+                    f"The 'call_to' parameter of start_call must be 'sip:user@host[:port]'. "
+                    f"Got {call_to!r} instead."
+                )
+            return to
+        number = to[4:] if to.lower().startswith("tel:") else to
+        number = number.lstrip("+") if to.lower().startswith("tel:") else number
+        if not _PHONE_RE.match(number):
+            raise ParameterError(
+                f"The 'call_to' parameter of start_call must be a 'sip:' URI, 'tel:DIGITS' or a "
+                f"telephone number (digits with optional single '-'). Got {call_to!r} instead."
+            )
+        if not call_from or not re.fullmatch(r"[1-9]\d{5,15}", str(call_from)):
+            raise ParameterError(
+                f"The 'call_from' parameter of start_call is compulsory for telephone-number "
+                f"destinations: the full international number without '+' or leading '0' "
+                f"(e.g. '441908273800'). Got {call_from!r} instead."
+            )
+        if not self.gateway:
+            raise ParameterError(
+                f"Calling the telephone number {call_to!r} needs a SIP trunk: create the channel "
+                f"with gateway='host[:port]' (e.g. UASCallChannel(gateway='trunk.example:5060'))."
+            )
+        return f"sip:{number.replace('-', '')}@{self.gateway}"
+
+    def _resolve_lsd(self, live_speaker_detect, lsd_timeout_milliseconds):
+        explicit = not isinstance(lsd_timeout_milliseconds, _DefaultTimeout)
+        if explicit:
+            from ..detect import check_timeout_ms
+
+            check_timeout_ms(lsd_timeout_milliseconds, "start_call", "lsd_timeout_milliseconds")
+        if live_speaker_detect is None:
+            return None
+        try:
+            from ..detect import DetectorSettings, TimerMode, settings_from_dict
+        except ImportError as exc:
+            raise SipError(f"Live speaker detection is not available ({exc}); use live_speaker_detect=None.") from None
+        t = int(lsd_timeout_milliseconds)
+        lsd = live_speaker_detect
+        if isinstance(lsd, LiveSpeakerDetectionSettings) or (isinstance(lsd, str) and lsd in LiveSpeakerDetectionSettings.__members__):
+            lsd = LiveSpeakerDetectionSettings(lsd) if not isinstance(lsd, LiveSpeakerDetectionSettings) else lsd
+            mode = (TimerMode.TIMEOUT_FROM_ANSWER_DETECT if lsd is LiveSpeakerDetectionSettings.TIMEOUT_FROM_ANSWER_DETECT
+                    else TimerMode.TIMEOUT_FROM_NETWORK_CONNECT)
+            return DetectorSettings().replace(timeout_ms=t, timer_mode=mode)
+        if isinstance(lsd, DetectorSettings):
+            return lsd.replace(timeout_ms=t) if explicit else lsd
+        if isinstance(lsd, (str, os.PathLike)):
+            from ..settingsfile import load_settings
+
+            lsd = load_settings(lsd)
+        if hasattr(lsd, "detector") and hasattr(lsd, "timer_mode"):
+            # a TunedSettings: its detector settings (model path resolved), timer mode and
+            # timeout; an explicit lsd_timeout_milliseconds overrides the file's timeout
+            from ..detect import with_call_options
+
+            s = None
+            if hasattr(lsd, "detector_dict"):
+                s = settings_from_dict(lsd.detector_dict())
+            elif getattr(lsd, "detector_settings", None) is not None:
+                s = lsd.detector_settings
+            else:
+                det = lsd.detector
+                s = det if not isinstance(det, dict) else settings_from_dict(dict(det))
+            mode = lsd.timer_mode
+            mode = mode if isinstance(mode, TimerMode) else TimerMode[str(mode)]
+            tt = t if explicit else int(getattr(lsd, "lsd_timeout_milliseconds", None) or t)
+            return with_call_options(s, timeout_ms=tt, timer_mode=mode)
+        raise ParameterError(
+            f"The 'live_speaker_detect' parameter of start_call must be None, a constant of "
+            f"UASCallChannel.LiveSpeakerDetectionSettings, a DetectorSettings, a TunedSettings or "
+            f"the path of a tuned settings file. Got {live_speaker_detect!r} instead."
+        )
+
+    # -- placing calls ---------------------------------------------------------------
+    def start_call(self, call_to: str, call_from: str = "", codecs: str | None = None,
+                   live_speaker_detect=None, lsd_timeout_milliseconds: int = _LSD_DEFAULT_MS) -> bool:
+        """Start an outbound call; block until the far end acknowledges it.
+
+        Returns True once any response arrived (provisional or final: a busy or rejected
+        call then shows as state IDLE with its cause), False with cause TIMEOUT when no
+        response came within ``response_timeout_s`` (or UNOBTAINABLE when the destination
+        cannot even be tried). Raises :class:`Error` unless the channel is IDLE.
+        """
+        from ..sip import parse_codecs, pj_error_text
+
+        self._endpoint.register_thread()
+        if self._state != State.IDLE:
+            raise Error(f"start_call needs the channel IDLE; it is {self._state.name}. Call hang_up() first.")
+        codec_ids = parse_codecs(codecs, owner="start_call")
+        uri = self._resolve_destination(call_to, call_from)
+        lsd = self._resolve_lsd(live_speaker_detect, lsd_timeout_milliseconds)
+        self._bury()
+        pj = self._pj
+        ctx = _CallCtx(self)
+        ctx.lsd = lsd
+        if lsd is not None:  # built here so that a missing model is the caller's exception
+            from ..detect import make_detector
+
+            ctx.det = make_detector(lsd)
+        with self._cv:
+            self._ctx = ctx
+            self.Details = Details(call_to=call_to, call_from=call_from or "", sip_uri=uri, lsd_settings=lsd,
+                                   states=[State.IDLE])
+            self._set_state(State.CALL_OUTGOING, Cause.NORMAL)
+        ctx.pjcall = _make_pjcall(pj, self._account, ctx)
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        if call_from:
+            h = pj.SipHeader()
+            h.hName = "P-Asserted-Identity"
+            h.hValue = f"<sip:{call_from}@{self._endpoint.host}>"
+            prm.txOption.headers.append(h)
+        try:
+            with self._endpoint.codec_order(codec_ids):
+                ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
+                ctx.pjcall.makeCall(uri, prm)
+        except pj.Error as exc:
+            text = pj_error_text(exc)
+            log.warning("%s: makeCall(%s) failed: %s", self.name, uri, text)
+            ctx.ended = True
+            self.Details.raw_cause = str(getattr(exc, "status", "")) or text
+            self._graveyard.append(ctx)
+            cause = Cause.NOCHANNELS if "TOOMANY" in text.upper() or "too many" in text else Cause.UNOBTAINABLE
+            self._set_state(State.IDLE, cause)
+            return False
+        try:
+            self.Details.sip_call_id = ctx.pjcall.getInfo().callIdString
+        except pj.Error:
+            pass
+        threading.Thread(target=self._watch, args=(ctx,), daemon=True, name=f"{self.name}-watch").start()
+        ok = self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s + 0.5)
+        return bool(ok and ctx.acked.is_set() or (ctx.ended and self._cause != Cause.TIMEOUT))
+
+    def call(self, call_to: str, call_from: str = "", seconds_timeout: float | None = 120,
+             codecs: str | None = None, live_speaker_detect=None,
+             lsd_timeout_milliseconds: int = _LSD_DEFAULT_MS) -> _enums.State:
+        """Place a call and block until answered (and, with LSD, classified) or IDLE.
+
+        If ``seconds_timeout`` passes before the answer, the call is cancelled (cause
+        NOANSWER). Returns the state.
+        """
+        t0 = time.monotonic()
+        if not self.start_call(call_to, call_from, codecs, live_speaker_detect, lsd_timeout_milliseconds):
+            return self._state
+        ctx = self._ctx
+        assert ctx is not None
+
+        def done():
+            if self._state == State.IDLE or ctx.ended:
+                return True
+            if self._state == State.ANSWERED:
+                return ctx.lsd is None or self.Details.lsd_verdict is not None
+            return False
+
+        left = None if seconds_timeout is None else max(0.0, seconds_timeout - (time.monotonic() - t0))
+        if not self._wait(done, left) and self._state in (State.CALL_OUTGOING, State.RING_OUTGOING):
+            self._hangup_ctx(ctx, Cause.NOANSWER)
+            self._wait(lambda: self._state == State.IDLE, 5.0)
+        self._join_consumer()
+        return self._state
+
+    def hang_up(self) -> _enums.State:
+        """End the call (cause NORMAL); safe when IDLE. Blocks until IDLE or 60 s."""
+        self._endpoint.register_thread()
+        ctx = self._ctx
+        if ctx is None or self._state == State.IDLE:
+            return self._state
+        self._hangup_ctx(ctx, Cause.NORMAL)
+        self._wait(lambda: self._state == State.IDLE, 60.0)
+        self._join_consumer()
+        return self._state
+
+    def wait_for_idle(self, seconds_timeout: float | None = None) -> bool:
+        """Block until the channel is IDLE; False on timeout."""
+        ok = self._wait(lambda: self._state == State.IDLE, seconds_timeout)
+        self._join_consumer()
+        return ok
+
+    def _join_consumer(self) -> None:
+        ctx = self._ctx
+        if ctx is not None and ctx.ended and ctx.consumer is not None:
+            ctx.consumer.join(2.0)
+
+    def wait_for_answer(self, seconds_timeout: float | None = None) -> bool:
+        """Block until ANSWERED (True) or IDLE / timeout (False)."""
+        self._wait(lambda: self._state in (State.ANSWERED, State.IDLE), seconds_timeout)
+        return self._state == State.ANSWERED
+
+    def wait_for_outgoing_call(self, seconds_timeout: float | None = None) -> _enums.State:
+        """Block until the outgoing call leaves CALL_OUTGOING/RING_OUTGOING; return the state."""
+        self._wait(lambda: self._state not in (State.CALL_OUTGOING, State.RING_OUTGOING), seconds_timeout)
+        return self._state
+
+    def wait_for_lsd(self, seconds_timeout: float | None = None) -> _enums.CallFarEndType:
+        """Block until the LSD verdict is in (or the call ended); return ``far_end_type``."""
+        ctx = self._ctx
+        self._wait(lambda: self.Details.lsd_verdict is not None or ctx is None or
+                   (ctx.ended and (ctx.consumer is None or not ctx.consumer.is_alive())), seconds_timeout)
+        return self.Details.far_end_type
+
+    def wait_for_answer_machine(self, milliseconds_min_beep_duration: int = 180,
+                                milliseconds_post_beep_silence: int = 1000,
+                                milliseconds_no_beep_silence: int = 4000,
+                                seconds_timeout: float | None = 10) -> bool:
+        """Block until the answering machine is ready to record (after its beep or silence).
+
+        True after a beep of at least ``milliseconds_min_beep_duration`` followed by
+        ``milliseconds_post_beep_silence`` of silence, or after
+        ``milliseconds_no_beep_silence`` of silence; False on timeout. Raises
+        :class:`Hangup` if IDLE (or the call ends meanwhile), :class:`Error` if not ANSWERED.
+        """
+        ctx = self._require_answered("wait_for_answer_machine")
+        from ..detect import DetectorSettings, make_detector
+
+        with ctx.det_lock:
+            if ctx.det is None:
+                ctx.det = make_detector(DetectorSettings())
+            ev = ctx.det.arm_machine_ready(min_beep_ms=int(milliseconds_min_beep_duration),
+                                           post_beep_silence_ms=int(milliseconds_post_beep_silence),
+                                           no_beep_silence_ms=int(milliseconds_no_beep_silence))
+            self._handle_events(ctx, ev or [])
+        self._wait(lambda: ctx.machine_ready.is_set() or ctx.ended, seconds_timeout)
+        if ctx.machine_ready.is_set():
+            return True
+        if ctx.ended:
+            raise Hangup("The far end hung up while waiting for the answering machine.")
+        return False
+
+    # -- internals -------------------------------------------------------------------
+    def _require_answered(self, what: str) -> _CallCtx:
+        self._endpoint.register_thread()
+        if self._state == State.IDLE or self._ctx is None:
+            raise Hangup(f"{what}: the channel is IDLE (no call, or the far end hung up).")
+        if self._state != State.ANSWERED:
+            raise Error(f"{what} needs an ANSWERED call; the channel is {self._state.name}.")
+        return self._ctx
+
+    def _hangup_ctx(self, ctx: _CallCtx, cause: _enums.Cause) -> None:
+        if ctx.ended:
+            return
+        if ctx.cause_override is None:
+            ctx.cause_override = cause
+        if not ctx.acked.is_set():
+            # pjsip cannot CANCEL before a provisional response and would keep the call 32 s:
+            # finish it on our side now; the pjsua2 call is dropped when pjsip gives up.
+            self._finish(ctx, cause, "")
+        try:
+            self._endpoint.register_thread()
+            prm = self._pj.CallOpParam()
+            prm.statusCode = 603 if not ctx.connected and ctx.acked.is_set() else 0
+            pjcall = ctx.pjcall
+            if pjcall is not None:
+                pjcall.hangup(prm)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+    def _watch(self, ctx: _CallCtx) -> None:
+        try:
+            self._endpoint.register_thread()
+        except SipError:
+            return
+        if not self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s):
+            log.info("%s: no response within %.1f s", self.name, self.response_timeout_s)
+            self._hangup_ctx(ctx, Cause.TIMEOUT)
+            return
+        if not self._wait(lambda: ctx.connected or ctx.ended, self.no_answer_timeout_s):
+            log.info("%s: no answer within %.1f s", self.name, self.no_answer_timeout_s)
+            self._hangup_ctx(ctx, Cause.NOANSWER)
+
+    def _finish(self, ctx: _CallCtx, cause: _enums.Cause, raw: str) -> None:
+        with self._cv:
+            if ctx.ended:
+                return
+            ctx.ended = True
+            if ctx.sink is not None:
+                ctx.sink.stop()
+            if ctx.source is not None:
+                ctx.source.stop()
+            if ctx is self._ctx:
+                self.Details.raw_cause = raw
+                self._graveyard.append(ctx)
+                self._set_state(State.IDLE, cause)
+            self._cv.notify_all()
+
+    def _on_call_state(self, ctx: _CallCtx) -> None:
+        pj = self._pj
+        info = ctx.pjcall.getInfo()
+        st = info.state
+        if st in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
+            ctx.acked.set()
+        if ctx.ended or ctx is not self._ctx:
+            if st == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self._forget_pjcall(ctx)
+            return
+        if st == pj.PJSIP_INV_STATE_EARLY:
+            ctx.rang = True
+            if self._state == State.CALL_OUTGOING:
+                self._set_state(State.RING_OUTGOING)
+        elif st == pj.PJSIP_INV_STATE_CONFIRMED and not ctx.connected:
+            ctx.connected = True
+            self.Details.setup_s = time.monotonic() - ctx.t_start
+            if self._state == State.CALL_OUTGOING:
+                self._set_state(State.RING_OUTGOING)  # keep the documented sequence
+            self._start_media(ctx)
+            self._set_state(State.ANSWERED, Cause.NORMAL)
+        elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
+            ctx.pj_gone = True
+            code = int(info.lastStatusCode)
+            if ctx.cause_override is not None:
+                cause = ctx.cause_override
+            elif ctx.connected:
+                cause = Cause.NORMAL
+            else:
+                cause = cause_for_status(code, rang=ctx.rang)
+            self._finish(ctx, cause, str(code) if code else "")
+            self._forget_pjcall(ctx)
+
+    @staticmethod
+    def _forget_pjcall(ctx: _CallCtx) -> None:
+        # Drop the pjsua2 Call inside its DISCONNECTED callback (pjsua2 allows deleting it
+        # there). Its C++ destructor clears the user data of its call id and hangs that id
+        # up: run later, after pjsua has reused the id for another call (any channel of
+        # this process), it would tear that call down (the peer sees 603) and orphan its
+        # callbacks. Dropping the reference here also breaks the ctx <-> Call cycle.
+        ctx.pj_gone = True
+        ctx.pjcall = None
+
+    def _on_media(self, ctx: _CallCtx) -> None:
+        pj = self._pj
+        from ..sip import CODEC_API_NAME, FrameSink, FrameSource
+
+        info = ctx.pjcall.getInfo()
+        for i, mi in enumerate(info.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE and ctx.am is None:
+                ctx.am = ctx.pjcall.getAudioMedia(i)
+                ctx.sink = FrameSink(f"{self.name}-sink")
+                ctx.source = FrameSource(f"{self.name}-src")
+                ctx.am.startTransmit(ctx.sink)
+                ctx.source.startTransmit(ctx.am)
+                try:
+                    name = ctx.pjcall.getStreamInfo(i).codecName
+                    self.Details.codec_name = name
+                    self.Details.codec = CODEC_API_NAME.get(name, name.lower())
+                except pj.Error:
+                    pass
+                if ctx.connected:
+                    self._start_media(ctx)
+
+    def _start_media(self, ctx: _CallCtx) -> None:
+        if ctx.sink is None or ctx.consumer is not None:
+            return
+        ctx.sink.drain()
+        ctx.sink.start()
+        ctx.consumer = threading.Thread(target=self._consume, args=(ctx,), daemon=True, name=f"{self.name}-media")
+        ctx.consumer.start()
+
+    def _consume(self, ctx: _CallCtx) -> None:
+        sink = ctx.sink
+        assert sink is not None  # _start_media starts this thread only once the sink exists
+        loud = 0
+        while True:
+            frame = sink.get(timeout=0.05)
+            if frame is None:
+                if ctx.ended:
+                    break
+                continue
+            if ctx.rec_frames is not None:
+                ctx.rec_frames.append(frame)
+            if float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > 600:  # about -35 dBFS
+                loud += 1
+                if loud >= 5:
+                    ctx.speech.set()
+            else:
+                loud = 0
+            if ctx.det is not None:
+                with ctx.det_lock:
+                    ev = ctx.det.push(frame)
+                if ev:
+                    self._handle_events(ctx, ev)
+        self.Details.frames_received = sink.frames
+        self.Details.max_frame_gap_ms = round(sink.max_gap_s * 1000.0, 1)
+        self.Details.frame_gaps_over_60ms = sink.gaps_over
+        self.Details.empty_frames = sink.empty_frames
+        self.Details.max_frame_lag_ms = round(sink.max_lag_s * 1000.0, 1)
+        if ctx.det is not None:
+            with ctx.det_lock:
+                ev = ctx.det.end()
+            self._handle_events(ctx, ev)
+        with self._cv:
+            self._cv.notify_all()
+
+    def _handle_events(self, ctx: _CallCtx, events) -> None:
+        from ..detect.types import MachineReady, Verdict
+
+        for e in events:
+            if isinstance(e, Verdict) and ctx.lsd is not None and ctx is self._ctx:
+                with self._cv:
+                    if self.Details.lsd_verdict is None:
+                        d = self.Details
+                        d.lsd_verdict = e
+                        d.far_end_type = CallFarEndType(e.far_end_type)
+                        d.lsd_reason = e.reason
+                        d.lsd_confidence = e.confidence
+                        d.lsd_decided_at_s = e.decided_at_s
+                        log.info("%s: LSD %s (%s, %.2f) at %.3f s", self.name, e.far_end_type.name,
+                                 e.reason.name, e.confidence, e.decided_at_s)
+                    self._cv.notify_all()
+            elif isinstance(e, MachineReady):
+                ctx.machine_ready.set()
+                with self._cv:
+                    self._cv.notify_all()
+
+    def _on_dtmf(self, ctx: _CallCtx, digit: str) -> None:
+        with self._cv:
+            ctx.digits += digit
+            ctx.last_digit_t = time.monotonic()
+            self._cv.notify_all()
+
+    def _bury(self) -> None:
+        """Drop the pjsua2 objects of finished calls (from a registered user thread)."""
+        keep: list[_CallCtx] = []
+        for ctx in self._graveyard:
+            if ctx.consumer is not None and ctx.consumer.is_alive():
+                ctx.consumer.join(1.0)
+            if getattr(ctx, "pj_gone", False) or ctx.pjcall is None:
+                self._drop(ctx)
+            else:
+                keep.append(ctx)  # pjsip still finishing it (e.g. an unanswered INVITE)
+        self._graveyard = keep
+
+    def _drop(self, ctx: _CallCtx) -> None:
+        # take the ports out of the conference bridge before dropping them (destroy_port)
+        from ..sip import destroy_port
+
+        if ctx.sink is not None and ctx.consumer is not None and ctx.consumer.is_alive():
+            ctx.consumer.join(1.0)
+        destroy_port(ctx.sink)
+        destroy_port(ctx.source)
+        ctx.am = ctx.sink = ctx.source = None
+        ctx.pjcall = None
+
+    def _release_pj(self) -> int:
+        """Endpoint shutdown: hang up and drop every pjsua2 object of this channel."""
+        n = 0
+        ctx = self._ctx
+        if ctx is not None and not ctx.ended:
+            n = 1
+            self._hangup_ctx(ctx, Cause.NORMAL)
+            self._finish(ctx, Cause.NORMAL, "")
+        for c in [*self._graveyard, *([ctx] if ctx else [])]:
+            if c.consumer is not None and c.consumer.is_alive():
+                c.consumer.join(0.5)
+            self._drop(c)
+        self._graveyard = []
+        self._ctx = None
+        self._account = None
+        return n
+
+
+# ======================================================================================
+# media helpers: channel.FilePlayer, FileRecorder, DTMFPlayer, DTMFDetector
+# ======================================================================================
+
+
+class _FilePlayer:
+    """``channel.FilePlayer``: play a WAV file into the call."""
+
+    State = PlayerState
+    Cause = PlayerCause
+
+    def __init__(self, ch: UASCallChannel) -> None:
+        self._ch = ch
+        self._state = PlayerState.IDLE
+        self._cause = PlayerCause.NONE
+
+    def state(self) -> PlayerState:
+        return self._state
+
+    def cause(self) -> PlayerCause:
+        return self._cause
+
+    def play(self, filename: str | os.PathLike, barge_in: bool = False, seconds_timeout: float | None = None) -> bool:
+        """Play ``filename`` (mono WAV, 8 kHz preferred; A-law, mu-law or PCM) to the far end.
+
+        Blocks until played (True, cause NORMAL), or stops early (False) on barge-in (far-end
+        speech, with ``barge_in=True``), hang-up (cause HANGUP) or timeout. Raises
+        :class:`Hangup` if IDLE, :class:`Error` if not ANSWERED or already playing.
+        """
+        from ..audio.io import load
+
+        ctx = self._ch._require_answered("FilePlayer.play")
+        if self._state == PlayerState.PLAYING:
+            raise Error("FilePlayer.play: already playing; wait for the current file to finish.")
+        y, _ = load(filename, sr=8000)
+        src = ctx.source
+        if src is None:
+            raise Error("FilePlayer.play: the call has no audio stream.")
+        ctx.speech.clear()
+        self._state = PlayerState.PLAYING
+        self._cause = PlayerCause.NONE
+        src.play(y)
+        end = None if seconds_timeout is None else time.monotonic() + seconds_timeout
+        cause = PlayerCause.NORMAL
+        while not src.done.wait(0.02):
+            if ctx.ended:
+                cause = PlayerCause.HANGUP
+                break
+            if barge_in and ctx.speech.is_set():
+                cause = PlayerCause.BARGEIN
+                break
+            if end is not None and time.monotonic() > end:
+                cause = PlayerCause.TIMEOUT
+                break
+        if cause != PlayerCause.NORMAL:
+            src.stop()
+        elif not src.finished_normally:
+            cause = PlayerCause.HANGUP if ctx.ended else PlayerCause.ABORTED
+        else:
+            # let the last frames cross the network and the far end's jitter buffer, so a
+            # hang_up() right after play() does not cut the end of the message
+            time.sleep(0.3)
+        self._cause = cause
+        self._state = PlayerState.IDLE
+        return cause == PlayerCause.NORMAL
+
+
+class _FileRecorder:
+    """``channel.FileRecorder``: record the far end's audio to a WAV file."""
+
+    State = RecorderState
+    Cause = RecorderCause
+
+    def __init__(self, ch: UASCallChannel) -> None:
+        self._ch = ch
+        self._state = RecorderState.IDLE
+        self._cause = RecorderCause.NONE
+        self._audio = False
+
+    def state(self) -> RecorderState:
+        return self._state
+
+    def cause(self) -> RecorderCause:
+        return self._cause
+
+    def audio_detected_in_recording(self) -> bool:
+        return self._audio
+
+    def record(self, filename: str | os.PathLike, milliseconds_max_silence: int = 0,
+               seconds_timeout: float | None = 30, barge_in: bool = False) -> bool:
+        """Record until ``seconds_timeout``, ``milliseconds_max_silence`` of silence, or hang-up.
+
+        Writes a 16-bit PCM WAV atomically; returns True if something was recorded.
+        """
+        from ..audio.io import save_wav
+
+        ctx = self._ch._require_answered("FileRecorder.record")
+        if self._state == RecorderState.RECORDING:
+            raise Error("FileRecorder.record: already recording.")
+        if seconds_timeout is None and not milliseconds_max_silence:
+            raise ParameterError("FileRecorder.record needs 'seconds_timeout' or 'milliseconds_max_silence'; got neither.")
+        self._state = RecorderState.RECORDING
+        frames: list = []
+        ctx.rec_frames = frames
+        t0 = time.monotonic()
+        cause = RecorderCause.TIMEOUT
+        try:
+            while True:
+                time.sleep(0.02)
+                if ctx.ended:
+                    cause = RecorderCause.HANGUP
+                    break
+                if seconds_timeout is not None and time.monotonic() - t0 >= seconds_timeout:
+                    cause = RecorderCause.TIMEOUT
+                    break
+                if milliseconds_max_silence and len(frames) * 20 >= milliseconds_max_silence:
+                    k = int(milliseconds_max_silence // 20)
+                    tail = np.concatenate(frames[-k:]).astype(np.float64)
+                    if np.sqrt(np.mean(tail**2)) < 100:
+                        cause = RecorderCause.SILENCE
+                        break
+        finally:
+            ctx.rec_frames = None
+        y = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+        self._audio = bool(len(y)) and float(np.max(np.abs(y))) > 300
+        if len(y):
+            save_wav(Path(filename), y.astype(np.float32) / 32768.0, subtype="PCM_16")
+        self._cause = cause
+        self._state = RecorderState.IDLE
+        return bool(len(y))
+
+
+class _DTMFPlayer:
+    """``channel.DTMFPlayer``: send RFC 2833 digits."""
+
+    def __init__(self, ch: UASCallChannel) -> None:
+        self._ch = ch
+
+    def play(self, digits: str) -> bool:
+        """Send ``digits`` (``0-9A-D*#``, at most 32) as RFC 2833 events; blocks while sending."""
+        if not isinstance(digits, str) or not _DTMF_RE.match(digits):
+            raise ParameterError(
+                f"The 'digits' parameter of DTMFPlayer.play must be 1 to 32 of '0-9A-D*#'. "
+                f"Got {digits!r} instead."
+            )
+        ctx = self._ch._require_answered("DTMFPlayer.play")
+        pjcall = ctx.pjcall
+        if pjcall is None:
+            raise Hangup("DTMFPlayer.play: the far end hung up.")
+        try:
+            pjcall.dialDtmf(digits)
+        except self._ch._pj.Error as exc:
+            from ..sip import pj_error_text
+
+            raise Error(f"DTMFPlayer.play: {pj_error_text(exc)}") from None
+        time.sleep(0.2 * len(digits) + 0.1)
+        return True
+
+
+class _DTMFDetector:
+    """``channel.DTMFDetector``: digits received from the far end (RFC 2833)."""
+
+    def __init__(self, ch: UASCallChannel) -> None:
+        self._ch = ch
+        self._taken = 0
+
+    def get_digits(self, clear: bool = False, count: int = 0, seconds_predigits_timeout: float = 0,
+                   seconds_interdigit_timeout: float = 5, end: str | None = None,
+                   seconds_timeout: float | None = None) -> str:
+        """Collect digits; returns when ``count`` digits, the ``end`` digit, a timeout or hang-up.
+
+        ``seconds_predigits_timeout=0`` means wait for the first digit until ``seconds_timeout``.
+        Digits already buffered count unless ``clear=True``.
+        """
+        ch = self._ch
+        ctx = ch._ctx
+        if ctx is None or (ch._state == State.IDLE and not ctx.digits[self._taken:]):
+            raise Hangup("DTMFDetector.get_digits: the channel is IDLE.")
+        if clear:
+            self._taken = len(ctx.digits)
+        t0 = time.monotonic()
+
+        def pending() -> str:
+            return ctx.digits[self._taken:]
+
+        def finished() -> bool:
+            got = pending()
+            now = time.monotonic()
+            if count and len(got) >= count:
+                return True
+            if end and end in got:
+                return True
+            if ctx.ended:
+                return True
+            if seconds_timeout is not None and now - t0 >= seconds_timeout:
+                return True
+            if not got:
+                return bool(seconds_predigits_timeout) and now - t0 >= seconds_predigits_timeout
+            return now - max(ctx.last_digit_t, t0) >= seconds_interdigit_timeout
+
+        ch._wait(finished, None)
+        got = pending()
+        if count:
+            got = got[:count]
+        if end and end in got:
+            got = got[: got.index(end) + 1]
+        self._taken += len(got)
+        return got

@@ -1,0 +1,129 @@
+"""sipp (Debian sip-tester), a SIP peer nobody here wrote, as a UAS streaming raw A-law audio."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lsdlab.audio.g711 import alaw_encode
+
+UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="lsdlab uas rtp_stream">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [rtpstream_audio_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+]]></send>
+  <recv request="ACK" crlf="true"><action><exec rtp_stream="{audio},1,8"/></action></recv>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+REPLY_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="lsdlab uas reply">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 {code} {reason}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def sipp_uas(tmp_path: Path, y: np.ndarray) -> Iterator[str]:
+    """Run sipp answering one call and streaming ``y`` (8 kHz float) as PCMA; yields its URI."""
+    audio = tmp_path / "far.alaw"
+    audio.write_bytes(np.asarray(alaw_encode(y)).astype(np.uint8).tobytes())
+    with _sipp(tmp_path, UAS_XML.format(audio=audio)) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def sipp_reply(tmp_path: Path, code: int, reason: str) -> Iterator[str]:
+    """Run sipp answering one INVITE with the final response ``code reason``; yields its URI."""
+    with _sipp(tmp_path, REPLY_XML.format(code=code, reason=reason)) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def _sipp(tmp_path: Path, scenario: str) -> Iterator[str]:
+    xml = tmp_path / "uas.xml"
+    xml.write_text(scenario)
+    port = free_port()
+    p = subprocess.Popen(["sipp", "-sf", str(xml), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+                          "-m", "1", "-nostdin", "-trace_err", "-error_file", str(tmp_path / "err.log")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        yield f"sip:sipp@127.0.0.1:{port}"
+    finally:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+def call_until_answered(ch, uri: str, **kw):
+    """sipp needs a moment to bind its port: retry the call a few times."""
+    st = None
+    for _ in range(20):
+        st = ch.call(uri, **kw)
+        if st == ch.State.ANSWERED:
+            break
+    return st

@@ -1,0 +1,459 @@
+"""The streaming contract of the default detector on real audio.
+
+Frame-size invariance, determinism, the verdict exactly once, end() and push() after it,
+the timer modes and the timeout, ringback before the pick-up, machine readiness,
+CallTrace.replay against streaming, and a property test over arbitrary finite audio.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _audio import silence, speech
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lsdlab.audio import tones
+from lsdlab.audio.io import load
+from lsdlab.detect import (
+    AnswerDetected,
+    Beep,
+    DetectorSettings,
+    FarEndType,
+    GreetingEnd,
+    LiveSpeakerDetector,
+    MachineReady,
+    Reason,
+    SpeechOnset,
+    TimerMode,
+    Verdict,
+    classify,
+    trace_audio,
+)
+from lsdlab.errors import ParameterError
+
+SR = 8000
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "corpora" / "demo"
+NET = TimerMode.TIMEOUT_FROM_NETWORK_CONNECT
+ANS = TimerMode.TIMEOUT_FROM_ANSWER_DETECT
+
+
+def _manifest() -> list[dict]:
+    with open(DEMO / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _pick() -> list[str]:
+    """Two calls of each label, plus calls that start with ringback (every country present)."""
+    rows = _manifest()
+    out: list[str] = []
+    for label in ("human", "machine", "fax", "silence"):
+        out += [r["path"] for r in rows if r["label"] == label][:2]
+    for country in ("US", "GB", "DE", "FR"):
+        ring = [r["path"] for r in rows if f"{country} ringback" in r["notes"] and r["path"] not in out]
+        out += ring[:1]
+    return out
+
+
+DEMO_CALLS = _pick() if (DEMO / "manifest.csv").is_file() else []
+
+
+def demo_audio(path: str) -> np.ndarray:
+    y, sr = load(DEMO / path)
+    assert sr == SR
+    return y
+
+
+def stream(y: np.ndarray, s: DetectorSettings | None = None, frame_length: int | None = 160,
+           *, end: bool = True) -> LiveSpeakerDetector:
+    det = LiveSpeakerDetector(s)
+    if frame_length is None:
+        det.push(y)
+    else:
+        for i in range(0, len(y), frame_length):
+            det.push(y[i : i + frame_length])
+    if end:
+        det.end()
+    return det
+
+
+def of(det: LiveSpeakerDetector, kind) -> list:
+    return [e for e in det.events if isinstance(e, kind)]
+
+
+def test_demo_corpus_present():
+    assert DEMO_CALLS, f"corpora/demo is missing at {DEMO}"
+
+
+# --------------------------------------------------------------------------- invariance
+@pytest.mark.parametrize("path", DEMO_CALLS)
+def test_frame_size_invariance(path):
+    y = demo_audio(path)
+    s = DetectorSettings(timeout_ms=10000)
+    ref = stream(y, s, None)
+    assert len(of(ref, Verdict)) == 1
+    for frame_length in (80, 160, 37, 8000):
+        det = stream(y, s, frame_length)
+        assert det.events == ref.events, f"frame_length={frame_length}"
+        assert det.verdict == ref.verdict
+
+
+@pytest.mark.parametrize("path", DEMO_CALLS[::3])
+def test_int16_and_float_input_agree(path):
+    y = demo_audio(path)
+    y16 = np.round(y * 32768).clip(-32768, 32767).astype(np.int16)
+    assert stream(y16).events == stream(y16.astype(np.float32) / 32768).events
+
+
+@pytest.mark.parametrize("path", DEMO_CALLS)
+def test_deterministic(path):
+    y = demo_audio(path)
+    a, b = stream(y, None, 160), stream(y.copy(), None, 160)
+    assert a.events == b.events
+
+
+@pytest.mark.parametrize("path", DEMO_CALLS)
+def test_classify_equals_streaming(path):
+    y = demo_audio(path)
+    assert classify(y, SR) == stream(y, None, 160).verdict
+
+
+# --------------------------------------------------------------------------- verdict exactly once
+@pytest.mark.parametrize("path", DEMO_CALLS)
+def test_verdict_exactly_once(path):
+    y = demo_audio(path)
+    det = LiveSpeakerDetector(DetectorSettings(timeout_ms=2000))
+    raised = []
+    for i in range(0, len(y), 160):
+        raised += det.push(y[i : i + 160])
+    raised += det.push(y)  # pushing after the verdict raises nothing and no error
+    raised += det.end()
+    assert len([e for e in raised if isinstance(e, Verdict)]) == 1
+    assert len(of(det, Verdict)) == 1
+    assert det.verdict.decided_at_s <= 2.0
+
+
+def test_end_on_a_short_clip_is_a_hangup():
+    det = LiveSpeakerDetector()
+    assert det.push(silence(0.3)) == []
+    out = det.end()
+    assert out == [Verdict(at_s=0.3, far_end_type=FarEndType.UNKNOWN, reason=Reason.HANGUP, confidence=0.0)]
+    assert det.end() == []  # a second end() is harmless
+    assert len(of(det, Verdict)) == 1
+
+
+def test_end_with_no_audio_at_all():
+    det = LiveSpeakerDetector()
+    (v,) = det.end()
+    assert (v.far_end_type, v.reason, v.decided_at_s) == (FarEndType.UNKNOWN, Reason.HANGUP, 0.0)
+
+
+def test_end_during_speech_is_a_hangup_at_the_audio_end():
+    g = speech("hello")
+    det = stream(np.concatenate([silence(0.2), g[: len(g) // 2]]), DetectorSettings(timeout_ms=5000))
+    assert det.verdict.reason is Reason.HANGUP
+    assert det.verdict.decided_at_s == pytest.approx((int(0.2 * SR) + len(g) // 2) // 80 * 80 / SR)
+
+
+def test_push_after_end_raises():
+    det = LiveSpeakerDetector()
+    det.push(silence(0.1))
+    det.end()
+    with pytest.raises(ParameterError, match=r"LiveSpeakerDetector\.push called after end\(\); create a new detector per call"):
+        det.push(silence(0.1))
+
+
+def test_empty_pushes_are_harmless():
+    det = LiveSpeakerDetector(DetectorSettings(timeout_ms=500))
+    for _ in range(3):
+        assert det.push(np.zeros(0, np.float32)) == []
+    det.push(silence(1.0))
+    assert det.verdict.decided_at_s == 0.5
+
+
+# --------------------------------------------------------------------------- timeout and timers
+@pytest.mark.parametrize("timeout_ms", [500, 730, 2000, 7000, 10000])
+@pytest.mark.parametrize("mode", [NET, ANS])
+def test_silence_is_unknown_initial_silence_at_exactly_the_timeout(timeout_ms, mode):
+    det = stream(silence(11.0), DetectorSettings(timeout_ms=timeout_ms, timer_mode=mode), 160)
+    v = det.verdict
+    assert (v.far_end_type, v.reason) == (FarEndType.UNKNOWN, Reason.INITIAL_SILENCE)
+    assert v.decided_at_s == pytest.approx(np.ceil(timeout_ms / 10) / 100, abs=1e-9)
+    assert len(of(det, Verdict)) == 1
+
+
+def test_line_noise_is_unknown_at_the_timeout(rng):
+    y = (10 ** (-50 / 20) * rng.standard_normal(11 * SR)).astype(np.float32)
+    v = stream(y, DetectorSettings(timeout_ms=3000)).verdict
+    assert (v.far_end_type, v.reason, v.decided_at_s) == (FarEndType.UNKNOWN, Reason.INITIAL_SILENCE, 3.0)
+
+
+def test_audio_shorter_than_the_timeout_is_a_hangup():
+    v = stream(silence(1.5), DetectorSettings(timeout_ms=2000)).verdict
+    assert (v.reason, v.decided_at_s) == (Reason.HANGUP, 1.5)
+
+
+@pytest.mark.parametrize("result", ["machine", "unknown"])
+@pytest.mark.parametrize("initial_silence_ms", [500, 1500, 3000])
+def test_initial_silence_ms(initial_silence_ms, result):
+    s = DetectorSettings(timeout_ms=7000, initial_silence_ms=initial_silence_ms, initial_silence_result=result)
+    v = stream(silence(8.0), s).verdict
+    assert v.reason is Reason.INITIAL_SILENCE
+    assert v.far_end_type is (FarEndType.ANSWER_MACHINE if result == "machine" else FarEndType.UNKNOWN)
+    assert v.decided_at_s == initial_silence_ms / 1000
+
+
+def test_initial_silence_does_not_fire_once_speech_started():
+    y = np.concatenate([silence(0.3), speech("vm-intro"), silence(2.0)])
+    s = DetectorSettings(timeout_ms=10000, initial_silence_ms=1000, initial_silence_result="machine")
+    det = stream(y, s)
+    assert det.verdict.reason is not Reason.INITIAL_SILENCE
+
+
+@pytest.mark.parametrize(("tmt", "expected"), [(0.0, FarEndType.ANSWER_MACHINE), (1.0, FarEndType.UNKNOWN)])
+@pytest.mark.parametrize("deadline_ms", [200, 1000, 2500])
+def test_speech_deadline_ms_counts_from_the_speech_onset(deadline_ms, tmt, expected):
+    y = np.concatenate([silence(0.5), speech("vm-intro"), silence(2.0)])
+    s = DetectorSettings(timeout_ms=10000, machine_threshold=1.0, human_threshold=1.0, speech_deadline_ms=deadline_ms,
+                         timeout_machine_threshold=tmt)
+    det = stream(y, s)
+    (onset,) = of(det, SpeechOnset)
+    v = det.verdict
+    assert (v.reason, v.far_end_type) == (Reason.TIMEOUT, expected)
+    assert v.decided_at_s == pytest.approx(onset.at_s + deadline_ms / 1000, abs=0.0101)
+
+
+def test_timeout_during_speech():
+    y = np.concatenate([silence(0.5), speech("vm-intro"), silence(2.0)])
+    s = DetectorSettings(timeout_ms=3000, machine_threshold=1.0, human_threshold=1.0, timeout_machine_threshold=1.0)
+    v = stream(y, s).verdict
+    assert (v.far_end_type, v.reason, v.decided_at_s) == (FarEndType.UNKNOWN, Reason.TIMEOUT, 3.0)
+
+
+# --------------------------------------------------------------------------- ringback first
+@pytest.mark.parametrize("country", ["US", "GB", "DE", "FR"])
+def test_ringback_then_speech_answer_detect_mode(country):
+    ring_s = 6.0
+    y = np.concatenate([tones.ringback(country, ring_s), speech("vm-intro"), silence(6.0)])
+    det = stream(y, DetectorSettings(timeout_ms=2000, timer_mode=ANS))
+    answers = of(det, AnswerDetected)
+    assert len(answers) == 1, answers
+    assert abs(answers[0].at_s - ring_s) <= 0.15, f"pick-up detected at {answers[0].at_s} s, speech starts at {ring_s} s"
+    v = det.verdict
+    assert v.decided_at_s > ring_s, "the 2000 ms timeout expired during the ringback"
+    assert v.decided_at_s <= answers[0].at_s + 2.0 + 1e-9
+    if v.reason is Reason.TIMEOUT:
+        assert v.decided_at_s == pytest.approx(answers[0].at_s + 2.0, abs=1e-6)
+    assert v.reason is not Reason.INITIAL_SILENCE
+
+
+@pytest.mark.parametrize("country", ["US", "GB", "DE", "FR"])
+def test_ringback_then_speech_network_connect_mode(country):
+    y = np.concatenate([tones.ringback(country, 6.0), speech("vm-intro"), silence(6.0)])
+    v = stream(y, DetectorSettings(timeout_ms=2000, timer_mode=NET)).verdict
+    assert (v.far_end_type, v.reason, v.decided_at_s) == (FarEndType.UNKNOWN, Reason.INITIAL_SILENCE, 2.0)
+
+
+@pytest.mark.parametrize("country", ["US", "GB", "DE", "FR"])
+def test_ringback_is_not_speech(country):
+    det = stream(tones.ringback(country, 9.0), DetectorSettings(timeout_ms=10000, timer_mode=ANS))
+    assert not of(det, SpeechOnset)
+    assert det.verdict.far_end_type is FarEndType.UNKNOWN
+
+
+# --------------------------------------------------------------------------- machine readiness
+def _armed(y: np.ndarray, **kw) -> LiveSpeakerDetector:
+    det = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000))
+    assert det.arm_machine_ready(**kw) == []
+    for i in range(0, len(y), 160):
+        det.push(y[i : i + 160])
+    det.end()
+    return det
+
+
+@pytest.mark.parametrize("post_ms", [500, 1000, 2000])
+@pytest.mark.parametrize("beep_s", [0.25, 0.6])
+def test_machine_ready_after_the_beep(beep_s, post_ms):
+    g = speech("vm-isunavail")
+    beep_start = 0.3 + len(g) / SR + 0.3
+    y = np.concatenate([silence(0.3), g, silence(0.3), tones.beep(1000.0, beep_s), silence(3.0)])
+    det = _armed(y, min_beep_ms=180, post_beep_silence_ms=post_ms, no_beep_silence_ms=4000)
+    (ready,) = of(det, MachineReady)
+    assert ready.after_beep is True
+    assert ready.at_s == pytest.approx(beep_start + beep_s + post_ms / 1000, abs=0.03)
+    (beep,) = of(det, Beep)
+    assert ready.at_s == pytest.approx(beep.at_s + beep.duration_s + post_ms / 1000, abs=0.02)
+
+
+@pytest.mark.parametrize("no_beep_ms", [2000, 4000])
+def test_machine_ready_after_long_silence_without_a_beep(no_beep_ms):
+    y = np.concatenate([silence(0.3), speech("vm-isunavail"), silence(6.0)])
+    det = _armed(y, min_beep_ms=180, post_beep_silence_ms=1000, no_beep_silence_ms=no_beep_ms)
+    (ready,) = of(det, MachineReady)
+    assert ready.after_beep is False
+    (end,) = of(det, GreetingEnd)
+    assert ready.at_s == pytest.approx(end.at_s + no_beep_ms / 1000, abs=0.15)
+
+
+def test_a_beep_shorter_than_min_beep_ms_does_not_count():
+    g = speech("vm-isunavail")
+    beep_end = 0.3 + len(g) / SR + 0.3 + 0.15
+    y = np.concatenate([silence(0.3), g, silence(0.3), tones.beep(1000.0, 0.15), silence(5.0)])
+    det = _armed(y, min_beep_ms=180, post_beep_silence_ms=1000, no_beep_silence_ms=4000)
+    assert of(det, Beep), "the 150 ms beep should still be reported as a Beep (beep_min_ms=120)"
+    (ready,) = of(det, MachineReady)
+    assert ready.after_beep is False
+    assert ready.at_s == pytest.approx(beep_end + 4.0, abs=0.05)
+
+
+def test_arm_machine_ready_when_already_ready_returns_the_event_at_once():
+    y = np.concatenate([silence(0.3), speech("vm-isunavail"), silence(0.3), tones.beep(1000.0, 0.3), silence(2.0)])
+    det = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000))
+    det.push(y)
+    (ready,) = det.arm_machine_ready(min_beep_ms=180, post_beep_silence_ms=1000)
+    assert ready.after_beep is True and ready.at_s == pytest.approx(len(y) / SR, abs=0.011)
+    det.push(silence(2.0))
+    assert len(of(det, MachineReady)) == 1  # raised once, not again
+
+
+def test_machine_ready_is_not_raised_unless_armed():
+    y = np.concatenate([silence(0.3), speech("vm-isunavail"), silence(0.3), tones.beep(1000.0, 0.3), silence(6.0)])
+    assert not of(stream(y, DetectorSettings(timeout_ms=10000)), MachineReady)
+
+
+# --------------------------------------------------------------------------- replay == streaming
+@pytest.fixture(scope="module")
+def traced() -> list[tuple[str, np.ndarray, object]]:
+    out = []
+    for path in DEMO_CALLS:
+        y = demo_audio(path)
+        out.append((path, y, trace_audio(y, SR, DetectorSettings())))
+    return out
+
+
+def random_settings(rng: np.random.Generator) -> DetectorSettings:
+    return DetectorSettings(
+        timeout_ms=int(rng.integers(500, 10001)),
+        timer_mode=NET if rng.random() < 0.5 else ANS,
+        machine_threshold=float(rng.uniform(0.5, 1.0)),
+        human_threshold=float(rng.uniform(0.0, 1.0)),
+        end_of_turn_silence_ms=int(rng.integers(100, 2001)),
+        timeout_machine_threshold=float(rng.uniform(0.0, 1.0)),
+        initial_silence_ms=None if rng.random() < 0.4 else int(rng.integers(500, 6001)),
+        speech_deadline_ms=None if rng.random() < 0.5 else int(rng.integers(200, 5001)),
+        initial_silence_result="machine" if rng.random() < 0.5 else "unknown",
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_replay_equals_streaming(traced, seed):
+    rng = np.random.default_rng(seed)
+    s = random_settings(rng)
+    for path, y, trace in traced:
+        streamed = classify(y, SR, s, frame_length=int(rng.integers(1, 2000)))
+        replayed = trace.replay(s)
+        assert replayed.far_end_type == streamed.far_end_type, (path, s)
+        assert replayed.reason == streamed.reason, (path, s)
+        assert replayed.decided_at_s == pytest.approx(streamed.decided_at_s, abs=1e-9), (path, s)
+        assert replayed.confidence == pytest.approx(streamed.confidence, abs=1e-9), (path, s)
+
+
+def test_replay_equals_streaming_for_ringback_and_silence_timers():
+    """The timer edge cases: ringback then silence, ringback then speech, in both modes."""
+    clips = [
+        np.concatenate([tones.ringback("US", 6.0), silence(6.0)]),
+        np.concatenate([tones.ringback("GB", 4.0), speech("hello"), silence(5.0)]),
+        np.concatenate([tones.ringback("DE", 7.0), speech("vm-intro")]),
+        silence(11.0),
+    ]
+    for y in clips:
+        trace = trace_audio(y, SR, DetectorSettings())
+        for timeout_ms in (500, 1500, 4000, 10000):
+            for mode in (NET, ANS):
+                for isil in (None, 700, 2500):
+                    s = DetectorSettings(timeout_ms=timeout_ms, timer_mode=mode, initial_silence_ms=isil)
+                    assert trace.replay(s) == classify(y, SR, s), s
+
+
+# --------------------------------------------------------------------------- property test
+def _audio(kind: str, n: int, level_db: float, freq: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    amp = 10 ** (level_db / 20)
+    t = np.arange(n) / SR
+    if kind == "silence":
+        return np.zeros(n, np.float32)
+    if kind == "noise":
+        return (amp * rng.standard_normal(n)).astype(np.float32)
+    if kind == "clipped":
+        return np.clip(20 * amp * rng.standard_normal(n), -1.0, 1.0).astype(np.float32)
+    if kind == "tone":
+        return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    if kind == "square":
+        return (amp * np.sign(np.sin(2 * np.pi * freq * t))).astype(np.float32)
+    if kind == "ringback":
+        return np.resize(tones.ringback("US", 6.0), n) * np.float32(amp * 4)
+    if kind == "bursts":  # noise switched on and off at a random rate
+        gate = np.repeat(rng.random(n // 400 + 1) < 0.5, 400)[:n]
+        return (amp * rng.standard_normal(n) * gate).astype(np.float32)
+    raise AssertionError(kind)
+
+
+KINDS = ["silence", "noise", "clipped", "tone", "square", "ringback", "bursts"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(
+        st.tuples(st.sampled_from(KINDS), st.integers(0, 4 * SR), st.floats(-80.0, 0.0),
+                  st.floats(60.0, 3900.0), st.integers(0, 2**31 - 1)),
+        min_size=1, max_size=4,
+    ),
+    mix=st.booleans(),
+    frame_length=st.integers(1, 4000),
+    timeout_ms=st.integers(500, 10000),
+    int16=st.booleans(),
+)
+def test_any_finite_audio_gets_one_verdict_by_the_timeout(parts, mix, frame_length, timeout_ms, int16):
+    segs = [_audio(k, n, lv, f, sd) for k, n, lv, f, sd in parts]
+    if mix:  # a mixture: all parts summed over the longest one
+        n = max(len(s) for s in segs)
+        y = np.clip(sum(np.resize(s, n) if len(s) else np.zeros(n, np.float32) for s in segs), -1, 1).astype(np.float32)
+    else:
+        y = np.concatenate(segs)
+    y = y[: 12 * SR]
+    if int16:
+        y = np.round(y * 32767).astype(np.int16)
+    det = LiveSpeakerDetector(DetectorSettings(timeout_ms=timeout_ms, timer_mode=NET))
+    raised = []
+    for i in range(0, len(y), frame_length):
+        raised += det.push(y[i : i + frame_length])
+    raised += det.end()
+    verdicts = [e for e in raised if isinstance(e, Verdict)]
+    assert len(verdicts) == 1 and verdicts[0] == det.verdict
+    assert det.verdict.decided_at_s <= timeout_ms / 1000 + 0.01 + 1e-9
+    assert det.verdict.decided_at_s <= len(y) / SR + 1e-9 or det.verdict.reason is not Reason.HANGUP
+    assert 0.0 <= det.verdict.confidence <= 1.0
+    assert all(e.at_s <= len(y) / SR + 1e-9 for e in raised)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 3 * SR),
+    index=st.data(),
+    bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+    frame_length=st.integers(1, 4000),
+)
+def test_non_finite_samples_get_a_clear_parameter_error(n, index, bad, frame_length):
+    y = np.zeros(n, np.float32)
+    i = index.draw(st.integers(0, n - 1))
+    y[i] = bad
+    det = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000))
+    with pytest.raises(ParameterError, match=rf"'frame' parameter of LiveSpeakerDetector\.push must hold finite samples\. Got a NaN or infinite value at index {i % frame_length}"):
+        for k in range(0, n, frame_length):
+            det.push(y[k : k + frame_length])
+    with pytest.raises(ParameterError, match=rf"'y' parameter of classify must hold finite samples\. Got a NaN or infinite value at index {i}"):
+        classify(y, SR)

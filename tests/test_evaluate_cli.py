@@ -1,0 +1,212 @@
+"""`lsdlab evaluate` and `lsdlab regress` on (a subset of) the demo corpus, end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsdlab.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "corpora" / "demo"
+DECISION_COLUMNS = ["path", "decision", "decided_at_s", "reason", "confidence"]
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    """Three calls of each label copied from corpora/demo, with their manifest rows."""
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip(f"corpora/demo is missing at {DEMO}")
+    root = tmp_path_factory.mktemp("corpus")
+    with open(DEMO / "manifest.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    keep = []
+    for label in ("human", "machine", "fax", "silence"):
+        keep += [r for r in rows if r["label"] == label][:3]
+    for r in keep:
+        (root / r["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(DEMO / r["path"], root / r["path"])
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(keep)
+    if (DEMO / "ATTRIBUTION.md").is_file():
+        shutil.copy(DEMO / "ATTRIBUTION.md", root / "ATTRIBUTION.md")
+    return root
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([*argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --------------------------------------------------------------------------- evaluate
+def test_evaluate_prints_confusion_and_figures(small_corpus, capsys):
+    code, out, err = run(capsys, "evaluate", str(small_corpus), "--no-progress")
+    assert code == 0, err
+    assert "12 calls, backend default" in out
+    assert "confusion (rows: truth, columns: decision)" in out
+    header = next(line for line in out.splitlines() if line.split() == ["human", "machine", "fax", "unknown"])
+    assert header
+    for label in ("human", "machine", "fax", "silence"):
+        row = next(line for line in out.splitlines() if line.split()[:1] == [label] and len(line.split()) == 5)
+        assert sum(int(x) for x in row.split()[1:]) == 3, row
+    assert "humans called machine/fax:" in out and "95% upper bound" in out
+    assert "within 2 s of greeting end" in out
+    assert "machine recall:" in out and "fax recall:" in out
+    assert "decision time (s)      p50      p95" in out and "human_after_greeting_end" in out
+
+
+def test_evaluate_decisions_csv(small_corpus, tmp_path, capsys):
+    out_csv = tmp_path / "out.csv"
+    code, out, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--decisions", str(out_csv))
+    assert code == 0, err
+    with open(out_csv, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames[: len(DECISION_COLUMNS)] == DECISION_COLUMNS or set(DECISION_COLUMNS) <= set(reader.fieldnames)
+    manifest = {r["path"]: r for r in csv.DictReader(open(small_corpus / "manifest.csv", newline=""))}
+    assert sorted(r["path"] for r in rows) == sorted(manifest)
+    for r in rows:
+        assert r["decision"] in {"human", "machine", "fax", "unknown"}
+        assert 0.0 <= float(r["decided_at_s"]) <= 10.0 + 1e-9
+        assert 0.0 <= float(r["confidence"]) <= 1.0
+        assert r["reason"].isupper()
+    # the fax calls are fax, silence is never a person
+    assert all(r["decision"] == "fax" for r in rows if manifest[r["path"]]["label"] == "fax")
+    assert all(r["decision"] != "human" for r in rows if manifest[r["path"]]["label"] == "silence")
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_evaluate_json(small_corpus, capsys):
+    code, out, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["backend"] == "default" and len(d["corpus_sha256"]) == 64
+    fig = d["figures"]
+    for key in ("human_false_positive_rate", "machine_recall", "fax_recall", "decision_time_s"):
+        assert key in fig
+    assert fig["fax_recall"] == 1.0
+
+
+def test_evaluate_app_amd_backend(small_corpus, tmp_path, capsys):
+    out_csv = tmp_path / "amd.csv"
+    code, out, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--backend", "app_amd", "--decisions", str(out_csv))
+    assert code == 0, err
+    assert "backend app_amd" in out
+    reasons = {r["reason"] for r in csv.DictReader(open(out_csv, newline=""))}
+    assert reasons and all(x.startswith("AMD_") or x in ("HANGUP", "TIMEOUT") for x in reasons), reasons
+
+
+def test_evaluate_with_a_settings_file(small_corpus, tmp_path, capsys):
+    s = tmp_path / "s.json"
+    s.write_text(json.dumps({"backend": "default", "timeout_ms": 1000}))
+    out_csv = tmp_path / "d.csv"
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--settings", str(s), "--decisions", str(out_csv))
+    assert code == 0, err
+    assert all(float(r["decided_at_s"]) <= 1.0 + 1e-9 for r in csv.DictReader(open(out_csv, newline="")))
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        ({"backend": "default", "timeout_ms": 12000}, r"'timeout_ms' parameter of DetectorSettings must be an int in the range \[500, 10000\]"),
+        ({"backend": "default", "timeout_s": 3}, r"detector\.timeout_s: unknown key"),
+        ({"backend": "webrtc"}, r"unknown backend 'webrtc'"),
+        ("{not json", r"not JSON"),
+    ],
+)
+def test_evaluate_bad_settings_file_exits_2(small_corpus, tmp_path, capsys, content, pattern):
+    s = tmp_path / "bad.json"
+    s.write_text(content if isinstance(content, str) else json.dumps(content))
+    code, out, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--settings", str(s))
+    assert code == 2
+    import re
+
+    assert re.search(pattern, err), err
+    assert "Traceback" not in err
+
+
+def test_evaluate_corpus_problems_exit_2(small_corpus, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(small_corpus, broken)
+    victim = next((broken / "human").glob("*.wav"))
+    victim.unlink()
+    code, out, err = run(capsys, "evaluate", str(broken), "--no-progress")
+    assert code == 2
+    assert victim.name in err and "problem(s) in corpus" in err
+
+
+def test_evaluate_the_demo_corpus_through_the_real_command():
+    """The full demo corpus, as CI runs it: `python -m lsdlab evaluate corpora/demo`."""
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    p = subprocess.run([sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--no-progress", "--jobs", "2", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    fig = json.loads(p.stdout)["figures"]
+    assert fig["fax_recall"] == 1.0
+    assert fig["silence_live_rate"] == 0.0
+
+
+# --------------------------------------------------------------------------- regress
+@pytest.fixture
+def baseline(small_corpus, tmp_path, capsys) -> Path:
+    b = tmp_path / "b.json"
+    code, out, err = run(capsys, "regress", str(small_corpus), "--baseline", str(b), "--update", "--no-progress")
+    assert code == 0, err
+    assert f"baseline written to {b}" in out
+    return b
+
+
+def test_regress_update_then_pass(small_corpus, baseline, capsys):
+    d = json.loads(baseline.read_text())
+    assert d["backend"] == "default" and "machine_recall" in d["figures"] and "tolerances" in d
+    code, out, err = run(capsys, "regress", str(small_corpus), "--baseline", str(baseline), "--no-progress")
+    assert code == 0, out + err
+    assert "no regression" in out
+    assert "WORSE" not in out
+
+
+@pytest.mark.parametrize(
+    ("figure", "better"),
+    [("machine_recall", lambda v: 1.0 if v < 1.0 else None), ("fax_recall", lambda v: None),
+     ("decision_time_p50_s.machine", lambda v: v - 0.5), ("human_missed_2s_rate", lambda v: v - 0.5 if v >= 0.5 else None)],
+)
+def test_regress_fails_naming_the_figure(small_corpus, baseline, capsys, figure, better):
+    d = json.loads(baseline.read_text())
+    v = d["figures"][figure]
+    new = better(v) if v is not None else None
+    if new is None:
+        # the figure is already perfect on this corpus: make the baseline impossible instead
+        new = {"fax_recall": 1.5, "machine_recall": 1.5, "human_missed_2s_rate": -0.5}.get(figure, -1.0)
+    d["figures"][figure] = new
+    baseline.write_text(json.dumps(d))
+    code, out, err = run(capsys, "regress", str(small_corpus), "--baseline", str(baseline), "--no-progress")
+    assert code == 1, out + err
+    assert figure in err and "worse than the baseline" in err
+    assert any(line.split()[:2] == ["WORSE", figure] for line in out.splitlines()), out
+
+
+def test_regress_missing_baseline_exits_2(small_corpus, tmp_path, capsys):
+    b = tmp_path / "nope.json"
+    code, out, err = run(capsys, "regress", str(small_corpus), "--baseline", str(b), "--no-progress")
+    assert code == 2
+    assert f"--baseline {b}: no such file" in err and "--update" in err
+    assert not b.exists()
+
+
+def test_regress_garbage_baseline_exits_2(small_corpus, tmp_path, capsys):
+    b = tmp_path / "garbage.json"
+    b.write_text('{"figures": 3}')
+    code, out, err = run(capsys, "regress", str(small_corpus), "--baseline", str(b), "--no-progress")
+    assert code == 2
+    assert "not a baseline file written by `lsdlab regress --update`" in err

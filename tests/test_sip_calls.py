@@ -1,0 +1,280 @@
+"""Real SIP calls over 127.0.0.1: UASCallChannel against the simulated far end (child process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from lsdlab.audio.io import load, save_wav
+from lsdlab.audio.tones import beep
+from lsdlab.errors import LsdlabError, ParameterError
+
+pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
+
+
+def _speech_like(dur_s: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(8000 * dur_s)) / 8000
+    carrier = np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t) + 0.1 * rng.standard_normal(len(t))
+    env = 0.5 * (1 + np.sin(2 * np.pi * 3.5 * t - np.pi / 2))
+    return (0.25 * carrier * env).astype(np.float32)
+
+
+def _loud_s(y: np.ndarray) -> float:
+    """Seconds of 20 ms frames with RMS above 0.1."""
+    n = len(y) // 160
+    rms = np.sqrt(np.mean(y[: n * 160].reshape(n, 160) ** 2, axis=1))
+    return float(np.sum(rms > 0.1)) * 0.02
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    z = lambda s: np.zeros(int(8000 * s), np.float32)  # noqa: E731
+    save_wav(root / "hello.wav", np.concatenate([z(0.3), _speech_like(0.8), z(3.0)]), subtype="PCM_16")
+    # a voicemail greeting: long speech, a 1 kHz beep, then silence
+    save_wav(root / "machine.wav", np.concatenate([z(0.3), _speech_like(4.0, 1), z(0.3), beep(1000, 0.5), z(6.0)]),
+             subtype="PCM_16")
+    save_wav(root / "tone.wav", np.concatenate([z(0.2), 0.3 * np.sin(2 * np.pi * 1000 * np.arange(8000 * 2) / 8000)]).astype(np.float32),
+             subtype="PCM_16")
+    save_wav(root / "message.wav", (0.3 * np.sin(2 * np.pi * 700 * np.arange(8000 * 1) / 8000)).astype(np.float32),
+             subtype="PCM_16")
+    return root
+
+
+@pytest.fixture(scope="module")
+def far(corpus):
+    from lsdlab.farend import SimulatedFarEnd
+
+    f = SimulatedFarEnd(corpus)
+    f.start()
+    try:
+        yield f
+    finally:
+        f.close()
+    assert f.exitcodes == [0]
+
+
+@pytest.fixture(scope="module")
+def ch():
+    from lsdlab import UASCallChannel
+
+    return UASCallChannel(response_timeout_s=2.0, no_answer_timeout_s=3.0)
+
+
+@pytest.fixture(autouse=True)
+def _idle(ch):
+    yield
+    ch.hang_up()
+
+
+def test_state_sequence_and_hangup(ch, far):
+    assert ch.state() == ch.State.IDLE
+    assert ch.start_call(far.uri("hello.wav")) is True
+    assert ch.state() in (ch.State.CALL_OUTGOING, ch.State.RING_OUTGOING)
+    assert ch.wait_for_answer(10)
+    # every transition is kept in Details.states (polling could miss a short CALL_OUTGOING)
+    assert ch.Details.states == [ch.State.IDLE, ch.State.CALL_OUTGOING, ch.State.RING_OUTGOING, ch.State.ANSWERED]
+    assert ch.cause() == ch.Cause.NORMAL
+    time.sleep(0.5)
+    assert ch.hang_up() == ch.State.IDLE
+    assert ch.Details.states[-1] == ch.State.IDLE
+    assert ch.Details.max_frame_gap_ms > 0
+    assert ch.cause() == ch.Cause.NORMAL
+    assert ch.Details.frames_received > 10
+    rec = far.call_by_id(ch.Details.sip_call_id)
+    assert rec.connected and rec.hung_up_by == "caller"
+
+
+def test_far_end_hangs_up_after_recording(ch, far):
+    assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+    assert ch.wait_for_idle(15)
+    assert ch.cause() == ch.Cause.NORMAL
+    assert far.call_by_id(ch.Details.sip_call_id).hung_up_by == "far_end"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "cause", "raw"),
+    [("busy", "BUSY", "486"), ("reject", "REJECTED", "603"), ("unavailable", "NOANSWER", "480")],
+)
+def test_failure_causes(ch, far, scenario, cause, raw):
+    st = ch.call(far.uri(scenario=scenario), seconds_timeout=10)
+    assert st == ch.State.IDLE
+    assert ch.cause() == ch.Cause[cause]
+    assert ch.Details.raw_cause == raw
+
+
+def test_no_answer_by_our_timer(ch, far):
+    t0 = time.monotonic()
+    assert ch.start_call(far.uri(scenario="no_answer"))
+    assert ch.wait_for_outgoing_call(0.5) == ch.State.RING_OUTGOING  # still ringing
+    assert ch.wait_for_idle(10)
+    assert ch.cause() == ch.Cause.NOANSWER
+    assert 2.5 < time.monotonic() - t0 < 8
+
+
+def test_call_seconds_timeout_cancels(ch, far):
+    t0 = time.monotonic()
+    assert ch.call(far.uri(scenario="no_answer"), seconds_timeout=1.0) == ch.State.IDLE
+    assert ch.cause() == ch.Cause.NOANSWER
+    assert time.monotonic() - t0 < 3
+
+
+def test_unreachable_port_times_out_fast(ch):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a port nobody answers on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        t0 = time.monotonic()
+        assert ch.start_call(f"sip:nobody@127.0.0.1:{port}") is False
+        assert ch.cause() == ch.Cause.TIMEOUT
+        assert ch.state() == ch.State.IDLE
+        assert time.monotonic() - t0 < 4
+
+
+@pytest.mark.parametrize(("codecs", "name"), [("g711a;g711u", "g711a"), ("g711u;g711a", "g711u"), ("g711u", "g711u")])
+def test_codec_negotiation(ch, far, codecs, name):
+    assert ch.call(far.uri("hello.wav"), codecs=codecs, seconds_timeout=10) == ch.State.ANSWERED
+    assert ch.Details.codec == name
+    ch.hang_up()
+    assert far.call_by_id(ch.Details.sip_call_id).codec == {"g711a": "PCMA", "g711u": "PCMU"}[name]
+
+
+def test_dtmf_both_ways(ch, far):
+    assert ch.call(far.uri("hello.wav", dtmf="4711#", dtmf_delay_s=0.3), seconds_timeout=10) == ch.State.ANSWERED
+    assert ch.DTMFDetector.get_digits(end="#", seconds_timeout=8) == "4711#"
+    assert ch.DTMFPlayer.play("12*9")
+    ch.hang_up()
+    assert far.call_by_id(ch.Details.sip_call_id).dtmf_digits == "12*9"
+
+
+def test_file_player_message_reaches_far_end(ch, far, corpus):
+    assert ch.call(far.uri("hello.wav", after="silence"), seconds_timeout=10) == ch.State.ANSWERED
+    assert ch.FilePlayer.play(corpus / "message.wav") is True
+    assert ch.FilePlayer.cause() == ch.FilePlayer.Cause.NORMAL
+    ch.hang_up()
+    rec = far.call_by_id(ch.Details.sip_call_id)
+    y, _ = load(rec.recording)
+    spec = np.abs(np.fft.rfft(y))
+    f = np.fft.rfftfreq(len(y), 1 / 8000)
+    assert abs(f[np.argmax(spec)] - 700) < 5  # our 700 Hz message is what the far end recorded
+    assert _loud_s(y) > 0.95  # the whole 1 s message arrived
+
+
+def test_file_recorder_records_far_end(ch, far, tmp_path):
+    assert ch.call(far.uri("tone.wav"), seconds_timeout=10) == ch.State.ANSWERED
+    out = tmp_path / "rec.wav"
+    assert ch.FileRecorder.record(out, seconds_timeout=1.5)
+    assert ch.FileRecorder.audio_detected_in_recording()
+    y, _ = load(out)
+    assert 1.2 < len(y) / 8000 < 1.8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"call_to": "0441908273800"}, "call_from"),
+        ({"call_to": "tel:441908273800", "call_from": "441908000000"}, "gateway"),
+        ({"call_to": "sip:x@127.0.0.1", "codecs": "g729"}, "g729"),
+        ({"call_to": "sip:x@127.0.0.1", "lsd_timeout_milliseconds": 12000}, "lsd_timeout_milliseconds"),
+        ({"call_to": "sip:x@127.0.0.1", "lsd_timeout_milliseconds": 100}, "lsd_timeout_milliseconds"),
+        ({"call_to": "not a number"}, "call_to"),
+        ({"call_to": "sip:x@127.0.0.1", "live_speaker_detect": 3}, "live_speaker_detect"),
+    ],
+)
+def test_bad_inputs(ch, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        ch.start_call(**kwargs)
+    assert ch.state() == ch.State.IDLE
+
+
+def test_wrong_state_errors(ch, far):
+    with pytest.raises(ch.Hangup):
+        ch.FilePlayer.play("x.wav")
+    with pytest.raises(ch.Hangup):
+        ch.wait_for_answer_machine()
+    assert ch.start_call(far.uri(scenario="no_answer"))
+    # start_call returns on the first response (100 Trying or 180 Ringing)
+    with pytest.raises(ch.Error, match="(CALL|RING)_OUTGOING"):
+        ch.start_call(far.uri("hello.wav"))
+    with pytest.raises(ch.Error, match="ANSWERED"):
+        ch.DTMFPlayer.play("1")
+    assert issubclass(ch.Error, LsdlabError) and issubclass(ch.Hangup, LsdlabError)
+    ch.hang_up()
+    assert ch.cause() == ch.Cause.NORMAL
+
+
+def test_channel_recreated_reuses_endpoint(ch):
+    from lsdlab import UASCallChannel
+    from lsdlab.sip import get_endpoint
+
+    ep = get_endpoint()
+    for _ in range(12):  # re-running a notebook cell: no second endpoint, no account leak
+        UASCallChannel()
+    assert get_endpoint() is ep
+
+
+def _need_detector():
+    detect = pytest.importorskip("lsdlab.detect")
+    try:
+        detect.make_detector(detect.DetectorSettings())
+    except LsdlabError as exc:
+        pytest.skip(f"detector not usable yet: {exc}")
+
+
+def test_lsd_verdicts(ch, far):
+    _need_detector()
+    st = ch.call(far.uri("tone.wav", after="silence"), live_speaker_detect=ch.LiveSpeakerDetectionSettings.DEFAULT,
+                 lsd_timeout_milliseconds=5000, seconds_timeout=15)
+    assert st == ch.State.ANSWERED
+    d = ch.Details
+    assert d.lsd_verdict is not None and d.far_end_type in ch.CallFarEndType
+    assert d.lsd_reason is not None and 0 <= d.lsd_confidence <= 1 and d.lsd_decided_at_s <= 5.1
+    ch.hang_up()
+
+
+def test_wait_for_answer_machine_then_message(ch, far, corpus):
+    _need_detector()
+    assert ch.call(far.uri("machine.wav", after="silence"), seconds_timeout=10) == ch.State.ANSWERED
+    assert ch.wait_for_answer_machine(seconds_timeout=12) is True
+    assert ch.FilePlayer.play(corpus / "message.wav")
+    ch.hang_up()
+    rec = far.call_by_id(ch.Details.sip_call_id)
+    y, _ = load(rec.recording)
+    tail = y[int(8000 * 4.8):]  # after greeting + beep
+    assert _loud_s(tail) > 0.95
+
+
+_CHILD = textwrap.dedent("""
+    import os, signal, sys, time
+    from lsdlab.farend import SimulatedFarEnd
+    from lsdlab import UASCallChannel
+    if __name__ == "__main__":
+        far = SimulatedFarEnd(sys.argv[1]).start()
+        ch = UASCallChannel()
+        ch.call(far.uri("hello.wav", after="silence"), seconds_timeout=10)
+        assert ch.state() == ch.State.ANSWERED, ch.state()
+        print("ANSWERED", flush=True)
+        how = sys.argv[2]
+        if how == "exit":
+            sys.exit(0)
+        if how == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        # 'end': fall off the end of the script with the call up and the far end running
+""")
+
+
+@pytest.mark.parametrize("how", ["end", "exit", "sigterm"])
+def test_abrupt_end_exits_cleanly(corpus, tmp_path, how):
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    p = subprocess.run([sys.executable, str(script), str(corpus), how], capture_output=True, text=True, timeout=60)
+    assert "ANSWERED" in p.stdout, p.stderr
+    assert p.returncode == 0, p.stderr[-2000:]

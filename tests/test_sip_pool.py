@@ -1,0 +1,175 @@
+"""CallPool: real calls from worker processes (4 per process) against the simulated far end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lsdlab.audio.io import save_wav
+from lsdlab.errors import ParameterError
+
+pytestmark = [pytest.mark.sip, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tone_speech(dur_s: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(8000 * dur_s)) / 8000
+    carrier = np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t) + 0.1 * rng.standard_normal(len(t))
+    env = 0.5 * (1 + np.sin(2 * np.pi * 3.5 * t - np.pi / 2))
+    return (0.25 * carrier * env).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("poolcorpus")
+    save_wav(root / "short.wav", np.concatenate([np.zeros(2400, np.float32), _tone_speech(1.0, 1)]), subtype="PCM_16")
+    save_wav(root / "long.wav", _tone_speech(8.0, 2), subtype="PCM_16")
+    return root
+
+
+@pytest.fixture(scope="module")
+def far(corpus):
+    from lsdlab.farend import SimulatedFarEnd
+
+    f = SimulatedFarEnd(corpus, workers=2)
+    f.start()
+    try:
+        yield f
+    finally:
+        f.close()
+    assert f.exitcodes == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"calls_per_worker": 5}, r"'calls_per_worker' parameter of CallPool must be an int in the range \[1, 4\]"),
+        ({"workers": 0}, r"'workers' parameter of CallPool"),
+        ({"hold": "forever"}, r"'hold' parameter of CallPool"),
+        ({"hold": -1.0}, r"'hold' parameter of CallPool"),
+        ({"speed": 2}, r"unknown channel option\(s\) \['speed'\]"),
+    ],
+)
+def test_bad_pool_settings(kwargs, match):
+    from lsdlab.uas import CallPool
+
+    with pytest.raises(ParameterError, match=match):
+        CallPool(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("job", "match"),
+    [
+        ((1, 2, 3), r"Job 0 is \(1, 2, 3\)"),
+        (("sip:a@127.0.0.1", {"live_speaker": 1}), r"unknown key\(s\) \['live_speaker'\]"),
+        (("", {}), r"no 'call_to'"),
+    ],
+)
+def test_bad_jobs_are_refused_before_any_call(job, match):
+    from lsdlab.uas import CallPool
+
+    pool = CallPool(workers=1)
+    with pytest.raises(ParameterError, match=match):
+        pool.run([job], progress=False)
+    assert pool.pids == []  # nothing was started
+
+
+def test_pool_causes_hold_modes_and_frame_stats(far):
+    from lsdlab.uas import CallJob, CallPool, Cause, State
+
+    jobs = [
+        far.uri(scenario="busy"),
+        (far.uri(scenario="reject"), {"seconds_timeout": 10}),
+        CallJob(far.uri("short.wav", ring_s=0.1), hold="far_end", tag="wait for the far end"),
+        CallJob(far.uri("long.wav", ring_s=0.1), hold=0.6),
+        (far.uri("long.wav", ring_s=0.1), {"codecs": "g711u"}),  # pool default hold: 'verdict' -> at once
+        ("not a destination", {}),  # refused by start_call inside the worker: the job's error
+    ]
+    with CallPool(workers=1, calls_per_worker=2, no_answer_timeout_s=5.0) as pool:
+        r = pool.run(jobs, progress=False)
+        assert len(pool.pids) == 1
+    assert pool.exitcodes == [0]
+    assert [x.cause for x in r[:2]] == [Cause.BUSY, Cause.REJECTED]
+    assert [x.raw_cause for x in r[:2]] == ["486", "603"]
+    assert not r[0].answered and r[0].states[0] == State.IDLE and r[0].states[-1] == State.IDLE
+    assert all(x.answered and x.cause == Cause.NORMAL and x.error is None for x in r[2:5])
+    assert r[5].error.startswith("ParameterError") and "call_to" in r[5].error and r[5].states == ()
+    assert r[2].tag == "wait for the far end"
+    assert r[4].codec == "g711u" and r[3].codec == "g711a"
+    by_id = {c.sip_call_id: c for c in far.wait_for_calls(5, timeout_s=10)}
+    assert by_id[r[2].sip_call_id].hung_up_by == "far_end"
+    assert by_id[r[3].sip_call_id].hung_up_by == "caller"
+    held = r[3].ended_at - r[3].started_at
+    assert 0.6 < held < 3.0
+    assert r[4].ended_at - r[4].started_at < held
+    # frame statistics from the media bridge: ~50 frames/s, gaps measured
+    assert r[3].frames >= 25 and 15 < r[3].max_frame_gap_ms < 500 and r[3].frame_gaps_over_60ms >= 0
+
+
+def test_more_than_four_concurrent_calls(far):
+    from lsdlab.uas import CallJob, CallPool
+
+    jobs = [CallJob(far.uri("long.wav", ring_s=0.1), hold=2.5) for _ in range(7)]
+    with CallPool(workers=2, calls_per_worker=4) as pool:
+        r = pool.run(jobs, progress=False)
+    assert pool.exitcodes == [0, 0]
+    assert all(x.answered and x.error is None for x in r)
+    # the most calls up at the same time (a process alone can hold only 4)
+    edges = sorted([(x.started_at, 1) for x in r] + [(x.ended_at, -1) for x in r])
+    peak = max(np.cumsum([e for _, e in edges]))
+    assert peak >= 6
+    assert {x.worker for x in r} == {0, 1}
+
+
+SCRIPT = """
+import sys, time
+from lsdlab.farend import SimulatedFarEnd
+from lsdlab.uas import CallJob, CallPool
+
+if __name__ == "__main__":
+    with SimulatedFarEnd(sys.argv[1], workers=1) as far:
+        pool = CallPool(workers=2, calls_per_worker=2)
+        pool.start()
+        print("RUNNING", flush=True)
+        jobs = [CallJob(far.uri("long.wav", ring_s=0.1), hold=30.0) for _ in range(6)]
+        r = pool.run(jobs, progress=False)
+        print("interrupted", pool.interrupted, flush=True)
+        print("cancelled", sum(x.error == "cancelled" for x in r), flush=True)
+        print("answered", sum(x.answered for x in r), flush=True)
+        print("pool_exitcodes", pool.exitcodes, flush=True)
+    print("far_exitcodes", far.exitcodes, flush=True)
+"""
+
+
+def test_ctrl_c_shuts_everything_down_cleanly(corpus, tmp_path):
+    script = tmp_path / "run_pool.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.Popen([sys.executable, str(script), str(corpus)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env, start_new_session=True, cwd=REPO)
+    try:
+        assert p.stdout.readline().strip() == "RUNNING"
+        time.sleep(3.0)  # calls are up
+        os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+    assert p.returncode == 0, err[-2000:]
+    assert "interrupted True" in out
+    assert "pool_exitcodes [0, 0]" in out
+    assert "far_exitcodes [0]" in out
+    # the 4 calls that were up come back (hung up at once); the 2 never placed are cancelled
+    assert "cancelled 2" in out and "answered 4" in out
+    assert "Abort" not in err and "Traceback" not in err
