@@ -33,7 +33,7 @@ test: $(STAMP) $(KERNEL)
 	  $(BIN)/lsdlab regress $(REAL_DEV) --labels machine --channel --lead-in 0.5 --after silence \
 	    --baseline benchmarks/baselines/real-dev-machine.json --jobs 2 --no-progress; \
 	else echo "note: $(REAL_DEV) absent, its regression check is skipped"; fi
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q || { rc=$$?; bash scripts/pytest-postmortem.sh; exit $$rc; }
 
 # The Jupyter kernel "Python (lsdlab)" (name lsdlab), installed inside .venv, runs .venv's
 # interpreter; the notebooks name it in their metadata.

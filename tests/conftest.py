@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A crash inside a C extension (pjsua2 aborts on a broken invariant) kills pytest before it
+# can report anything. Record the running test and, on a crash, every thread's Python stack
+# in out/; `make test` prints both when pytest dies (scripts/pytest-postmortem.sh).
+_OUT = REPO / "out"
+_CURRENT = _OUT / "pytest-current.txt"
+_CRASH = _OUT / "pytest-crash.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is not None:
+        return
+    _OUT.mkdir(exist_ok=True)
+    _CURRENT.unlink(missing_ok=True)
+    config._lsdlab_crash_file = open(_CRASH, "w")  # noqa: SIM115 - open for the whole session
+    faulthandler.enable(file=config._lsdlab_crash_file, all_threads=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    f = getattr(config, "_lsdlab_crash_file", None)
+    if f is not None:
+        faulthandler.disable()
+        f.close()
+        _CURRENT.unlink(missing_ok=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    tmp = _CURRENT.with_suffix(".tmp")
+    tmp.write_text(nodeid + "\n")
+    os.replace(tmp, _CURRENT)
 
 
 @pytest.fixture

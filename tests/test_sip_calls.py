@@ -220,6 +220,24 @@ def test_channel_recreated_reuses_endpoint(ch):
     assert get_endpoint() is ep
 
 
+def test_ports_are_recycled_not_destroyed(ch, far):
+    """pjsua2 2.15 frees a destroyed AudioMediaPort before the bridge carries out its queued
+    removal (heap corruption, crashes minutes later), so calls recycle their ports."""
+    from lsdlab.sip import get_endpoint
+
+    pool = get_endpoint().ports
+    for _ in range(2):
+        assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+        ch.hang_up()
+    created = pool.sizes["created"]
+    for _ in range(3):
+        assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+        time.sleep(0.3)
+        ch.hang_up()
+        assert ch.Details.frames_received >= 5  # a recycled sink still hands its call's audio on
+    assert pool.sizes["created"] == created
+
+
 def _need_detector():
     detect = pytest.importorskip("lsdlab.detect")
     try:

@@ -132,11 +132,13 @@ def test_more_than_four_concurrent_calls(far):
 
 
 SCRIPT = """
-import sys, time
+import signal, sys, time
 from lsdlab.farend import SimulatedFarEnd
 from lsdlab.uas import CallJob, CallPool
 
 if __name__ == "__main__":
+    # as in a terminal: a shell's background job (CI runners, `cmd &`) starts with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with SimulatedFarEnd(sys.argv[1], workers=1) as far:
         pool = CallPool(workers=2, calls_per_worker=2)
         pool.start()
@@ -166,8 +168,8 @@ def test_ctrl_c_shuts_everything_down_cleanly(corpus, tmp_path):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(5)
-    assert p.returncode == 0, err[-2000:]
-    assert "interrupted True" in out
+    assert p.returncode == 0, out + err[-2000:]
+    assert "interrupted True" in out, out + err[-2000:]
     assert "pool_exitcodes [0, 0]" in out
     assert "far_exitcodes [0]" in out
     # the 4 calls that were up come back (hung up at once); the 2 never placed are cancelled

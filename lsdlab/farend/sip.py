@@ -641,8 +641,9 @@ class _FarCall:
 
                 am = self.pjcall.getAudioMedia(i)
                 self.am = am
-                self.source = FrameSource(f"far-src-{self.seq}")
-                self.sink = FrameSink(f"far-sink-{self.seq}")
+                ports = self.server.endpoint.ports  # recycled: never destroyed while the bridge runs
+                self.source = ports.take(FrameSource, f"far-src-{self.seq}")
+                self.sink = ports.take(FrameSink, f"far-sink-{self.seq}")
                 self.source.startTransmit(am)
                 am.startTransmit(self.sink)
                 self.media_up = True
@@ -720,12 +721,10 @@ class _FarCall:
         }
 
     def release(self) -> None:
-        from ..sip import destroy_port
-
-        if self.source is not None:
-            self.source.stop()
-        destroy_port(self.source)  # out of the conference bridge before the last reference goes
-        destroy_port(self.sink)
+        # back to the endpoint's pool (pjsua2 cannot destroy ports safely while the bridge runs)
+        ports = self.server.endpoint.ports
+        ports.give(self.source)
+        ports.give(self.sink)
         self.source = self.sink = None
         self.am = None
         if self.pjcall is not None:

@@ -23,9 +23,10 @@ from ._media import (
     FRAME_SAMPLES,
     FrameSink,
     FrameSource,
+    PortPool,
     audio_format,
-    destroy_port,
     fast_io,
+    retire_port,
     verify_fast_frames,
 )
 
@@ -44,7 +45,8 @@ __all__ = [
     "FrameSink",
     "FrameSource",
     "audio_format",
-    "destroy_port",
+    "PortPool",
+    "retire_port",
     "fast_io",
     "verify_fast_frames",
 ]

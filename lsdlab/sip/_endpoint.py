@@ -218,8 +218,11 @@ class SipEndpoint:
         except BaseException:
             self._destroy_lib()
             raise
-        from ._media import verify_fast_frames
+        from ._media import PortPool, verify_fast_frames
 
+        #: FrameSink/FrameSource ports, recycled across calls and never destroyed while
+        #: the conference bridge runs (see PortPool for why).
+        self.ports = PortPool()
         self.fast_frames = verify_fast_frames(self)
         log.info(
             "SIP endpoint up on %s:%d/%s (threads %d, fast frame access %s)",
@@ -345,6 +348,9 @@ class SipEndpoint:
                     self.ep.libHandleEvents(10)
                 except Exception:  # noqa: BLE001
                     break
+            ports = getattr(self, "ports", None)
+            if ports is not None:
+                ports.retire_all(self)
             for acc in self._accounts.values():
                 with contextlib.suppress(Exception):
                     acc.shutdown()

@@ -21,7 +21,8 @@ import time
 import numpy as np
 import pjsua2 as pj
 
-__all__ = ["FrameSink", "FrameSource", "verify_fast_frames", "audio_format", "FRAME_SAMPLES", "fast_io", "destroy_port"]
+__all__ = ["FrameSink", "FrameSource", "PortPool", "verify_fast_frames", "audio_format", "FRAME_SAMPLES", "fast_io",
+           "retire_port"]
 
 log = logging.getLogger("lsdlab.sip")
 
@@ -80,25 +81,88 @@ def _write_slow(frame, data: bytes) -> None:
     frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
 
 
-def destroy_port(port) -> None:
-    """Take an ``AudioMediaPort`` out of the conference bridge NOW, while it is alive.
+class PortPool:
+    """The endpoint's :class:`FrameSink` and :class:`FrameSource` ports, recycled, never destroyed.
 
-    Dropping the last Python reference is not safe: the C++ destructor (which removes the
-    port from the bridge) then runs while the Python object is already being torn down, and
-    the conference clock thread, which calls every port 50 times a second, can call into
-    the dying object (AttributeError, then a double free and a segfault later). Calling the
-    SWIG destructor explicitly removes the port first; the Python object is disowned and
-    can be dropped any time after. Idempotent; call it from a thread registered with pjlib.
+    pjsua2 2.15 cannot destroy an ``AudioMediaPort`` safely while the conference bridge runs:
+    the C++ destructor only *queues* the port's removal (the clock thread carries it out on
+    its next tick, reading the port's group lock through the port) and frees the port's
+    memory at once. The next tick then reads freed memory, corrupting the heap; the process
+    dies later somewhere unrelated (seen here as segfaults and aborts inside imports, minutes
+    after the last call). So a finished call gives its ports back (:meth:`give`) and the next
+    call takes them (:meth:`take`); at shutdown :meth:`retire_all` parks every port for good
+    (taken out of pjsua2's media list, so ``~Endpoint`` does not delete it either, and owned
+    by C++, so Python never deletes it). The memory stays valid while the bridge and
+    ``libDestroy`` still touch it; the cost is a few hundred bytes per port per endpoint.
     """
-    if port is None or getattr(port, "_lsdlab_destroyed", False):
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[type, list] = {}
+        self._all: list = []
+        self.created = 0
+
+    def take(self, kind: type, name: str):
+        """An idle port of ``kind`` (FrameSink or FrameSource), reset, named ``name``."""
+        with self._lock:
+            free = self._free.setdefault(kind, [])
+            port = free.pop() if free else None
+            if port is None:
+                self.created += 1
+                port = kind(f"lsdlab-{kind.__name__.lower()}-{self.created}")
+                self._all.append(port)
+        port.reset(name)
+        return port
+
+    def give(self, port) -> None:
+        """Take back a port its call no longer uses (idempotent; None is ignored)."""
+        if port is None or getattr(port, "_lsdlab_retired", False):
+            return
+        port.reset(port.name)
+        with self._lock:
+            free = self._free.setdefault(type(port), [])
+            if not any(p is port for p in free):
+                free.append(port)
+
+    def retire_all(self, endpoint) -> None:
+        """At shutdown, before ``libDestroy``: park every port for good (see the class doc)."""
+        with self._lock:
+            ports, self._all, self._free = self._all, [], {}
+        for port in ports:
+            retire_port(port, endpoint)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Ports made so far and ports idle now, per kind (for tests and diagnostics)."""
+        with self._lock:
+            return {"created": self.created, **{k.__name__: len(v) for k, v in self._free.items()}}
+
+
+_RETIRED: list = []
+
+
+def retire_port(port, endpoint) -> None:
+    """Park an ``AudioMediaPort`` for good without destroying it (see :class:`PortPool`).
+
+    It stops reacting to frames, leaves pjsua2's media list (so ``~Endpoint`` does not
+    delete it) and is disowned (C++ holds the Python object, so Python never deletes the
+    C++ one). Call from a thread registered with pjlib.
+    """
+    if port is None or getattr(port, "_lsdlab_retired", False):
         return
-    if hasattr(port, "active"):
-        port.active = False
-    port._lsdlab_destroyed = True
+    port._lsdlab_retired = True
+    if hasattr(port, "reset"):
+        port.reset(getattr(port, "name", ""))
+    port.active = False
     try:
-        pj.AudioMediaPort.__swig_destroy__(port)
-    except Exception:  # noqa: BLE001 - already gone
-        log.debug("destroying %r failed", port, exc_info=True)
+        endpoint.ep.mediaRemove(port)
+    except Exception:  # noqa: BLE001 - not in the list
+        log.debug("mediaRemove(%r) failed", port, exc_info=True)
+    try:
+        port.__disown__()
+    except Exception:  # noqa: BLE001
+        log.debug("disowning %r failed", port, exc_info=True)
+    _RETIRED.append(port)
 
 
 def read_frame(frame) -> bytes:
@@ -148,6 +212,14 @@ class FrameSink(pj.AudioMediaPort):
 
     def stop(self) -> None:
         self.active = False
+
+    def reset(self, name: str) -> None:
+        """Ready for another call (see :class:`PortPool`): inactive, empty, statistics zeroed."""
+        self.active = False
+        self.drain()
+        self.frames = self.gaps_over = self.empty_frames = self.errors = 0
+        self.max_gap_s = self.max_lag_s = self._last_t = 0.0
+        self.name = name
 
     def onFrameReceived(self, frame) -> None:  # conference clock thread
         try:
@@ -239,6 +311,15 @@ class FrameSource(pj.AudioMediaPort):
             self._pos = 0
             self.done.set()
 
+    def reset(self, name: str) -> None:
+        """Ready for another call (see :class:`PortPool`): silent, counters zeroed."""
+        self.stop()
+        with self._lock:
+            self.finished_normally = False
+            self.samples_sent = 0
+            self.errors = 0
+        self.name = name
+
     @property
     def playing(self) -> bool:
         return not self.done.is_set()
@@ -276,14 +357,15 @@ def verify_fast_frames(endpoint, *, timeout_s: float = 1.0) -> bool:
     class _Probe(pj.AudioMediaPort):
         def onFrameReceived(self, frame):
             try:
-                if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and len(results) < 8:
+                if self.active and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and len(results) < 8:
                     results.append((_read_fast(frame), _read_slow(frame)))
             except Exception:  # noqa: BLE001
                 results.append((b"x", b"y"))
 
     _IO["write_fast"] = True
-    src = FrameSource("lsdlab-verify-src")
+    src = endpoint.ports.take(FrameSource, "lsdlab-verify-src")
     probe = _Probe()
+    probe.active = True
     probe.createPort("lsdlab-verify-probe", audio_format())
     try:
         src.play(pattern)
@@ -293,8 +375,8 @@ def verify_fast_frames(endpoint, *, timeout_s: float = 1.0) -> bool:
             time.sleep(0.01)
         src.stopTransmit(probe)
     finally:
-        destroy_port(src)
-        destroy_port(probe)
+        endpoint.ports.give(src)
+        retire_port(probe, endpoint)  # never destroyed while the bridge runs (PortPool)
         del src, probe
     got = list(results)
     read_ok = bool(got) and all(f == s and len(s) == FRAME_BYTES for f, s in got)

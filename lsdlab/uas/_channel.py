@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -593,8 +594,9 @@ class UASCallChannel:
         for i, mi in enumerate(info.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE and ctx.am is None:
                 ctx.am = ctx.pjcall.getAudioMedia(i)
-                ctx.sink = FrameSink(f"{self.name}-sink")
-                ctx.source = FrameSource(f"{self.name}-src")
+                ports = self._endpoint.ports  # recycled: never destroyed while the bridge runs
+                ctx.sink = ports.take(FrameSink, f"{self.name}-sink")
+                ctx.source = ports.take(FrameSource, f"{self.name}-src")
                 ctx.am.startTransmit(ctx.sink)
                 ctx.source.startTransmit(ctx.am)
                 try:
@@ -617,6 +619,8 @@ class UASCallChannel:
     def _consume(self, ctx: _CallCtx) -> None:
         sink = ctx.sink
         assert sink is not None  # _start_media starts this thread only once the sink exists
+        with contextlib.suppress(SipError):  # whatever this thread drops last is then safe
+            self._endpoint.register_thread()
         loud = 0
         while True:
             frame = sink.get(timeout=0.05)
@@ -689,13 +693,19 @@ class UASCallChannel:
         self._graveyard = keep
 
     def _drop(self, ctx: _CallCtx) -> None:
-        # take the ports out of the conference bridge before dropping them (destroy_port)
-        from ..sip import destroy_port
+        # Give the ports back to the endpoint's pool (pjsua2 cannot destroy them safely while
+        # the conference bridge runs); a sink whose consumer thread is somehow still reading
+        # is parked for good instead, so that no later call shares it.
+        from ..sip import retire_port
 
+        ports = self._endpoint.ports
         if ctx.sink is not None and ctx.consumer is not None and ctx.consumer.is_alive():
             ctx.consumer.join(1.0)
-        destroy_port(ctx.sink)
-        destroy_port(ctx.source)
+        if ctx.consumer is not None and ctx.consumer.is_alive():
+            retire_port(ctx.sink, self._endpoint)
+        else:
+            ports.give(ctx.sink)
+        ports.give(ctx.source)
         ctx.am = ctx.sink = ctx.source = None
         ctx.pjcall = None
 
