@@ -384,10 +384,10 @@ class UASCallChannel:
             cause = Cause.NOCHANNELS if "TOOMANY" in text.upper() or "too many" in text else Cause.UNOBTAINABLE
             self._set_state(State.IDLE, cause)
             return False
-        try:
+        # a fast final response (a 486 within makeCall) may have ended and dropped the call
+        # already: then _on_call_state has recorded the Call-ID
+        with contextlib.suppress(pj.Error, AttributeError):
             self.Details.sip_call_id = ctx.pjcall.getInfo().callIdString
-        except pj.Error:
-            pass
         threading.Thread(target=self._watch, args=(ctx,), daemon=True, name=f"{self.name}-watch").start()
         ok = self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s + 0.5)
         return bool(ok and ctx.acked.is_set() or (ctx.ended and self._cause != Cause.TIMEOUT))
@@ -547,6 +547,8 @@ class UASCallChannel:
         pj = self._pj
         info = ctx.pjcall.getInfo()
         st = info.state
+        if ctx is self._ctx and not self.Details.sip_call_id:
+            self.Details.sip_call_id = info.callIdString
         if st in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
             ctx.acked.set()
         if ctx.ended or ctx is not self._ctx:
