@@ -46,7 +46,7 @@ kernel: $(KERNEL)
 lab: $(KERNEL)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-bench: $(STAMP)
+bench: $(STAMP) $(KERNEL)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

