@@ -20,10 +20,10 @@ def run(*args: str) -> None:
 
 
 def main() -> None:
-    fresh = ROOT / "out" / "fresh-seed7"
-    if not (fresh / "manifest.csv").is_file():
-        run(PY, "-m", "lsdlab", "corpus", "build-demo", str(fresh), "--seed", "7")
-    run(PY, "benchmarks/bench_detect.py", "--fresh", str(fresh))
+    fresh = "out/fresh-seed7"  # relative to ROOT, the working folder of every step
+    if not (ROOT / fresh / "manifest.csv").is_file():
+        run(PY, "-m", "lsdlab", "corpus", "build-demo", fresh, "--seed", "7")
+    run(PY, "benchmarks/bench_detect.py", "--fresh", fresh)
     run(PY, "benchmarks/bench_tune.py")
     run(PY, "benchmarks/bench_sip.py", "--update-md", "--no-progress")
     run(PY, "benchmarks/bench_notebooks.py")
