@@ -103,7 +103,7 @@ class PortPool:
         self.created = 0
 
     def take(self, kind: type, name: str):
-        """An idle port of ``kind`` (FrameSink or FrameSource), reset, named ``name``."""
+        """An idle port of ``kind`` (FrameSink or FrameSource), named ``name``."""
         with self._lock:
             free = self._free.setdefault(kind, [])
             port = free.pop() if free else None
@@ -111,14 +111,14 @@ class PortPool:
                 self.created += 1
                 port = kind(f"lsdlab-{kind.__name__.lower()}-{self.created}")
                 self._all.append(port)
-        port.reset(name)
+        port.name = name  # idle ports were reset by give(); new ones start clean
         return port
 
     def give(self, port) -> None:
         """Take back a port its call no longer uses (idempotent; None is ignored)."""
         if port is None or getattr(port, "_lsdlab_retired", False):
             return
-        port.reset(port.name)
+        port.reset()
         with self._lock:
             free = self._free.setdefault(type(port), [])
             if not any(p is port for p in free):
@@ -152,8 +152,8 @@ def retire_port(port, endpoint) -> None:
         return
     port._lsdlab_retired = True
     if hasattr(port, "reset"):
-        port.reset(getattr(port, "name", ""))
-    port.active = False
+        port.reset()
+    port.active = False  # a port without reset() (the start-up probe) checks this flag
     try:
         endpoint.ep.mediaRemove(port)
     except Exception:  # noqa: BLE001 - not in the list
@@ -213,13 +213,12 @@ class FrameSink(pj.AudioMediaPort):
     def stop(self) -> None:
         self.active = False
 
-    def reset(self, name: str) -> None:
+    def reset(self) -> None:
         """Ready for another call (see :class:`PortPool`): inactive, empty, statistics zeroed."""
         self.active = False
         self.drain()
         self.frames = self.gaps_over = self.empty_frames = self.errors = 0
         self.max_gap_s = self.max_lag_s = self._last_t = 0.0
-        self.name = name
 
     def onFrameReceived(self, frame) -> None:  # conference clock thread
         try:
@@ -311,14 +310,13 @@ class FrameSource(pj.AudioMediaPort):
             self._pos = 0
             self.done.set()
 
-    def reset(self, name: str) -> None:
+    def reset(self) -> None:
         """Ready for another call (see :class:`PortPool`): silent, counters zeroed."""
         self.stop()
         with self._lock:
             self.finished_normally = False
             self.samples_sent = 0
             self.errors = 0
-        self.name = name
 
     @property
     def playing(self) -> bool:
