@@ -348,9 +348,7 @@ class SipEndpoint:
                     self.ep.libHandleEvents(10)
                 except Exception:  # noqa: BLE001
                     break
-            ports = getattr(self, "ports", None)
-            if ports is not None:
-                ports.retire_all(self)
+            self.ports.retire_all(self)  # set in __init__ before anything can need shutting down
             for acc in self._accounts.values():
                 with contextlib.suppress(Exception):
                     acc.shutdown()

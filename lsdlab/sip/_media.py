@@ -215,7 +215,7 @@ class FrameSink(pj.AudioMediaPort):
 
     def reset(self) -> None:
         """Ready for another call (see :class:`PortPool`): inactive, empty, statistics zeroed."""
-        self.active = False
+        self.stop()
         self.drain()
         self.frames = self.gaps_over = self.empty_frames = self.errors = 0
         self.max_gap_s = self.max_lag_s = self._last_t = 0.0
