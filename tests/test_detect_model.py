@@ -152,7 +152,8 @@ def test_skops_round_trip(fitted, tmp_path, rng):
 def test_saved_file_holds_no_compiled_trees(fitted, tmp_path):
     model, _ = fitted
     path = save_model(model, tmp_path / "m.skops")
-    assert "trees_" not in sio.load(path, trusted=sio.get_untrusted_types(file=path)).__dict__
+    state = sio.load(path, trusted=sio.get_untrusted_types(file=path)).__dict__
+    assert "trees_" not in state and "tree_arrays_" not in state
 
 
 def test_builtin_model_loads():
@@ -223,3 +224,18 @@ def test_detector_with_a_model_file(fitted, tmp_path):
     path = save_model(model, tmp_path / "m.skops")
     det = LiveSpeakerDetector(DetectorSettings(model=str(path)))
     assert det.model.get_params() == model.get_params()
+
+
+def test_vectorised_tree_walk_equals_the_python_loop_bit_for_bit(fitted, rng):
+    """machine_proba walks all trees at once with numpy; sums must match a plain loop exactly
+    (traces and exported settings' evidence are compared for equality)."""
+    model, X = fitted
+    model.machine_proba(list(X[0]))
+    Xr, _ = cadence_like(rng, 300)
+    A = np.vstack([X[:300], Xr, rng.uniform(-5, 50, (100, NF))])
+    for tree in model.trees_[:30]:  # and values exactly on split thresholds
+        for feat, thr in zip(tree[0], tree[1]):
+            if np.isfinite(thr):
+                A[rng.integers(len(A)), feat] = thr
+    for x in A.tolist():
+        assert model._tree_sum(x) == model._tree_sum_loop(x)

@@ -457,3 +457,32 @@ def test_non_finite_samples_get_a_clear_parameter_error(n, index, bad, frame_len
             det.push(y[k : k + frame_length])
     with pytest.raises(ParameterError, match=rf"'y' parameter of classify must hold finite samples\. Got a NaN or infinite value at index {i}"):
         classify(y, SR)
+
+
+# --------------------------------------------------------------------------- fast paths
+def test_fast_fft_kernels_are_in_use_and_bit_identical(rng):
+    """The analyzer calls scipy's pocketfft kernels directly (20 us less per frame) only
+    because they give exactly what scipy.fft.rfft/irfft give; check that on real audio."""
+    from lsdlab.detect import analysis as A
+
+    assert A.FAST_FFT, "scipy's pocketfft kernels are not usable here; the analyzer fell back to scipy.fft"
+    y = load(DEMO / "human" / "human-004.wav")[0][:8000]
+    frames = np.zeros((96, A.NFFT), dtype=np.float32)
+    for j in range(96):
+        frames[j, : A.WIN] = y[j * 80 : j * 80 + A.WIN] * A._WINDOW
+    for rows in (frames[:1], frames[:2], frames):
+        spec = A._rfft(rows)
+        np.testing.assert_array_equal(spec, A._public_rfft(rows[:, : A.WIN]))
+        power = np.square(spec.real) + np.square(spec.imag)
+        np.testing.assert_array_equal(A._irfft(power), A._public_irfft(power))
+
+
+def test_analyzer_skipping_ringback_changes_nothing_else():
+    from lsdlab.detect.analysis import HopAnalyzer
+
+    y = load(DEMO / "machine" / "machine-001.wav")[0][:16000]
+    hops = y[: len(y) // 80 * 80].reshape(-1, 80)
+    a, b = HopAnalyzer()(hops), HopAnalyzer()(hops, ringback=False)
+    for name in ("level_db", "voicing", "peak_hz", "purity", "v21_ratio", "stationarity"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert b.rb_ratio == [0.0] * len(hops) and max(a.rb_ratio) > 0.0

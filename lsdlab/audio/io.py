@@ -28,11 +28,12 @@ def valid_audio(y: np.ndarray, *, name: str = "y", owner: str = "lsdlab") -> np.
             f"The {name!r} parameter of {owner} must be a 1-D (mono) array of samples. "
             f"Got an array of shape {y.shape} instead; pass one channel, e.g. y[:, 0]."
         )
+    kind = y.dtype.kind
     if y.dtype == np.int16:
         return y.astype(np.float32) / np.float32(32768.0)
-    if np.issubdtype(y.dtype, np.signedinteger):
+    if kind == "i":
         return (y.astype(np.float64) / float(-np.iinfo(y.dtype).min)).astype(np.float32)
-    if not np.issubdtype(y.dtype, np.floating):
+    if kind != "f":
         raise ParameterError(
             f"The {name!r} parameter of {owner} must hold float or int16 samples. "
             f"Got dtype {y.dtype} instead."

@@ -15,7 +15,7 @@ from scipy import fft as sfft
 from ..audio.io import SR
 from .base import HOP
 
-__all__ = ["HopAnalyzer", "HopFeatures", "WIN", "NFFT"]
+__all__ = ["HopAnalyzer", "HopFeatures", "WIN", "NFFT", "FAST_FFT"]
 
 WIN = 256
 NFFT = 512
@@ -30,8 +30,58 @@ _LAG_LO, _LAG_HI = SR // 400, SR // 60 + 1  # pitch 60-400 Hz
 _WIN_AC_N = (_WIN_AC[_LAG_LO:_LAG_HI] / _WIN_AC[0]).astype(np.float32)
 _INV_WIN_AC_N = (1.0 / _WIN_AC_N).astype(np.float32)
 _OFFS = np.arange(-3, 4)
+_PAD = np.float32(1e-20)
+_TINY = np.float32(1e-12)
 _STAT_LAG = 4
 _BIN_HZ = SR / NFFT
+
+
+def _public_rfft(frames: np.ndarray) -> np.ndarray:
+    return sfft.rfft(frames, NFFT, axis=1)
+
+
+def _public_irfft(power: np.ndarray) -> np.ndarray:
+    return sfft.irfft(power, NFFT, axis=1)
+
+
+def _fast_fft_pair():
+    """scipy.fft's own pocketfft kernels, called without the dispatch layer.
+
+    ``scipy.fft.rfft``/``irfft`` spend more time in argument handling and backend dispatch
+    than in the transform itself for 1-2 rows of 512 points (about 20 of the detector's
+    ~100 us per 20 ms frame). The kernels are scipy's private ``pypocketfft`` module, so
+    they are used only if they exist and give bit-identical results to the public
+    functions on this installation (checked once, here); otherwise the public ones are.
+    """
+    try:
+        from scipy.fft._pocketfft import pypocketfft as pp
+
+        def rfft(frames: np.ndarray) -> np.ndarray:  # frames zero-padded to NFFT
+            return pp.r2c(frames, (1,), True, 0, None, 1)
+
+        def irfft(power: np.ndarray) -> np.ndarray:  # 1/n normalisation, as irfft's default
+            return pp.c2r(power + 0j, (1,), NFFT, False, 2, None, 1)
+
+        x = np.random.default_rng(0).standard_normal((3, NFFT)).astype(np.float32)
+        x[:, WIN:] = 0.0
+        a, b = rfft(x), _public_rfft(x[:, :WIN])
+        p = (np.square(a.real) + np.square(a.imag)).astype(np.float32)
+        if a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(irfft(p), _public_irfft(p)):
+            return rfft, irfft, True
+    except Exception:  # noqa: BLE001 - any change of the private API: use the public one
+        pass
+    return (lambda frames: _public_rfft(frames[:, :WIN])), _public_irfft, False
+
+
+_rfft, _irfft, FAST_FFT = _fast_fft_pair()
+
+try:  # np.einsum without optimize= is a Python wrapper that calls this C function as is
+    from numpy._core.multiarray import c_einsum as _einsum
+except ImportError:  # numpy 1.x
+    try:
+        from numpy.core.multiarray import c_einsum as _einsum
+    except ImportError:
+        _einsum = np.einsum
 
 
 class HopFeatures:
@@ -56,34 +106,40 @@ class HopAnalyzer:
         self._hist = np.zeros(WIN - HOP, dtype=np.float32)
         self._prev_shape = np.zeros((_STAT_LAG, _B1 - _B0), dtype=np.float32)
 
-    def __call__(self, hops: np.ndarray) -> HopFeatures:
-        """``hops``: (n, 80) float32. Returns the per-hop features of the n hops."""
+    def __call__(self, hops: np.ndarray, ringback: bool = True) -> HopFeatures:
+        """``hops``: (n, 80) float32. Returns the per-hop features of the n hops.
+
+        ``ringback=False`` skips the ringback-band ratio (all 0.0): the detector stops
+        looking for ringback once speech was heard.
+        """
         n = hops.shape[0]
-        x = np.concatenate([self._hist, hops.astype(np.float32, copy=False).ravel()])
+        x = np.concatenate((self._hist, hops.astype(np.float32, copy=False).ravel()))
         self._hist = x[-(WIN - HOP) :]
-        frames = x[_frame_index(n)] * _WINDOW
-        spec = sfft.rfft(frames, NFFT, axis=1)
-        power = np.square(spec.real) + np.square(spec.imag)
+        frames = np.zeros((n, NFFT), dtype=np.float32)
+        np.multiply(x[_frame_index(n)], _WINDOW, out=frames[:, :WIN])
+        spec = _rfft(frames)
+        power = np.square(spec.real)
+        power += np.square(spec.imag)
         # level of the hop itself (dBFS, full-scale sine = 0 dB)
         h64 = hops.astype(np.float64)
-        level_db = 10.0 * np.log10(np.einsum("ij,ij->i", h64, h64) * (2.0 / HOP) + 1e-12)
+        level_db = 10.0 * np.log10(_einsum("ij,ij->i", h64, h64) * (2.0 / HOP) + 1e-12)
         # voicing: normalised autocorrelation peak in the pitch range
-        ac = sfft.irfft(power, NFFT, axis=1)
-        voicing = np.max(ac[:, _LAG_LO:_LAG_HI] * _INV_WIN_AC_N, axis=1) / (ac[:, 0] + np.float32(1e-12))
+        ac = _irfft(power)
+        voicing = _max(ac[:, _LAG_LO:_LAG_HI] * _INV_WIN_AC_N, axis=1) / (ac[:, 0] + _TINY)
         # tone: spectral peak in 350-2250 Hz and the share of band energy around it
         band = power[:, _B0:_B1]
-        total = band.sum(axis=1, dtype=np.float64) + 1e-12
+        total = _sum(band, axis=1, dtype=np.float64) + 1e-12
         # stationarity: cosine similarity of the band spectrum with the one 40 ms earlier
         # (steady tones ~1.0: dial tone, DTMF; speech rarely stays above 0.995 for 30 ms)
-        shape = band / (np.sqrt(np.einsum("ij,ij->i", band, band))[:, None] + np.float32(1e-20))
+        shape = band / (np.sqrt(_einsum("ij,ij->i", band, band))[:, None] + _PAD)
         shapes = np.concatenate([self._prev_shape, shape])
         self._prev_shape = shapes[-_STAT_LAG:]
-        stat = np.einsum("ij,ij->i", shapes[_STAT_LAG:], shapes[:-_STAT_LAG]).tolist()
-        k = np.argmax(power[:, _T0:_T1], axis=1) + _T0
-        near = power[np.arange(n)[:, None], k[:, None] + _OFFS]
-        purity = (near.sum(axis=1, dtype=np.float64) / total).tolist()
-        v21 = (power[:, _V0:_V1].sum(axis=1, dtype=np.float64) / total).tolist()
-        rb = (power[:, _R0:_R1].sum(axis=1, dtype=np.float64) / total).tolist()
+        stat = _einsum("ij,ij->i", shapes[_STAT_LAG:], shapes[:-_STAT_LAG]).tolist()
+        k = power[:, _T0:_T1].argmax(axis=1) + _T0
+        near = power.ravel()[(k + _row_offsets(n))[:, None] + _OFFS]
+        purity = (_sum(near, axis=1, dtype=np.float64) / total).tolist()
+        v21 = (_sum(power[:, _V0:_V1], axis=1, dtype=np.float64) / total).tolist()
+        rb = (_sum(power[:, _R0:_R1], axis=1, dtype=np.float64) / total).tolist() if ringback else [0.0] * n
         # peak frequency by parabolic interpolation on log power, only where a tone is possible
         kl = k.tolist()
         nl = near[:, 2:5].tolist()
@@ -100,6 +156,20 @@ class HopAnalyzer:
 
 
 _INDEX_CACHE: dict[int, np.ndarray] = {}
+_ROW_CACHE: dict[int, np.ndarray] = {}
+# the ufunc reductions themselves (ndarray.sum/np.max add a Python layer per call)
+_sum = np.add.reduce
+_max = np.maximum.reduce
+
+
+def _row_offsets(n: int) -> np.ndarray:
+    """Flat index of the first bin of each of n spectrum rows."""
+    r = _ROW_CACHE.get(n)
+    if r is None:
+        r = np.arange(n) * (NFFT // 2 + 1)
+        if n <= 64:
+            _ROW_CACHE[n] = r
+    return r
 
 
 def _frame_index(n: int) -> np.ndarray:

@@ -231,7 +231,8 @@ class LiveSpeakerDetector(StreamingDetector):
             self.model = model if model is not None else default_model(s.model)
         self._an = HopAnalyzer()
         self._cad = CadenceTracker(HOP_S)
-        self._blocks: list[float] = []
+        self._blocks: list[float] = []  # the minimum level of each of the last blocks
+        self._blocks_min = 1e9  # min(self._blocks), 1e9 while empty
         self._block_min = 1e9
         self._block_n = 0
         # tones
@@ -295,7 +296,8 @@ class LiveSpeakerDetector(StreamingDetector):
         return ev
 
     def _block(self, hops: np.ndarray) -> list[Event]:
-        f = self._an(hops)
+        # ringback matters only until speech is heard (see ring_like in _step)
+        f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
         lv, vo, pk, pu, v21, rb, st = f.level_db, f.voicing, f.peak_hz, f.purity, f.v21_ratio, f.rb_ratio, f.stationarity
         for j in range(len(lv)):
@@ -313,8 +315,7 @@ class LiveSpeakerDetector(StreamingDetector):
         out: list[Event] = []
         # adaptive noise floor: minimum statistics over ~1.6 s (a hop's own level never lifts
         # the floor above it, so comparing with the floor before this hop is the same test)
-        floor = min(self._blocks) if self._blocks else 1e9
-        floor = min(floor, self._block_min)
+        floor = min(self._blocks_min, self._block_min)
         if h < _FLOOR_BLOCK * _FLOOR_BLOCKS or floor >= 1e9:  # early on, or only ringback so far
             floor = min(floor, _INIT_FLOOR_DB)
         loud = level > max(floor + _TONE_MARGIN_DB, -55.0)
@@ -330,6 +331,7 @@ class LiveSpeakerDetector(StreamingDetector):
             self._blocks.append(self._block_min)
             if len(self._blocks) > _FLOOR_BLOCKS:
                 self._blocks.pop(0)
+            self._blocks_min = min(self._blocks)
             self._block_min = 1e9
             self._block_n = 0
         if ring_like:
@@ -379,9 +381,9 @@ class LiveSpeakerDetector(StreamingDetector):
             if (h - self._last_ring_hop) * HOP_S >= _RING_OFF_MAX_S:
                 self._set_answer(self._last_ring_hop + 1, h, out)
         # ---- greeting end (first end-of-turn silence after speech)
-        last_end = self._cad.last_end()
-        if self._onset_hop is not None and not self._greeting_end_sent and last_end is not None:
-            if (h + 1) * HOP_S - last_end >= self._eot_s - 1e-9:
+        if self._onset_hop is not None and not self._greeting_end_sent:
+            last_end = self._cad.last_end()
+            if last_end is not None and (h + 1) * HOP_S - last_end >= self._eot_s - 1e-9:
                 self._greeting_end_sent = True
                 out.append(GreetingEnd(at_s=round(last_end, 6)))
         # ---- model on the 50 ms grid from the onset

@@ -92,6 +92,7 @@ class CadenceClassifier(ClassifierMixin, BaseEstimator):
         state = dict(self.__dict__)
         state.pop("trees_", None)
         state.pop("offset_", None)
+        state.pop("tree_arrays_", None)
         return state
 
     def __setstate__(self, state):
@@ -106,10 +107,40 @@ class CadenceClassifier(ClassifierMixin, BaseEstimator):
             trees.append((nodes["feature_idx"].astype(int).tolist(), nodes["num_threshold"].astype(float).tolist(),
                           left, nodes["right"].astype(int).tolist(), nodes["value"].astype(float).tolist()))
         self.trees_ = trees
+        # the same trees as flat arrays over (tree, node), walked for all trees at once;
+        # a leaf points to itself, so walking ``depth`` levels ends on every tree's leaf
+        width = max(len(t[0]) for t in trees)
+        n = len(trees) * width
+        feat, left, right = np.zeros(n, np.intp), np.zeros(n, np.intp), np.zeros(n, np.intp)
+        thr, val = np.zeros(n), np.zeros(n)
+        depth = 0
+        for i, (f, th, lf, rt, v) in enumerate(trees):
+            base, k = i * width, len(f)
+            feat[base : base + k], thr[base : base + k], val[base : base + k] = f, th, v
+            level = [0] * k
+            for j in range(k):
+                if lf[j] == -1:
+                    left[base + j] = right[base + j] = base + j
+                else:
+                    left[base + j], right[base + j] = base + lf[j], base + rt[j]
+                    level[lf[j]] = level[rt[j]] = level[j] + 1
+            depth = max(depth, max(level))
+        self.tree_arrays_ = (feat, thr, left, right, val, np.arange(len(trees)) * width, depth)
         x0 = np.zeros((1, self.n_features_in_))
         self.offset_ = float(est.decision_function(x0)[0]) - self._tree_sum(x0[0].tolist())
 
     def _tree_sum(self, x) -> float:
+        """Sum of the trees' leaf values for one sample (trees in order, left to right)."""
+        feat, thr, left, right, val, idx, depth = self.tree_arrays_
+        xa = np.asarray(x, dtype=np.float64)
+        for _ in range(depth):
+            idx = np.where(xa[feat[idx]] <= thr[idx], left[idx], right[idx])
+        # cumsum adds in order, as a loop would: the result does not depend on numpy's
+        # pairwise summation
+        return float(np.cumsum(val[idx])[-1])
+
+    def _tree_sum_loop(self, x) -> float:
+        """The same sum by walking each tree in Python (reference for tests)."""
         s = 0.0
         for feat, thr, left, right, val in self.trees_:
             i = 0
