@@ -25,8 +25,9 @@ class DetectorSettings:
     """Settings of the default (``'default'``) detector backend.
 
     The defaults were chosen by group cross-validation on corpora/demo (models never scored
-    on the voices they were trained on): see BENCHMARKS.md. Tune them per country with
-    ``lsdlab tune``.
+    on the voices they were trained on), and ``end_of_turn_silence_ms`` also on the real
+    voicemail greetings of real-dev, which pause less than the synthetic ones: see
+    BENCHMARKS.md. Tune them per country with ``lsdlab tune``.
 
     Parameters
     ----------
@@ -68,7 +69,7 @@ class DetectorSettings:
     timer_mode: TimerMode = TimerMode.TIMEOUT_FROM_NETWORK_CONNECT
     machine_threshold: float = 0.98
     human_threshold: float = 0.7
-    end_of_turn_silence_ms: int = 900
+    end_of_turn_silence_ms: int = 750
     timeout_machine_threshold: float = 0.95
     initial_silence_ms: int | None = None
     speech_deadline_ms: int | None = None
