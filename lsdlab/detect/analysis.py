@@ -75,13 +75,19 @@ def _fast_fft_pair():
 
 _rfft, _irfft, FAST_FFT = _fast_fft_pair()
 
-try:  # np.einsum without optimize= is a Python wrapper that calls this C function as is
-    from numpy._core.multiarray import c_einsum as _einsum
-except ImportError:  # numpy 1.x
-    try:
-        from numpy.core.multiarray import c_einsum as _einsum
-    except ImportError:
-        _einsum = np.einsum
+def _c_einsum():
+    """np.einsum without optimize= is a Python wrapper that calls this C function as is."""
+    import importlib
+
+    for mod in ("numpy._core.multiarray", "numpy.core.multiarray"):  # numpy 2.x, 1.x
+        try:
+            return importlib.import_module(mod).c_einsum
+        except (ImportError, AttributeError):
+            continue
+    return np.einsum
+
+
+_einsum = _c_einsum()
 
 
 class HopFeatures:
