@@ -1,7 +1,7 @@
 """Every benchmark in turn, each writing its section of BENCHMARKS.md (``make bench``).
 
-The held-out synthetic corpus of bench_detect is built first (``lsdlab corpus build-demo DIR
---seed 7``) into out/fresh-seed7 unless it is there already.
+The held-out synthetic corpora of bench_detect are built first (``lsdlab corpus build-demo
+out/fresh-seedN --seed N`` for each of FRESH_SEEDS) unless they are there already.
 """
 
 from __future__ import annotations
@@ -14,16 +14,23 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+#: Seeds of the fresh synthetic corpora (corpora/demo, the training corpus, uses the default seed).
+FRESH_SEEDS = (7, 8, 9, 10, 11)
+
+
 def run(*args: str) -> None:
     print("+", " ".join(args), flush=True)
     subprocess.run(args, cwd=ROOT, check=True)
 
 
 def main() -> None:
-    fresh = "out/fresh-seed7"  # relative to ROOT, the working folder of every step
-    if not (ROOT / fresh / "manifest.csv").is_file():
-        run(PY, "-m", "lsdlab", "corpus", "build-demo", fresh, "--seed", "7")
-    run(PY, "benchmarks/bench_detect.py", "--fresh", fresh)
+    fresh = []
+    for seed in FRESH_SEEDS:
+        folder = f"out/fresh-seed{seed}"  # relative to ROOT, the working folder of every step
+        if not (ROOT / folder / "manifest.csv").is_file():
+            run(PY, "-m", "lsdlab", "corpus", "build-demo", folder, "--seed", str(seed))
+        fresh.append(folder)
+    run(PY, "benchmarks/bench_detect.py", "--fresh", *fresh)
     run(PY, "benchmarks/bench_tune.py")
     run(PY, "benchmarks/bench_sip.py", "--update-md", "--no-progress")
     run(PY, "benchmarks/bench_notebooks.py")
