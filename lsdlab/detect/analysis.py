@@ -8,6 +8,7 @@ samples up to its end, so results are identical however the audio was pushed.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
@@ -161,28 +162,19 @@ class HopAnalyzer:
         return HopFeatures(level_db.tolist(), voicing.tolist(), peak_hz, purity, v21, rb, stat)
 
 
-_INDEX_CACHE: dict[int, np.ndarray] = {}
-_ROW_CACHE: dict[int, np.ndarray] = {}
 # the ufunc reductions themselves (ndarray.sum/np.max add a Python layer per call)
 _sum = np.add.reduce
 _max = np.maximum.reduce
 
 
+@lru_cache(maxsize=64)
 def _row_offsets(n: int) -> np.ndarray:
-    """Flat index of the first bin of each of n spectrum rows."""
-    r = _ROW_CACHE.get(n)
-    if r is None:
-        r = np.arange(n) * (NFFT // 2 + 1)
-        if n <= 64:
-            _ROW_CACHE[n] = r
-    return r
+    """Flat index of the first bin of each of n spectrum rows (cached: do not modify)."""
+    return np.arange(n) * (NFFT // 2 + 1)
 
 
+@lru_cache(maxsize=64)
 def _frame_index(n: int) -> np.ndarray:
-    """Indices of the n analysis windows (each WIN samples, HOP apart) in history + hops."""
-    idx = _INDEX_CACHE.get(n)
-    if idx is None:
-        idx = np.arange(n)[:, None] * HOP + np.arange(WIN)[None, :]
-        if n <= 64:
-            _INDEX_CACHE[n] = idx
-    return idx
+    """Indices of the n analysis windows (each WIN samples, HOP apart) in history + hops
+    (cached: do not modify)."""
+    return np.arange(n)[:, None] * HOP + np.arange(WIN)[None, :]
