@@ -154,6 +154,29 @@ def machine_threshold_frontier(values=(0.99, 0.98, 0.95, 0.9, 0.8, 0.7)):
     return rows, data
 
 
+#: Line conditions for the robustness table: (description, channel settings).
+LINES = (
+    ("clean: the corpus as recorded", None),
+    ("channel model defaults (A-law, 300-3400 Hz, noise -65 dBFS)", ChannelSettings()),
+    ("line noise -45 dBFS", ChannelSettings(noise_dbfs=-45.0)),
+    ("line noise -40 dBFS", ChannelSettings(noise_dbfs=-40.0)),
+    ("quiet line: speech at -35 dBFS", ChannelSettings(level_dbfs=-35.0)),
+    ("hot line: speech at -6 dBFS", ChannelSettings(level_dbfs=-6.0)),
+    ("3% packet loss", ChannelSettings(packet_loss=0.03)),
+    ("u-law, 5% packet loss, noise -50 dBFS", ChannelSettings(codec="ulaw", packet_loss=0.05, noise_dbfs=-50.0)),
+)
+
+
+def robustness(corpus, jobs):
+    """The default settings on one held-out corpus passed through harder lines."""
+    lines, data = [HEADER.replace("| run |", "| line |")], {}
+    for name, ch in LINES:
+        ds = run_corpus(corpus, DetectorSettings(), channel=ch, jobs=jobs)
+        text, data[name] = row(name, fig(ds), ds)
+        lines.append(text)
+    return lines, data
+
+
 def speed(corpus, settings, n_calls=60, frame=160):
     calls = corpus.calls[:: max(1, len(corpus.calls) // n_calls)]
     audio = [load_audio(c.audio_path)[0] for c in calls]
@@ -249,6 +272,9 @@ def main():
         pauses[name] = {"clips": n, **{str(t): v for t, v in share.items()}}
         pause_rows.append(f"| {name} | {n} | " + " | ".join(f"{100 * share[t]:.1f}%" for t in PAUSES_S) + " |")
     out["greeting_pauses_within_3s"] = pauses
+    rob_rows: list[str] = []
+    if args.fresh:
+        rob_rows, out["robustness"] = robustness(load(args.fresh[0]), args.jobs)
     sp_ours, secs = speed(demo, DetectorSettings())
     sp_amd, _ = speed(demo, AmdSettings())
     sp_ours_1s, _ = speed(demo, DetectorSettings(), frame=8000)
@@ -272,6 +298,9 @@ def main():
         f"Memory per live detector (tracemalloc, 10 s call, shared model excluded): lsdlab **{mem_ours / 1024:.0f} KiB**, "
         f"app_amd {mem_amd / 1024:.1f} KiB.",
         "",
+        *([f"### Robustness to the line ({Path(args.fresh[0]).name}, default settings)", "",
+           "Each call passed through the channel model with one condition changed (levels are the speech's "
+           "active level; the channel model's defaults otherwise).", "", *rob_rows, ""] if rob_rows else []),
         "### Why end_of_turn_silence_ms defaults to 750",
         "",
         "A LIVE verdict needs this much silence after speech, so it sets the human delay; its cost is machines whose "

@@ -192,6 +192,38 @@ def test_line_noise_is_unknown_at_the_timeout(rng):
     assert (v.far_end_type, v.reason, v.decided_at_s) == (FarEndType.UNKNOWN, Reason.INITIAL_SILENCE, 3.0)
 
 
+def _rumble(n: int, dbfs: float, seed: int) -> np.ndarray:
+    """Loud low-frequency line noise (brown noise in the telephone band): its autocorrelation
+    looks voiced, so only the noise floor keeps it from being speech."""
+    from scipy.signal import lfilter
+
+    from lsdlab.audio.channel import bandpass
+
+    x = bandpass(lfilter([1.0], [1.0, -0.95], np.random.default_rng(seed).standard_normal(n)).astype(np.float32))
+    return (x / np.sqrt(np.mean(x.astype(np.float64) ** 2)) * np.sqrt(0.5) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_loud_line_rumble_before_the_greeting_is_not_a_speech_onset(seed):
+    """The floor must follow the line's noise from the first 100 ms, not only after 1.6 s
+    (with the old 1.6 s cap at -50 dBFS, every one of these calls had an onset in the noise)."""
+    hello = speech("hello")
+    hello = hello * np.float32(10 ** (-12 / 20) / np.sqrt(2 * np.mean(hello.astype(np.float64) ** 2)))
+    y = np.concatenate([silence(1.2), hello, silence(3.0)])
+    det = stream(y + _rumble(len(y), -40.0, seed), DetectorSettings())
+    onsets = [e.at_s for e in det.events if isinstance(e, SpeechOnset)]
+    start = 1.2 + np.argmax(np.abs(hello) > 0.01) / SR
+    assert len(onsets) == 1 and abs(onsets[0] - start) <= 0.15, (onsets, start)
+    assert det.verdict.far_end_type is FarEndType.LIVE
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fax_on_a_rumbling_line_is_fax(seed):
+    y = np.concatenate([silence(1.8), tones.cng(4.0, level_dbfs=-6.0)])
+    v = stream(y + _rumble(len(y), -35.0, seed), DetectorSettings()).verdict
+    assert (v.far_end_type, v.reason) == (FarEndType.FAX_MACHINE, Reason.FAX_CNG)
+
+
 def test_audio_shorter_than_the_timeout_is_a_hangup():
     v = stream(silence(1.5), DetectorSettings(timeout_ms=2000)).verdict
     assert (v.reason, v.decided_at_s) == (Reason.HANGUP, 1.5)
