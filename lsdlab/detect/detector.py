@@ -42,11 +42,13 @@ GRID_HOPS = 5
 _FLOOR_BLOCK = 16
 _FLOOR_BLOCKS = 10
 _INIT_FLOOR_DB = -50.0
-#: For this many hops from connect the floor is capped at _INIT_FLOOR_DB (speech may start at
-#: once, before any pause showed the noise); after them the minimum so far is the floor. The
-#: cap used to last the whole first 1.6 s: on a line with loud low-frequency noise (which
-#: looks voiced) that noise became a speech onset, and a fax or a person was then called LIVE
-#: or machine. 100 ms is shorter than the 0.1 s a burst needs to count as the onset.
+#: Until the 1.6 s window has filled, the floor is capped at _INIT_FLOOR_DB: a tone or speech
+#: may start at connect, before any pause showed the line's noise. Tones keep that cap for
+#: the whole window (a tone is recognised by its purity, which noise lacks). Speech keeps it
+#: only for this many hops, then the minimum so far is its floor: speech is recognised by
+#: voicing, which loud low-frequency line noise imitates, and with the 1.6 s cap such noise
+#: became a speech onset before anyone spoke (a fax or a person then called LIVE or machine).
+#: 100 ms is shorter than the 0.1 s a burst needs to count as the onset.
 _INIT_FLOOR_HOPS = 10
 _MIN_SPEECH_DB = -60.0
 _VOICED = 0.5
@@ -322,9 +324,12 @@ class LiveSpeakerDetector(StreamingDetector):
         # adaptive noise floor: minimum statistics over ~1.6 s (a hop's own level never lifts
         # the floor above it, so comparing with the floor before this hop is the same test)
         floor = min(self._blocks_min, self._block_min)
-        if h < _INIT_FLOOR_HOPS or floor >= 1e9:  # at the very start, or only ringback so far
-            floor = min(floor, _INIT_FLOOR_DB)
-        loud = level > max(floor + _TONE_MARGIN_DB, -55.0)
+        tone_floor = floor
+        if h < _FLOOR_BLOCK * _FLOOR_BLOCKS or floor >= 1e9:  # early on, or only ringback so far
+            tone_floor = min(floor, _INIT_FLOOR_DB)
+            if h < _INIT_FLOOR_HOPS or floor >= 1e9:
+                floor = tone_floor
+        loud = level > max(tone_floor + _TONE_MARGIN_DB, -55.0)
         speech_seen = self._onset_hop is not None or self._readiness_only
         # ---- tones
         tonal = loud and purity >= _TONE_PURITY
