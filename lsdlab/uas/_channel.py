@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validation import check_real_range
+from ..audio.io import SR
 from ..errors import ParameterError, SipError
 from . import _enums
 from ._enums import (
@@ -73,6 +74,9 @@ class Details:
     frame_gaps_over_60ms: int = 0  # intervals between consecutive far-end frames > 60 ms
     empty_frames: int = 0  # frames without audio from the stream (sent on as silence)
     max_frame_lag_ms: float = 0.0  # longest wait of a frame before the detector took it
+    # audio time from connect to the first far-end frame that is not digital silence (network
+    # and jitter-buffer delay before the far end's audio; None if it never came)
+    audio_start_ms: int | None = None
     states: list = field(default_factory=list)  # the channel's states during this call, in order
 
 
@@ -624,12 +628,17 @@ class UASCallChannel:
         with contextlib.suppress(SipError):  # whatever this thread drops last is then safe
             self._endpoint.register_thread()
         loud = 0
+        samples = 0  # audio time taken so far, in samples
+        start = None  # ... when the first frame that is not digital silence came
         while True:
             frame = sink.get(timeout=0.05)
             if frame is None:
                 if ctx.ended:
                     break
                 continue
+            if start is None and frame.any():
+                start = samples
+            samples += len(frame)
             if ctx.rec_frames is not None:
                 ctx.rec_frames.append(frame)
             if float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > 600:  # about -35 dBFS
@@ -648,6 +657,7 @@ class UASCallChannel:
         self.Details.frame_gaps_over_60ms = sink.gaps_over
         self.Details.empty_frames = sink.empty_frames
         self.Details.max_frame_lag_ms = round(sink.max_lag_s * 1000.0, 1)
+        self.Details.audio_start_ms = None if start is None else start * 1000 // SR
         if ctx.det is not None:
             with ctx.det_lock:
                 ev = ctx.det.end()

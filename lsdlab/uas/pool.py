@@ -74,7 +74,8 @@ class CallResult:
     LSD verdict (audio time from connect). codec: 'g711a'/'g711u'. setup_s: INVITE sent to
     200 OK. Frame statistics of the far end's audio, timestamped as frames reach the media
     bridge: frames, max_frame_gap_ms, frame_gaps_over_60ms, empty_frames (no audio from
-    the stream), max_frame_lag_ms (longest wait before the detector took a frame).
+    the stream), max_frame_lag_ms (longest wait before the detector took a frame),
+    audio_start_ms (audio time from connect to the first frame that is not digital silence).
     error: why the job could not run (an exception text, 'cancelled', a dead worker).
     """
 
@@ -95,6 +96,7 @@ class CallResult:
     frame_gaps_over_60ms: int = 0
     empty_frames: int = 0
     max_frame_lag_ms: float = 0.0
+    audio_start_ms: int | None = None
     sip_call_id: str = ""
     worker: int = -1
     started_at: float = 0.0  # time.time() when the call was placed
@@ -510,6 +512,7 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
         far_end_type=d.far_end_type, lsd_reason=d.lsd_reason, lsd_confidence=d.lsd_confidence,
         lsd_decided_at_s=d.lsd_decided_at_s, codec=d.codec, setup_s=d.setup_s, frames=d.frames_received,
         max_frame_gap_ms=d.max_frame_gap_ms, frame_gaps_over_60ms=d.frame_gaps_over_60ms,
-        empty_frames=d.empty_frames, max_frame_lag_ms=d.max_frame_lag_ms, sip_call_id=d.sip_call_id,
+        empty_frames=d.empty_frames, max_frame_lag_ms=d.max_frame_lag_ms, audio_start_ms=d.audio_start_ms,
+        sip_call_id=d.sip_call_id,
         worker=w, started_at=t0, ended_at=time.time(), error=error,
     )
