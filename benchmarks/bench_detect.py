@@ -32,6 +32,7 @@ from lsdlab.detect import DetectorSettings, make_detector
 from lsdlab.detect.app_amd import AmdSettings
 from lsdlab.detect.model import CadenceClassifier, default_model
 from lsdlab.evaluate import decisions_from_traces, run_corpus
+from lsdlab.farend import OfflineFarEnd
 from lsdlab.train import build_training_set
 from lsdlab.tune.metrics import figures
 
@@ -77,7 +78,6 @@ def group_cv(corpus, jobs):
         m = CadenceClassifier(random_state=0).fit(ts.X[r], ts.y[r], sample_weight=ts.w[r])
         for i in te:
             cvt[i] = ts.traces[i].with_model(m)
-    group_cv.traces = (ts.calls, cvt)  # kept for the sweeps below
     ours = decisions_from_traces(ts.calls, cvt, DetectorSettings())
     ours_ad = decisions_from_traces(ts.calls, cvt, DetectorSettings(timer_mode="TIMEOUT_FROM_ANSWER_DETECT"))
     # fax and silence calls have no model decision to hold out: the shipped model's run is theirs
@@ -86,7 +86,7 @@ def group_cv(corpus, jobs):
     ours_ad += run_corpus(other, DetectorSettings(timer_mode="TIMEOUT_FROM_ANSWER_DETECT"), jobs=jobs)
     calls = corpus.subset(list(ts.calls) + list(other.calls))
     amd = run_corpus(calls, AmdSettings(), jobs=jobs)
-    return ours, ours_ad, amd
+    return ours, ours_ad, amd, (ts.calls, cvt)
 
 
 PAUSES_S = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -115,9 +115,9 @@ def greeting_pauses(far, calls, within_s=3.0):
     return n, {t: hits[t] / max(n, 1) for t in PAUSES_S}
 
 
-def eot_sweep(demo, greet, jobs, values=(600, 700, 750, 800, 900)):
+def eot_sweep(cv_traces, greet, jobs, values=(600, 700, 750, 800, 900)):
     """End-of-turn silence vs human delay (demo CV) and machine recall (demo CV, real greetings)."""
-    calls, cvt = group_cv.traces
+    calls, cvt = cv_traces
     rows = ["| end_of_turn_silence_ms | demo CV: humans called machine/fax | demo CV: human median after greeting (s) | "
             "demo CV: humans > 1.5 s after greeting | demo CV: machine recall | demo CV: machine recall, answer-detect timer | "
             "real-dev greetings: machine recall |", "|---|---|---|---|---|---|---|"]
@@ -139,9 +139,9 @@ def eot_sweep(demo, greet, jobs, values=(600, 700, 750, 800, 900)):
     return rows, data
 
 
-def machine_threshold_frontier(values=(0.99, 0.98, 0.95, 0.9, 0.8, 0.7)):
+def machine_threshold_frontier(cv_traces, values=(0.99, 0.98, 0.95, 0.9, 0.8, 0.7)):
     """How fast machines could be called at what cost in humans (demo CV, answer-detect timer)."""
-    calls, cvt = group_cv.traces
+    calls, cvt = cv_traces
     rows = ["| machine_threshold | humans called machine/fax | machine recall | machine p50 from connect (s) |", "|---|---|---|---|"]
     data = {}
     for mt in values:
@@ -221,7 +221,7 @@ def main():
     lines = [HEADER]
     out = {"command": command()}
     t0 = time.time()
-    ours, ours_ad, amd = group_cv(demo, args.jobs)
+    ours, ours_ad, amd, cv_traces = group_cv(demo, args.jobs)
     for name, ds in (("demo, group 5-fold CV: lsdlab", ours),
                      ("demo, group 5-fold CV: lsdlab, TIMEOUT_FROM_ANSWER_DETECT", ours_ad),
                      ("demo: app_amd (Asterisk defaults)", amd)):
@@ -256,17 +256,16 @@ def main():
                 text, data = row(label, fig(ds), ds)
                 lines.append(text)
                 out[label] = data
-    eot_rows, out["end_of_turn_sweep"] = eot_sweep(demo, greet, args.jobs)
-    mt_rows, out["machine_threshold_frontier"] = machine_threshold_frontier()
-    from lsdlab.evaluate import _farend
+    eot_rows, out["end_of_turn_sweep"] = eot_sweep(cv_traces, greet, args.jobs)
+    mt_rows, out["machine_threshold_frontier"] = machine_threshold_frontier(cv_traces)
 
     pause_rows = ["| greetings (call audio as the detector hears it) | clips | " + " | ".join(f"pause >= {t} s" for t in PAUSES_S) + " |",
                   "|---|---|" + "---|" * len(PAUSES_S)]
     pauses = {}
-    sets = [("demo machines (synthetic)", _farend(demo, None, 0.0, 0, "hangup"), [c for c in demo.calls if c.label.value == "machine"])]
+    sets = [("demo machines (synthetic)", OfflineFarEnd(demo.root), [c for c in demo.calls if c.label.value == "machine"])]
     if greet is not None:
         sets.append((f"real-dev machine clips (real greetings and call-screening prompts, {len(real.calls)})",
-                     _farend(real, ChannelSettings(), (0.2, 1.2), 0, "silence"), real.calls))
+                     OfflineFarEnd(real.root, channel=ChannelSettings(), lead_in_s=(0.2, 1.2), after="silence"), real.calls))
     for name, far, calls in sets:
         n, share = greeting_pauses(far, calls)
         pauses[name] = {"clips": n, **{str(t): v for t, v in share.items()}}
