@@ -218,6 +218,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     demo = load(ROOT / "corpora" / "demo")
+    fresh_corpora = [load(folder) for folder in args.fresh]  # corpus problems reported before the long runs
     lines = [HEADER]
     out = {"command": command()}
     t0 = time.time()
@@ -229,8 +230,7 @@ def main():
         lines.append(text)
         out[name] = data
     pooled: dict[str, list] = {"lsdlab": [], "app_amd": []}
-    for folder in args.fresh:
-        fresh = load(folder)
+    for folder, fresh in zip(args.fresh, fresh_corpora):
         for who, s in (("lsdlab", DetectorSettings()), ("app_amd", AmdSettings())):
             ds = run_corpus(fresh, s, jobs=args.jobs)
             pooled[who] += ds
@@ -273,7 +273,7 @@ def main():
     out["greeting_pauses_within_3s"] = pauses
     rob_rows: list[str] = []
     if args.fresh:
-        rob_rows, out["robustness"] = robustness(load(args.fresh[0]), args.jobs)
+        rob_rows, out["robustness"] = robustness(fresh_corpora[0], args.jobs)
     sp_ours, secs = speed(demo, DetectorSettings())
     sp_amd, _ = speed(demo, AmdSettings())
     sp_ours_1s, _ = speed(demo, DetectorSettings(), frame=8000)
