@@ -40,7 +40,9 @@ class DetectorSettings:
         Decide ANSWER_MACHINE as soon as the model's P(machine) reaches this.
     human_threshold : float
         Decide LIVE once the speaker has paused for ``end_of_turn_silence_ms`` and the model's
-        P(human) reaches this.
+        P(human) reaches this. The default 0.5 takes the likelier class at the end of a turn:
+        a machine called LIVE costs an agent a few seconds, a person kept waiting risks an
+        abandoned call.
     end_of_turn_silence_ms : int
         Silence after speech needed before a LIVE verdict (a person waits for a reply).
     timeout_machine_threshold : float
@@ -68,7 +70,7 @@ class DetectorSettings:
     timeout_ms: int = 7000
     timer_mode: TimerMode = TimerMode.TIMEOUT_FROM_NETWORK_CONNECT
     machine_threshold: float = 0.98
-    human_threshold: float = 0.7
+    human_threshold: float = 0.5
     end_of_turn_silence_ms: int = 750
     timeout_machine_threshold: float = 0.95
     initial_silence_ms: int | None = None
