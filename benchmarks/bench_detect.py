@@ -31,7 +31,7 @@ from lsdlab.corpus import load
 from lsdlab.detect import DetectorSettings, make_detector
 from lsdlab.detect.app_amd import AmdSettings
 from lsdlab.detect.model import CadenceClassifier, default_model
-from lsdlab.evaluate import decisions_from_traces, run_corpus
+from lsdlab.evaluate import decisions_from_traces, longest_pauses, run_corpus
 from lsdlab.farend import OfflineFarEnd
 from lsdlab.train import build_training_set
 from lsdlab.tune.metrics import figures
@@ -93,26 +93,10 @@ PAUSES_S = (0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def greeting_pauses(far, calls, within_s=3.0):
-    """Share of greetings with a pause of at least t (each of PAUSES_S) between speech bursts
-    ending within ``within_s`` of the first speech, as the detector's own speech activity sees
-    them in the call audio. A LIVE verdict needs end_of_turn_silence_ms of silence after
-    speech, so these pauses are where a machine could be called LIVE."""
-    from lsdlab.detect.detector import LiveSpeakerDetector
-
-    hits = dict.fromkeys(PAUSES_S, 0)
-    n = 0
-    for c in calls:
-        det = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000, model="none"), trace=True)
-        det.push(far.audio(c.path))
-        det.end()
-        b = det.speech_bursts()
-        if not b:
-            continue
-        n += 1
-        gaps = [s1 - e0 for (_s0, e0), (s1, _e1) in zip(b, b[1:]) if e0 - b[0][0] <= within_s]
-        for t in PAUSES_S:
-            hits[t] += any(g >= t - 1e-9 for g in gaps)
-    return n, {t: hits[t] / max(n, 1) for t in PAUSES_S}
+    """How many greetings have speech, and the share of them pausing at least t (each of PAUSES_S)
+    within ``within_s`` of the first speech (lsdlab.evaluate.longest_pauses)."""
+    m = [p for p in longest_pauses(far, calls, within_s=within_s) if p is not None]
+    return len(m), {t: sum(p >= t - 1e-9 for p in m) / max(len(m), 1) for t in PAUSES_S}
 
 
 def setting_sweep(cv_traces, greet, jobs, name, values):

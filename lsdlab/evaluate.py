@@ -16,10 +16,19 @@ from dataclasses import asdict, dataclass
 from .audio.channel import ChannelSettings
 from .audio.io import atomic_path
 from .corpus import Call, Corpus
-from .detect import CallTrace, DetectorSettings, Verdict, classify, make_detector, trace_audio
+from .detect import (
+    CallTrace,
+    DetectorSettings,
+    LiveSpeakerDetector,
+    Verdict,
+    classify,
+    make_detector,
+    trace_audio,
+)
 from .farend.offline import OfflineFarEnd
 
-__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions"]
+__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
+           "longest_pauses"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,26 @@ def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[Call
     """Decisions under ``settings`` replayed from traces (equal to a streaming run)."""
     calls = corpus.calls if isinstance(corpus, Corpus) else corpus
     return [Decision.of(c, t.replay(settings)) for c, t in zip(calls, traces)]
+
+
+def longest_pauses(far: OfflineFarEnd, calls: Sequence[Call], *, within_s: float = 3.0) -> list[float | None]:
+    """Per call, the longest pause between the detector's own speech bursts (the ones its
+    cadence features see) that starts within ``within_s`` of the first speech, in the first
+    10 s of the call audio ``far`` makes: 0.0 for a single burst, None when no speech is found.
+
+    A LIVE verdict needs ``end_of_turn_silence_ms`` of silence after speech, so a machine's
+    greeting that pauses that long is where it can be called LIVE; comparing these pauses in a
+    synthetic corpus and in real greetings shows whether the corpus is fair to the detector.
+    """
+    out: list[float | None] = []
+    for c in calls:
+        det = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000, model="none"), trace=True)
+        det.push(far.audio(c.path))
+        det.end()
+        b = det.speech_bursts()
+        gaps = [s1 - e0 for (_s0, e0), (s1, _e1) in zip(b, b[1:]) if e0 - b[0][0] <= within_s]
+        out.append(None if not b else max(gaps, default=0.0))
+    return out
 
 
 _COLUMNS = [f for f in Decision.__dataclass_fields__]

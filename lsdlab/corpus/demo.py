@@ -787,7 +787,8 @@ and single spoken digits by real speakers, placed with the timing of real answer
 waiting (3.5-6 s from the pick-up in all); a few say "Hello?" again after a long pause, some
 cough or have a short background noise (generated) before or after the answer, some are very
 quiet (-36..-34 dBFS). Likewise the voicemail greetings are TTS or prompts, not recordings of
-people's own greetings.
+people's own greetings; the pauses between their sentences (0.1-0.35 s, one in ten 0.35-0.7 s)
+are fitted to those of the real greetings in lsdlab's real-dev set.
 
 | source | licence | what was made from it | calls |
 |---|---|---|---|
