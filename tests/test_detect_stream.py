@@ -217,6 +217,46 @@ def test_loud_line_rumble_before_the_greeting_is_not_a_speech_onset(seed):
     assert det.verdict.far_end_type is FarEndType.LIVE
 
 
+def _white(n: int, dbfs: float, seed: int) -> np.ndarray:
+    """White line noise in the telephone band at ``dbfs`` RMS."""
+    from lsdlab.audio.channel import bandpass
+
+    x = bandpass(np.random.default_rng(seed).standard_normal(n).astype(np.float32))
+    return (x / np.sqrt(np.mean(x.astype(np.float64) ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def _at_level(y: np.ndarray, dbfs: float) -> np.ndarray:
+    from lsdlab.corpus.demo import trim_silence
+
+    a, b = trim_silence(y)
+    y = y[a:b]
+    return (y * (10 ** (dbfs / 20) / np.sqrt(np.mean(y.astype(np.float64) ** 2)))).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_quiet_greeting_on_a_noisy_line_is_not_live(seed):
+    """Speech 6 dB above white line noise: quiet voiced syllables sit a few dB above the floor.
+    Counting only hops 9 dB above it, the 8 s greeting looked like short bursts with long
+    pauses and was called LIVE at 3.5 s on every seed; clearly voiced hops that continue a burst
+    now count at 5 dB less."""
+    greet = _at_level(np.concatenate([speech("vm-nobodyavail"), speech("vm-intro")]), -34.0)
+    y = np.concatenate([silence(0.7), greet, silence(2.0)])
+    v = stream(y + _white(len(y), -40.0, seed), DetectorSettings()).verdict
+    assert v.far_end_type is not FarEndType.LIVE, v
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("noise_dbfs", [-40.0, -35.0])
+def test_loud_rumble_after_hello_does_not_hold_the_turn_open(seed, noise_dbfs):
+    """Rumble looks voiced: the smaller margin for voiced hops must not let it extend a
+    person's "hello" (counted on their own, its hops delayed LIVE by up to 0.55 s)."""
+    hello = _at_level(speech("hello"), -20.0)
+    y = np.concatenate([silence(1.0), hello, silence(4.0)])
+    v = stream(y + _rumble(len(y), noise_dbfs, seed), DetectorSettings()).verdict
+    assert v.far_end_type is FarEndType.LIVE
+    assert v.decided_at_s - (1.0 + len(hello) / SR) <= DetectorSettings().end_of_turn_silence_ms / 1000 + 0.1
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_fax_on_a_rumbling_line_is_fax(seed):
     y = np.concatenate([silence(1.8), tones.cng(4.0, level_dbfs=-6.0)])

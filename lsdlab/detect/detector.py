@@ -1,7 +1,8 @@
 """The default streaming live-speaker detector.
 
 Per 10 ms hop: an adaptive noise floor (minimum statistics over 1.6 s), speech activity
-(level above the floor by ``vad_margin_db`` and voiced), tone tracking (fax CNG/CED, V.21,
+(level above the floor by ``vad_margin_db`` and voiced; a clearly voiced hop that continues
+a burst needs 5 dB less), tone tracking (fax CNG/CED, V.21,
 beeps, SIT, ringback), speech cadence, and every 50 ms after the first speech the cadence
 model's P(machine). Decisions follow fixed rules over those quantities, so a call's
 :class:`CallTrace` (threshold-free) can be replayed under other thresholds and timeouts with
@@ -17,7 +18,7 @@ import numpy as np
 from ..audio.io import SR
 from .analysis import HopAnalyzer
 from .base import HOP, StreamingDetector
-from .features import SILENCE_INDEX, CadenceTracker
+from .features import SILENCE_INDEX, WORD_GAP_S, CadenceTracker
 from .model import CadenceClassifier, default_model
 from .settings import DetectorSettings
 from .types import (
@@ -52,6 +53,15 @@ _INIT_FLOOR_DB = -50.0
 _INIT_FLOOR_HOPS = 10
 _MIN_SPEECH_DB = -60.0
 _VOICED = 0.5
+#: Once speech has been heard, a hop that is clearly voiced (_WEAK_VOICED) counts as speech
+#: at a margin over the floor this much smaller than ``vad_margin_db`` (not below 2 dB). On a
+#: line with speech less than 10 dB above the noise, quiet voiced syllables sit 4-9 dB above
+#: the floor; without this they sank into it, a greeting looked like short bursts with long
+#: pauses and was called LIVE. Such a hop only continues a burst (it starts within WORD_GAP_S
+#: of the last speech), never starts one: loud low-frequency line noise looks voiced too, and
+#: on its own it would keep a person's turn from ending.
+_WEAK_RELIEF_DB = 5.0
+_WEAK_VOICED = 0.6
 _TONE_PURITY = 0.85
 _TONE_MARGIN_DB = 12.0
 _RINGBACK_HOPS = 20
@@ -266,6 +276,7 @@ class LiveSpeakerDetector(StreamingDetector):
         self._ready_cfg: tuple[int, int, int] | None = None
         self._ready_sent = False
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
+        self._weak_margin = max(s.vad_margin_db - _WEAK_RELIEF_DB, 2.0)
         self._ring_hop: int | None = None
         self._deadline, self._isil_hop = _timers(s, None, 0, None, False)
 
@@ -368,7 +379,9 @@ class LiveSpeakerDetector(StreamingDetector):
         else:
             self._v21_run = self._v21_mixed = 0
         # ---- speech activity
-        active = (level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
+        active = ((level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
+                   or speech_seen and level > max(floor + self._weak_margin, _MIN_SPEECH_DB) and voicing >= _WEAK_VOICED
+                   and len(self._cad.bursts) > 0 and h * HOP_S - self._cad.bursts[-1][1] <= WORD_GAP_S + 1e-9)
                   and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN)
         t0 = h * HOP_S
         if active:

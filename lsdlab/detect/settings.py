@@ -59,7 +59,8 @@ class DetectorSettings:
     beep_min_ms : int
         Shortest single tone (400-2000 Hz) taken as an answering-machine beep.
     vad_margin_db : float
-        Speech must be this far above the adaptive noise floor.
+        Speech must be this far above the adaptive noise floor (a clearly voiced hop that
+        continues a burst needs 5 dB less, at least 2 dB).
     fax_detect, beep_detect, sit_detect : bool
         Switch the tone detectors.
     model : str
