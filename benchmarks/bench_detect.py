@@ -216,21 +216,23 @@ def by_snr(corpus, decisions, noise_dbfs):
             "humans called machine/fax | humans decided > 1.5 s after greeting |", "|---|---|---|---|---|---|"]
     data = {}
 
-    def pct(n, d):
+    def share(n, d):
         return None if not d else n / d
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
 
     for name, lo, hi in bands:
         ds = [d for d in decisions if d.path in level and lo <= level[d.path] - noise_dbfs < hi]
         mach = [d for d in ds if d.label == "machine"]
         hum = [d for d in ds if d.label == "human"]
-        rec = pct(sum(d.decision == "machine" for d in mach), len(mach))
-        fp = pct(sum(d.decision in ("machine", "fax") for d in hum), len(hum))
-        late = pct(sum(d.decision in ("human", "unknown") and d.greeting_end_s is not None
-                       and d.decided_at_s - d.greeting_end_s > 1.5 for d in hum), len(hum))
+        rec = share(sum(d.decision == "machine" for d in mach), len(mach))
+        fp = share(sum(d.decision in ("machine", "fax") for d in hum), len(hum))
+        late = share(sum(d.decision in ("human", "unknown") and d.greeting_end_s is not None
+                         and d.decided_at_s - d.greeting_end_s > 1.5 for d in hum), len(hum))
         data[name] = {"machines": len(mach), "machine_recall": rec, "humans": len(hum),
                       "human_false_positive_rate": fp, "human_late_1_5s_rate": late}
-        rows.append(f"| {name} | {len(mach)} | " + " | ".join("-" if v is None else f"{100 * v:.1f}%" for v in (rec,))
-                    + f" | {len(hum)} | " + " | ".join("-" if v is None else f"{100 * v:.1f}%" for v in (fp, late)) + " |")
+        rows.append(f"| {name} | {len(mach)} | {pct(rec)} | {len(hum)} | {pct(fp)} | {pct(late)} |")
     return rows, data
 
 
@@ -289,11 +291,11 @@ def main():
     pooled: dict[str, list] = {"lsdlab": [], "app_amd": []}
     kind_runs = []
     for folder, fresh in zip(args.fresh, fresh_corpora):
-        kind_runs.append((fresh, [], run_corpus(fresh, DetectorSettings(timer_mode="TIMEOUT_FROM_ANSWER_DETECT"), jobs=args.jobs)))
-        for who, s in (("lsdlab", DetectorSettings()), ("app_amd", AmdSettings())):
-            ds = run_corpus(fresh, s, jobs=args.jobs)
-            if who == "lsdlab":
-                kind_runs[-1][1].extend(ds)
+        runs = {"lsdlab": run_corpus(fresh, DetectorSettings(), jobs=args.jobs),
+                "app_amd": run_corpus(fresh, AmdSettings(), jobs=args.jobs)}
+        kind_runs.append((fresh, runs["lsdlab"],
+                          run_corpus(fresh, DetectorSettings(timer_mode="TIMEOUT_FROM_ANSWER_DETECT"), jobs=args.jobs)))
+        for who, ds in runs.items():
             pooled[who] += ds
             name = f"fresh corpus {Path(folder).name}: {who}"
             text, data = row(name, fig(ds), ds)

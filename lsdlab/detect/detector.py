@@ -18,7 +18,7 @@ import numpy as np
 from ..audio.io import SR
 from .analysis import HopAnalyzer
 from .base import HOP, StreamingDetector
-from .features import SILENCE_INDEX, WORD_GAP_S, CadenceTracker
+from .features import SILENCE_INDEX, CadenceTracker
 from .model import CadenceClassifier, default_model
 from .settings import DetectorSettings
 from .types import (
@@ -57,9 +57,9 @@ _VOICED = 0.5
 #: at a margin over the floor this much smaller than ``vad_margin_db`` (not below 2 dB). On a
 #: line with speech less than 10 dB above the noise, quiet voiced syllables sit 4-9 dB above
 #: the floor; without this they sank into it, a greeting looked like short bursts with long
-#: pauses and was called LIVE. Such a hop only continues a burst (it starts within WORD_GAP_S
-#: of the last speech), never starts one: loud low-frequency line noise looks voiced too, and
-#: on its own it would keep a person's turn from ending.
+#: pauses and was called LIVE. Such a hop only continues a burst (CadenceTracker.continues),
+#: never starts one: loud low-frequency line noise looks voiced too, and on its own it would
+#: keep a person's turn from ending.
 _WEAK_RELIEF_DB = 5.0
 _WEAK_VOICED = 0.6
 _TONE_PURITY = 0.85
@@ -381,7 +381,7 @@ class LiveSpeakerDetector(StreamingDetector):
         # ---- speech activity
         active = ((level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
                    or speech_seen and level > max(floor + self._weak_margin, _MIN_SPEECH_DB) and voicing >= _WEAK_VOICED
-                   and len(self._cad.bursts) > 0 and h * HOP_S - self._cad.bursts[-1][1] <= WORD_GAP_S + 1e-9)
+                   and self._cad.continues(h * HOP_S))
                   and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN)
         t0 = h * HOP_S
         if active:

@@ -43,11 +43,16 @@ class CadenceTracker:
         self.bursts: list[list[float]] = []  # [start_s, end_s]
         self.hop_s = hop_s
 
+    def continues(self, t0: float) -> bool:
+        """Whether speech in the hop starting at ``t0`` would continue the last burst."""
+        b = self.bursts
+        return bool(b) and t0 - b[-1][1] <= WORD_GAP_S + 1e-9
+
     def active(self, t0: float) -> None:
         """The hop starting at ``t0`` holds speech."""
         t1 = t0 + self.hop_s
         b = self.bursts
-        if b and t0 - b[-1][1] <= WORD_GAP_S + 1e-9:
+        if self.continues(t0):
             b[-1][1] = t1
         else:
             if b and b[-1][1] - b[-1][0] < MIN_BURST_S - 1e-9:
