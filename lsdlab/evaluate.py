@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
+from ._validation import check_real_range
 from .audio.channel import ChannelSettings
 from .audio.io import atomic_path
 from .corpus import Call, Corpus
@@ -132,13 +133,14 @@ def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[Call
 
 def longest_pauses(far: OfflineFarEnd, calls: Sequence[Call], *, within_s: float = 3.0) -> list[float | None]:
     """Per call, the longest pause between the detector's own speech bursts (the ones its
-    cadence features see) that starts within ``within_s`` of the first speech, in the first
-    10 s of the call audio ``far`` makes: 0.0 for a single burst, None when no speech is found.
+    cadence features see) that starts within ``within_s`` (0-10) seconds of the first speech,
+    in the first 10 s of the call audio ``far`` makes: 0.0 for a single burst, None when no speech is found.
 
     A LIVE verdict needs ``end_of_turn_silence_ms`` of silence after speech, so a machine's
     greeting that pauses that long is where it can be called LIVE; comparing these pauses in a
     synthetic corpus and in real greetings shows whether the corpus is fair to the detector.
     """
+    within_s = check_real_range(within_s, "within_s", "longest_pauses", 0.0, 10.0)
     out: list[float | None] = []
     for c in calls:
         det = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000, model="none"), trace=True)

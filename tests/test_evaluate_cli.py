@@ -220,6 +220,7 @@ def test_longest_pauses_measures_the_gap_between_real_utterances(tmp_path):
 
     from lsdlab.corpus import load
     from lsdlab.corpus.demo import trim_silence
+    from lsdlab.errors import ParameterError
     from lsdlab.evaluate import longest_pauses
     from lsdlab.farend import OfflineFarEnd
 
@@ -242,6 +243,9 @@ def test_longest_pauses_measures_the_gap_between_real_utterances(tmp_path):
     # a pause that starts after the window is not counted
     late = longest_pauses(OfflineFarEnd(tmp_path), corpus.calls[:1], within_s=0.1)[0]
     assert late < 0.35
+    for bad in (-1.0, float("nan"), "3"):
+        with pytest.raises(ParameterError, match=r"'within_s' parameter of longest_pauses .* range \[0\.0, 10\.0\]"):
+            longest_pauses(OfflineFarEnd(tmp_path), corpus.calls, within_s=bad)
 
 
 def test_demo_machines_pause_like_real_greetings():
