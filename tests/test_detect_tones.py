@@ -249,6 +249,27 @@ def test_no_beep_on_espeak_sustained_vowel(tmp_path, after_speech):
     assert det.verdict.reason is not Reason.BEEP
 
 
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+@pytest.mark.parametrize("codec", ["alaw", "ulaw"])
+def test_no_beep_on_a_flat_pitched_vowel_inside_a_sentence(tmp_path, codec):
+    """flite's slt voice at a fixed mean F0 of 215 Hz: the /u:/ of "do" holds 97% of its energy
+    in one harmonic (415 Hz) for 120 ms, as steady as a beep. It grows out of the words before it,
+    and a beep does not; at -18.6 dBFS on this line it used to end the call as a machine at 2.62 s."""
+    from lsdlab.corpus.demo import trim_silence
+
+    wav = tmp_path / "hiya.wav"
+    subprocess.run(["flite", "-voice", "slt", "--setf", "duration_stretch=0.79", "--setf", "int_f0_target_mean=215",
+                    "-t", "Hiya, Maria here, what can I do for you?", "-o", str(wav)], check=True, capture_output=True)
+    y, sr = sf.read(wav, dtype="float32")
+    y = resample(y, sr, SR)
+    a, b = trim_silence(y)
+    call = np.concatenate([silence(1.0), y[a:b], silence(3.0)])
+    line = TelephoneChannel(ChannelSettings(codec=codec, level_dbfs=-18.6, noise_dbfs=-45.0), seed=0)
+    det = stream(line(call))
+    assert not beeps(det)
+    assert det.verdict.far_end_type is FarEndType.LIVE
+
+
 @pytest.mark.parametrize("after_speech", [False, True], ids=["alone", "after-hello"])
 def test_no_beep_on_dial_tone(after_speech):
     lead = [speech("hello"), silence(0.3)] if after_speech else []

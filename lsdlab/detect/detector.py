@@ -68,6 +68,11 @@ _RINGBACK_HOPS = 20
 _RING_OFF_MAX_S = 4.5
 _STATIONARY = 0.995  # spectral similarity over 40 ms above which a hop is a steady tone
 _STAT_RUN = 3  # ... for this many hops in a row (speech almost never)
+#: A beep follows the greeting; it does not grow out of a word. At most this many hops of
+#: speech may run straight into a tone segment for it to be a beep (a beep's ramp can count as
+#: speech). A flat-pitched vowel ("do" in "what can I do for you?", TTS at F0 215 Hz) whose
+#: second harmonic held 97% of the energy for 120 ms was taken as a beep mid-sentence.
+_BEEP_LEAD_HOPS = 4
 _SIT_FREQS = ((913.8, 985.2), (1370.6, 1428.5), (1776.7,))
 
 
@@ -200,9 +205,10 @@ def _timers(s: DetectorSettings, ring_hop: int | None, answer_hop: int, answer_k
 
 def _steady(seg: list) -> bool:
     """A beep is one steady tone: nearly every hop of the segment holds it (FSK does not), its
-    level stays within 7 dB and its frequency within 1.5% (a sung or nasal vowel glides)."""
+    level stays within 7 dB and its frequency within 1.5% (a sung or nasal vowel glides), and
+    it does not continue a word (_BEEP_LEAD_HOPS)."""
     return (seg[3] >= 0.9 * (seg[1] - seg[0] + 1) and seg[6] - seg[5] <= 7.0
-            and seg[8] - seg[7] <= max(0.015 * seg[2], 8.0))
+            and seg[8] - seg[7] <= max(0.015 * seg[2], 8.0) and seg[9] <= _BEEP_LEAD_HOPS)
 
 
 def _machine_reason(p: float) -> Reason:
@@ -273,6 +279,7 @@ class LiveSpeakerDetector(StreamingDetector):
         self._p_last: float | None = None
         self._last_beep: tuple[int, int] | None = None  # (start_hop, end_hop) of last beep >= min
         self._silence_hops = 0
+        self._speech_run = 0  # active hops in a row, up to the last hop
         self._ready_cfg: tuple[int, int, int] | None = None
         self._ready_sent = False
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
@@ -384,6 +391,7 @@ class LiveSpeakerDetector(StreamingDetector):
                    and self._cad.continues(h * HOP_S))
                   and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN)
         t0 = h * HOP_S
+        self._speech_run = self._speech_run + 1 if active else 0
         if active:
             self._cad.active(t0)
             self._silence_hops = 0
@@ -454,7 +462,8 @@ class LiveSpeakerDetector(StreamingDetector):
             self.trace.answer_known_hop = now_hop
 
     def _track_tone(self, h: int, tonal: bool, peak: float, speech_seen: bool, level: float) -> list[Event]:
-        # a segment: [start_hop, last_hop, mean_f, n_hops, gap, level_min, level_max, f_min, f_max]
+        # a segment: [start_hop, last_hop, mean_f, n_hops, gap, level_min, level_max, f_min, f_max,
+        #             speech hops running straight into it]
         # (the level range skips the first and the last hop, the beep's ramps)
         out: list[Event] = []
         seg = self._seg
@@ -477,7 +486,7 @@ class LiveSpeakerDetector(StreamingDetector):
                     out += self._end_segment(seg, speech_seen)
                     seg = self._seg = None
             if tonal and seg is None:
-                seg = self._seg = [h, h, peak, 1, 0, 1e9, -1e9, peak, peak]
+                seg = self._seg = [h, h, peak, 1, 0, 1e9, -1e9, peak, peak, self._speech_run]
                 self._seg_prev_level = level
         if seg is None or seg[4]:
             return out
