@@ -192,6 +192,11 @@ def test_line_noise_is_unknown_at_the_timeout(rng):
     assert (v.far_end_type, v.reason, v.decided_at_s) == (FarEndType.UNKNOWN, Reason.INITIAL_SILENCE, 3.0)
 
 
+def _at_rms(x: np.ndarray, dbfs: float) -> np.ndarray:
+    """``x`` scaled to an RMS of ``dbfs`` (re full scale 1.0), as float32."""
+    return (x * (10 ** (dbfs / 20) / np.sqrt(np.mean(x.astype(np.float64) ** 2)))).astype(np.float32)
+
+
 def _rumble(n: int, dbfs: float, seed: int) -> np.ndarray:
     """Loud low-frequency line noise (brown noise in the telephone band): its autocorrelation
     looks voiced, so only the noise floor keeps it from being speech."""
@@ -200,7 +205,7 @@ def _rumble(n: int, dbfs: float, seed: int) -> np.ndarray:
     from lsdlab.audio.channel import bandpass
 
     x = bandpass(lfilter([1.0], [1.0, -0.95], np.random.default_rng(seed).standard_normal(n)).astype(np.float32))
-    return (x / np.sqrt(np.mean(x.astype(np.float64) ** 2)) * np.sqrt(0.5) * 10 ** (dbfs / 20)).astype(np.float32)
+    return _at_rms(x, dbfs - 10 * np.log10(2.0))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -221,16 +226,14 @@ def _white(n: int, dbfs: float, seed: int) -> np.ndarray:
     """White line noise in the telephone band at ``dbfs`` RMS."""
     from lsdlab.audio.channel import bandpass
 
-    x = bandpass(np.random.default_rng(seed).standard_normal(n).astype(np.float32))
-    return (x / np.sqrt(np.mean(x.astype(np.float64) ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
+    return _at_rms(bandpass(np.random.default_rng(seed).standard_normal(n).astype(np.float32)), dbfs)
 
 
 def _at_level(y: np.ndarray, dbfs: float) -> np.ndarray:
     from lsdlab.corpus.demo import trim_silence
 
     a, b = trim_silence(y)
-    y = y[a:b]
-    return (y * (10 ** (dbfs / 20) / np.sqrt(np.mean(y.astype(np.float64) ** 2)))).astype(np.float32)
+    return _at_rms(y[a:b], dbfs)
 
 
 @pytest.mark.parametrize("seed", range(4))
