@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=20261126)
     b.add_argument("--small", action="store_true", help="a few calls per kind (for tests)")
     b.set_defaults(func=_build_demo)
+    ph = csub.add_parser("build-phone-speech",
+                         help="call-shaped human answers from real-dev's real telephone speech (evaluation only)")
+    ph.add_argument("out", help="output folder (built aside, then renamed; never commit it: no licence)")
+    ph.add_argument("--real-dev", default=None, help="the real-dev corpus (default ../shared/corpora/real-dev)")
+    ph.add_argument("--seed", type=int, default=None, help="seed of the lead-ins and noise stitching")
+    ph.set_defaults(func=_build_phone_speech)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -64,5 +70,14 @@ def _build_demo(args) -> int:
     from .demo import build_demo
 
     out = build_demo(args.out, seed=args.seed, small=args.small)
+    print(f"built {out}")
+    return 0
+
+
+def _build_phone_speech(args) -> int:
+    from .phone import PHONE_SPEECH_SEED, build_phone_speech
+
+    seed = PHONE_SPEECH_SEED if args.seed is None else args.seed
+    out = build_phone_speech(args.out, real_dev=args.real_dev, seed=seed)
     print(f"built {out}")
     return 0
