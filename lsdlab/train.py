@@ -34,6 +34,11 @@ TRAINABLE_LICENCES = ("MIT", "CC0", "CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-
                       "public-domain", "generated")
 #: Decision points later than this after the first speech are not used for training.
 HORIZON_S = 8.0
+#: A machine call's decision points after this much silence are not used for training: there
+#: the machine (its greeting over, or a long pause in it) sounds like a person who stopped
+#: talking, and labelling that silence "machine" taught the model that silence after a turn
+#: is machine evidence. (The default end-of-turn silence; human rows in silence are kept.)
+SILENT_AFTER_S = 0.75
 
 
 @dataclass
@@ -78,10 +83,12 @@ def build_training_set(corpora: list[tuple[Corpus, ChannelSettings | None, tuple
     for i, (c, t) in enumerate(zip(calls, traces)):
         if t.onset_hop is None:
             continue
-        pts = [x for (h, _p, _s), x in zip(t.points, t.features) if (h - t.onset_hop) * 0.01 <= HORIZON_S]
+        machine = c.label.value == "machine"
+        pts = [x for (h, _p, sil), x in zip(t.points, t.features)
+               if (h - t.onset_hop) * 0.01 <= HORIZON_S and not (machine and sil >= SILENT_AFTER_S - 1e-9)]
         if not pts:
             continue
-        label = 1 if c.label.value == "machine" else 0
+        label = 1 if machine else 0
         rows += pts
         ys += [label] * len(pts)
         ws += [1.0 / len(pts)] * len(pts)

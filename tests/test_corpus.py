@@ -209,19 +209,19 @@ def _tone_db(y: np.ndarray, a: float, b: float, freq: float) -> float:
 def test_demo_is_clean_and_has_the_counts(demo):
     assert check(DEMO) == []
     c = demo.counts()
-    # 220 humans: with none abandoned the exact 95 % upper bound on abandoned live calls is
-    # 1 - 0.05 ** (1 / 220) = 1.35 %, well inside a 3 % budget; 110 gave 2.7 %.
-    assert c["human"] >= 220 and c["machine"] >= 130 and c["fax"] >= 40 and c["silence"] >= 20
+    # 300 humans: with none abandoned the exact 95 % upper bound on abandoned live calls is
+    # 1 - 0.05 ** (1 / 300) = 1.0 %, well inside a 3 % budget; 110 gave 2.7 %.
+    assert c["human"] >= 300 and c["machine"] >= 130 and c["fax"] >= 40 and c["silence"] >= 20
 
 
 def test_demo_human_timing(demo):
     humans = demo.by_label("human")
     spans = [h.greeting_end_s - h.speech_onset_s for h in humans]
-    long = [s for s in spans if 1.5 <= s <= 2.5]
+    long = [s for s in spans if 1.5 <= s <= 3.0]
     short = [s for s in spans if 0.3 <= s <= 1.2]
-    assert len(long) >= 0.3 * len(humans)
+    assert len(long) >= 0.4 * len(humans)
     assert len(long) + len(short) == len(humans)
-    assert len({h.group for h in humans}) >= 100  # many voices
+    assert len({h.group for h in humans}) >= 80  # many voices (TTS voices, 5 speech contributors, 4 FSDD speakers)
     leads = []
     for h in humans:
         lead = h.speech_onset_s - (h.answer_s or 0.0)
@@ -229,13 +229,38 @@ def test_demo_human_timing(demo):
         assert 0.2 <= lead <= 1.5 + 1e-3
         after_pickup = h.duration_s - (h.answer_s or 0.0)
         if "says it again" in h.notes:
-            assert 3.5 - 1e-3 <= after_pickup <= 7.5 + 1e-3
+            assert 3.5 - 1e-3 <= after_pickup <= 9.0 + 1e-3
+            gap = float(re.search(r"after ([\d.]+) s of silence", h.notes).group(1))
+            assert 1.5 - 0.05 <= gap <= 4.0 + 0.05
         else:
             assert 3.5 - 1e-3 <= after_pickup <= 6.0 + 1e-3
             assert h.duration_s - h.greeting_end_s >= 1.8 - 1e-3  # then waits
     assert 0.4 <= np.median(leads) <= 0.9 and np.std(leads) > 0.2  # natural spread of pick-up delays
     again = sum("says it again" in h.notes for h in humans)
-    assert again >= 10 and 0.05 <= again / len(humans) <= 0.10
+    assert again >= 10 and 0.05 <= again / len(humans) <= 0.12
+
+
+def test_demo_humans_are_mostly_real_voices(demo):
+    """Most human answers are real voices (public-domain speech clips, FSDD digits): short
+    single utterances and multi-word turns of 1.5-3 s with 0.1-0.6 s between the words."""
+    humans = demo.by_label("human")
+    real = [h for h in humans if h.group.startswith(("speech:", "fsdd:"))]
+    assert len(real) >= 0.6 * len(humans)
+    assert {h.licence for h in real} <= {"public-domain", "CC-BY-SA-4.0"}
+    assert len({h.group for h in real if h.group.startswith("speech:")}) == 5  # every contributor
+    turns = [h for h in real if h.notes.startswith("multi-word turn")]
+    assert len(turns) >= 100
+    gaps = []
+    for h in turns:
+        assert 1.5 - 1e-3 <= h.greeting_end_s - h.speech_onset_s <= 3.0 + 1e-3
+        m = re.search(r"with ([\d., ]+) s between them", h.notes)
+        gaps += [float(g) for g in m.group(1).split(",")]
+    assert 0.1 <= min(gaps) and max(gaps) <= 0.6 and np.std(gaps) > 0.1
+    short = [h for h in real if h.notes.startswith("short answer")]
+    assert len(short) >= 60
+    assert {h.language for h in real} == {"en", "es"}
+    levels = [float(re.search(r"level (-?[\d.]+) dBFS", h.notes).group(1)) for h in real if "level" in h.notes]
+    assert max(levels) - min(levels) > 15  # level spread
 
 
 def test_demo_human_variety(demo):
@@ -290,7 +315,8 @@ def test_demo_human_noises_and_quiet_talkers(demo):
 def test_demo_speech_onset_labels_match_audio(demo):
     """Energy rises at speech_onset_s and falls at greeting_end_s (labels placed on the audio)."""
     rises, falls = [], []
-    for call in demo.by_label("human") + demo.by_label("machine")[:40]:
+    calls = demo.by_label("human") + demo.by_label("machine")[:40]
+    for call in calls:
         y, _ = load_audio(call.audio_path)
         on = call.speech_onset_s
         rises.append(_band_db(y, on + 0.005, on + 0.1) - _band_db(y, on - 0.1, on - 0.005))
@@ -298,7 +324,11 @@ def test_demo_speech_onset_labels_match_audio(demo):
             e = call.greeting_end_s
             falls.append(_band_db(y, e - 0.1, e - 0.005) - _band_db(y, e + 0.03, e + 0.2))
     rises, falls = np.array(rises), np.array(falls)
-    assert np.mean(rises > 6) > 0.95, np.sort(rises)[:10]
+    # the public-domain real clips keep a little of their own room tone and breath before the
+    # first word (they are trimmed by energy, not by hand): their labelled onsets rise less
+    real = np.array([c.group.startswith("speech:") for c in calls])
+    assert np.mean(rises[~real] > 6) > 0.95, np.sort(rises[~real])[:10]
+    assert np.mean(rises[real] > 6) > 0.85 and np.mean(rises[real] > 2) > 0.95, np.sort(rises[real])[:10]
     assert np.mean(falls > 2) > 0.9, np.sort(falls)[:10]
     assert np.median(rises) > 15 and np.median(falls) > 10
 
@@ -353,19 +383,20 @@ def test_demo_fax_and_silence(demo):
 
 def test_demo_format_size_and_licences(demo):
     total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
-    assert total < 25 * 1024 * 1024
+    assert total < 30 * 1024 * 1024
     subtypes = set()
     for c in demo:
         info = sf.info(c.audio_path)
         assert info.samplerate == SR and info.channels == 1
         subtypes.add(info.subtype)
         assert c.source and c.licence and c.group
-        assert c.licence in {"MIT", "CC-BY-SA-3.0", "CC-BY-SA-4.0"}
+        assert c.licence in {"MIT", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "public-domain"}
         assert c.path.split("/")[0] == c.label.value
     assert subtypes == {"ALAW", "ULAW"}
     text = (DEMO / "ATTRIBUTION.md").read_text()
     assert "not real people answering phones" in text
-    for name in ("CC-BY-SA-3.0", "CC-BY-SA-4.0", "Allison Smith", "free-spoken-digit-dataset", "callattendant"):
+    for name in ("CC-BY-SA-3.0", "CC-BY-SA-4.0", "Allison Smith", "free-spoken-digit-dataset", "callattendant",
+                 "MycroftAI/Precise-Community-Data", "el-tocino", "Kris Gesling", "adocampo", "Jody Nickel", "JarbasAI"):
         assert name in text
 
 

@@ -7,14 +7,16 @@ Every call is composed at 8 kHz from licence-clean material and rendered through
 * Allison Smith's recorded Asterisk prompts (Debian ``asterisk-core-sounds-en-wav``,
   CC-BY-SA-3.0),
 * the licensed rows of ``../shared/corpora/real-dev`` when present: MIT call-screening prompts
-  of roycewilliams/callattendant-resources and CC-BY-SA-4.0 spoken digits of the
-  free-spoken-digit-dataset (real speakers, used as raw material for short answers),
+  of roycewilliams/callattendant-resources, CC-BY-SA-4.0 spoken digits of the
+  free-spoken-digit-dataset and the public-domain utterances of MycroftAI/Precise-Community-Data
+  (real speakers, the raw material of most human answers),
 * tones generated from their specifications (:mod:`lsdlab.audio.tones`).
 
-Human answers are *built*: TTS, prompt or digit utterances placed with the timing of real
-answers (a short "Hello?" of 0.3-1.2 s or a 1.5-2.5 s greeting, 0.2-1.5 s after the pick-up,
-then waiting; a few speak again after a long pause, some cough or have a noise burst, some are
-quiet). They are not recordings of people answering phones. Call levels are active levels in
+Human answers are *built*, most from real voices: real-dev's public-domain ``speech/`` clips
+(MycroftAI/Precise-Community-Data) and FSDD digits, the rest TTS or prompts, placed with the
+timing of real answers (a short "Hello?"-like answer of 0.3-1.2 s, or a multi-word turn of
+1.5-3 s with 0.1-0.6 s between words, 0.2-1.5 s after the pick-up, then waiting; some speak
+again after 1.5-4 s, some cough or have a noise burst, some are quiet). They are not recordings of people answering phones. Call levels are active levels in
 the telephone band. Timing labels are measured on the placed audio: each
 utterance is trimmed to its real non-silent extent (energy threshold on 2.5 ms frames) before
 it is placed, so ``speech_onset_s``, ``greeting_end_s`` and ``beep_s`` are exact to a few ms.
@@ -61,6 +63,7 @@ _SRC_FLITE = ("flite (Debian flite, CMU Flite voices), TTS rendered by lsdlab", 
 _SRC_ALLISON = ("asterisk-core-sounds-en-wav (Allison Smith)", "CC-BY-SA-3.0")
 _SRC_FSDD = ("Jakobovski/free-spoken-digit-dataset via real-dev", "CC-BY-SA-4.0")
 _SRC_CALLATT = ("roycewilliams/callattendant-resources via real-dev", "MIT")
+_SRC_SPEECH = ("MycroftAI/Precise-Community-Data via real-dev (public-domain clips)", "public-domain")
 _SRC_TONES = ("lsdlab.audio.tones (generated from ITU-T specifications)", "MIT")
 _SRC_NOISE = ("lsdlab (generated line noise and clicks)", "MIT")
 
@@ -216,7 +219,7 @@ def _trimmed(y: np.ndarray) -> np.ndarray:
 # voices
 @dataclass(frozen=True)
 class _Voice:
-    engine: str  # espeak | flite | allison | fsdd | callattendant
+    engine: str  # espeak | flite | allison | fsdd | callattendant | speech
     name: str
     speed: float = 1.0  # espeak words/min, flite duration stretch
     pitch: int = 50  # espeak pitch 0-99; flite mean F0 in Hz (0: the voice's own)
@@ -228,7 +231,7 @@ class _Voice:
     @property
     def src(self) -> tuple[str, str]:
         return {"espeak": _SRC_ESPEAK, "flite": _SRC_FLITE, "allison": _SRC_ALLISON,
-                "fsdd": _SRC_FSDD, "callattendant": _SRC_CALLATT}[self.engine]
+                "fsdd": _SRC_FSDD, "callattendant": _SRC_CALLATT, "speech": _SRC_SPEECH}[self.engine]
 
     def describe(self) -> str:
         if self.engine == "espeak":
@@ -292,6 +295,23 @@ class _Synth:
         assert self.real_dev is not None
         return self.file(self.real_dev / "machine" / f"{name}.wav")
 
+    def speech_clips(self) -> dict[str, list[tuple[str, str]]]:
+        """real-dev's public-domain ``speech/`` clips by contributor: ``{group: [(path, words)]}``."""
+        key = ("speech-index",)
+        if key not in self._cache:
+            assert self.real_dev is not None
+            by: dict[str, list[tuple[str, str]]] = {}
+            with open(self.real_dev / MANIFEST, newline="", encoding="utf-8") as f:
+                for r in csv.DictReader(f):
+                    if r["path"].startswith("speech/") and r.get("licence", "").startswith("public domain"):
+                        by.setdefault(r["group"], []).append((r["path"], r.get("notes", "")))
+            self._cache[key] = {g: sorted(v) for g, v in sorted(by.items())}  # type: ignore[assignment]
+        return self._cache[key]  # type: ignore[return-value]
+
+    def speech(self, path: str) -> np.ndarray:
+        assert self.real_dev is not None
+        return self.file(self.real_dev / path)
+
 
 def _fill(text: str, rng: np.random.Generator) -> str:
     return text.format(n=rng.choice(_NAMES), s=rng.choice(_SURNAMES), b=rng.choice(_BUSINESSES),
@@ -348,6 +368,7 @@ class _Call:
     beep_s: float | None = None
     answer_s: float | None = None
     level_dbfs: float | None = None  # None: keep the level (silence calls)
+    language: str = "en"
 
 
 def _place(buf: np.ndarray, y: np.ndarray, t_s: float) -> int:
@@ -450,15 +471,51 @@ def _say_again(synth: _Synth, rng: np.random.Generator, voice: _Voice) -> np.nda
     return synth.say(voice, str(rng.choice(_SECOND_ANSWERS)))
 
 
+def _speech_again(synth: _Synth, rng: np.random.Generator, own: list[tuple[str, str]]) -> np.ndarray:
+    """Another real utterance of the same contributor, as a second attempt (at most 1.5 s)."""
+    for _ in range(20):
+        y = synth.speech(own[int(rng.integers(len(own)))][0])
+        if len(y) <= 1.5 * SR:
+            return y
+    return y[: int(1.5 * SR)]
+
+
+#: Silence between the words of a real-voice multi-word answer (seconds).
+_WORD_GAP_S = (0.1, 0.6)
+
+
+def _join(rng: np.random.Generator, parts: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+    """Utterances joined by natural inter-word gaps (uniform 0.1-0.6 s); the gaps used."""
+    gaps = [float(rng.uniform(*_WORD_GAP_S)) for _ in parts[1:]]
+    out = [parts[0]]
+    for g, p in zip(gaps, parts[1:]):
+        out += [np.zeros(int(round(g * SR)), np.float32), p]
+    return np.concatenate(out).astype(np.float32), gaps
+
+
+def _gaps_text(gaps: list[float]) -> str:
+    return ", ".join(f"{g:.2f}" for g in gaps) + " s"
+
+
 def _human_answer(synth: _Synth, rng: np.random.Generator, *, long: bool,
-                  voice_kind: str) -> tuple[_Voice, np.ndarray, str, Callable[[], np.ndarray]]:
-    """The voice, the (trimmed) first utterance, its text and a maker of a second utterance."""
+                  voice_kind: str) -> tuple[_Voice, np.ndarray, str, Callable[[], np.ndarray], str]:
+    """The voice, the (trimmed) first utterance, its text, a maker of a second utterance and the
+    language spoken."""
     for _ in range(40):
+        lang = "en"
         if voice_kind == "allison":
             voice = _Voice("allison", "allison")
             word, text = _ALLISON_SHORT[int(rng.integers(len(_ALLISON_SHORT)))]
             greet = synth.allison(word)
             again = functools.partial(synth.allison, "hello")
+        elif voice_kind == "fsdd" and long:
+            speaker = str(rng.choice(_FSDD_SPEAKERS))
+            voice = _Voice("fsdd", speaker)
+            picks = [(int(rng.integers(0, 10)), int(rng.integers(0, _FSDD_TAKES))) for _ in range(int(rng.integers(2, 5)))]
+            greet, gaps = _join(rng, [synth.fsdd(speaker, d, t) for d, t in picks])
+            text = (f"spoken digits {' '.join(str(d) for d, _ in picks)} with {_gaps_text(gaps)} between them, "
+                    f"standing in for a multi-word answer")
+            again = functools.partial(_fsdd_other_take, synth, rng, speaker, picks[0][0], picks[0][1])
         elif voice_kind == "fsdd":
             speaker = str(rng.choice(_FSDD_SPEAKERS))
             voice = _Voice("fsdd", speaker)
@@ -466,6 +523,17 @@ def _human_answer(synth: _Synth, rng: np.random.Generator, *, long: bool,
             greet = synth.fsdd(speaker, digit, take)
             text = f"spoken digit {digit} (take {take}) standing in for a short answer"
             again = functools.partial(_fsdd_other_take, synth, rng, speaker, digit, take)
+        elif voice_kind == "speech":
+            clips = synth.speech_clips()
+            group = str(rng.choice(sorted(clips)))
+            voice = _Voice("speech", group)
+            own = clips[group]
+            clip_picks = [own[int(rng.integers(len(own)))] for _ in range(int(rng.integers(2, 5)) if long else 1)]
+            greet, gaps = _join(rng, [synth.speech(p) for p, _ in clip_picks])
+            words = " / ".join(w.split(" (")[0] for _, w in clip_picks)
+            lang = "es" if any(w.rstrip(")").endswith(", es") or w.endswith("(es)") for _, w in clip_picks) else "en"
+            text = f"real utterance(s) '{words}'" + (f" with {_gaps_text(gaps)} between them" if gaps else "")
+            again = functools.partial(_speech_again, synth, rng, own)
         else:
             voice = _random_tts_voice(rng)
             text = _fill(str(rng.choice(_LONG_GREETINGS if long else _SHORT_ANSWERS)), rng)
@@ -475,8 +543,9 @@ def _human_answer(synth: _Synth, rng: np.random.Generator, *, long: bool,
             voice, (greet,) = got
             again = functools.partial(_say_again, synth, rng, voice)
         d = len(greet) / SR
-        if (1.5 <= d <= 2.5) if long else (0.3 <= d <= 1.2):
-            return voice, greet, text, again
+        hi = 3.0 if voice_kind in ("fsdd", "speech") else 2.5
+        if (1.5 <= d <= hi) if long else (0.3 <= d <= 1.2):
+            return voice, greet, text, again, lang
     raise AudioError("could not synthesise a human answer of the required length.")  # pragma: no cover
 
 
@@ -484,8 +553,8 @@ def _human(synth: _Synth, rng: np.random.Generator, *, long: bool, ringback: boo
            second: bool = False, event: str | None = None, quiet: bool = False) -> _Call:
     """A person answering: the answer, then waiting (3.5-6 s from the pick-up in all).
 
-    ``second``: after 1.5-2.5 s of silence the person speaks again (the call may then run to
-    7.5 s). ``event``: ``"cough before"``, ``"cough after"``, ``"noise before"`` or
+    ``second``: after 1.5-4 s of silence the person speaks again (the call may then run to
+    9 s). ``event``: ``"cough before"``, ``"cough after"``, ``"noise before"`` or
     ``"noise after"`` the answer; a cough is not speech, so ``speech_onset_s`` stays the
     answer's first sound. ``quiet``: the talker is at -36..-34 dBFS.
     """
@@ -494,14 +563,15 @@ def _human(synth: _Synth, rng: np.random.Generator, *, long: bool, ringback: boo
     ev_before = event is not None and event.endswith("before")
     if second and event is not None and not ev_before:
         raise ParameterError("a human call with a second utterance takes only an event before the answer.")
-    voice, greet, text, again_maker = _human_answer(synth, rng, long=long, voice_kind=voice_kind)
+    voice, greet, text, again_maker, lang = _human_answer(synth, rng, long=long, voice_kind=voice_kind)
     pre = np.zeros(0, np.float32)
     answer_s = None
     country = ""
     if ringback:
         pre, answer_s, country = _ringback_lead(rng)
     t_ans = answer_s or 0.0
-    notes = [f"{'long greeting' if long else 'short answer'} {text!r} by {voice.describe()}"]
+    what = ("multi-word turn" if voice.engine in ("speech", "fsdd") else "long greeting") if long else "short answer"
+    notes = [f"{what} {text!r} by {voice.describe()}"]
     lead = _onset_lead(rng)
     ev = None
     ev_t = 0.0
@@ -519,14 +589,14 @@ def _human(synth: _Synth, rng: np.random.Generator, *, long: bool, ringback: boo
     last = end
     if second:
         again = again_maker()
-        gap = float(rng.uniform(1.5, 2.5))
+        gap = float(rng.uniform(1.5, 4.0))
         tail = float(rng.uniform(0.5, 1.2))
-        excess = (end - t_ans) + gap + len(again) / SR + tail - 7.5
+        excess = (end - t_ans) + gap + len(again) / SR + tail - 9.0
         if excess > 0:
             gap = max(1.5, gap - excess)
         t2 = end + gap
         last = t2 + len(again) / SR
-        total_rel = float(np.clip(last + tail - t_ans, 3.5, 7.5))
+        total_rel = float(np.clip(last + tail - t_ans, 3.5, 9.0))
     else:
         tail_min = 1.8
         if ev is not None and not ev_before:
@@ -559,7 +629,7 @@ def _human(synth: _Synth, rng: np.random.Generator, *, long: bool, ringback: boo
         level = float(rng.uniform(-36.0, -34.0))
         notes.append("quiet talker")
     return _Call("human", y, voice.group, voice.src, "; ".join(notes),
-                 greeting_end_s=end, speech_onset_s=onset, answer_s=answer_s, level_dbfs=level)
+                 greeting_end_s=end, speech_onset_s=onset, answer_s=answer_s, level_dbfs=level, language=lang)
 
 
 # Silence between a greeting's sentences. Fitted to the real greetings of
@@ -704,7 +774,9 @@ def _plan(small: bool, have_real_dev: bool) -> list[tuple[str, dict]]:
                  ("human", dict(long=True, ringback=True, voice_kind="tts", event="noise after", quiet=True)),
                  ("human", dict(long=False, ringback=False, voice_kind="allison", second=True))]
         if have_real_dev:
-            plan.append(("human", dict(long=False, ringback=False, voice_kind="fsdd", second=True)))
+            plan += [("human", dict(long=False, ringback=False, voice_kind="fsdd", second=True)),
+                     ("human", dict(long=True, ringback=False, voice_kind="speech", second=True)),
+                     ("human", dict(long=False, ringback=False, voice_kind="speech"))]
         plan += [("machine", dict(kind="short", beep=True, ringback=False)),
                  ("machine", dict(kind="personal", beep=True, ringback=True)),
                  ("machine", dict(kind="allison", beep=False, ringback=False))]
@@ -713,23 +785,27 @@ def _plan(small: bool, have_real_dev: bool) -> list[tuple[str, dict]]:
         plan += [("fax", dict(kind=k)) for k in ("cng", "ced", "ced+v21")]
         plan += [("silence", dict(clicks=False)), ("silence", dict(clicks=True))]
         return plan
-    # humans: 220 = 72 long TTS greetings + 148 short answers (TTS, Allison, FSDD). Among
-    # them 18 say something again after a long pause, 26 have a cough or a noise burst before
-    # or after the answer and 18 are quiet talkers.
+    # humans: 300. Most are real voices (190: real-dev's public-domain speech clips and FSDD
+    # digits), the rest synthetic (TTS, Allison's prompts). 150 are multi-word turns (1.5-3 s of
+    # real words with 0.1-0.6 s between them, or 1.5-2.5 s TTS greetings), 150 short answers
+    # (0.3-1.2 s). One in ten speaks again after 1.5-4 s of waiting; some cough or have a noise
+    # burst before or after the answer; one in twelve is a quiet talker.
     events = _EVENTS
-    for i in range(72):
-        plan.append(("human", dict(long=True, ringback=i % 6 == 0, voice_kind="tts",
-                                   second=i % 24 == 11, event=events[(i // 8) % 4] if i % 8 == 6 else None,
-                                   quiet=i % 12 == 2)))
-    short_kinds = ["tts"] * 100 + ["allison"] * 14 + (["fsdd"] * 34 if have_real_dev else ["tts"] * 34)
-    order = np.random.default_rng(12345).permutation(len(short_kinds))  # interleave the voice kinds
-    for i, j in enumerate(order):
-        second = i % 10 == 7
-        ev = events[(i // 9) % 4] if i % 9 == 4 else None
-        if second and ev is not None and ev.endswith("after"):
-            ev = "cough before"
-        plan.append(("human", dict(long=False, ringback=i % 8 == 3, voice_kind=short_kinds[j],
-                                   second=second, event=ev, quiet=i % 12 == 5)))
+    if have_real_dev:
+        long_kinds = ["speech"] * 80 + ["fsdd"] * 30 + ["tts"] * 40
+        short_kinds = ["speech"] * 60 + ["fsdd"] * 20 + ["tts"] * 60 + ["allison"] * 10
+    else:
+        long_kinds = ["tts"] * 150
+        short_kinds = ["tts"] * 140 + ["allison"] * 10
+    for long, kinds, perm_seed in ((True, long_kinds, 54321), (False, short_kinds, 12345)):
+        order = np.random.default_rng(perm_seed).permutation(len(kinds))  # interleave the voice kinds
+        for i, j in enumerate(order):
+            second = i % 10 == 7
+            ev = events[(i // 9) % 4] if i % 9 == 4 else None
+            if second and ev is not None and ev.endswith("after"):
+                ev = "cough before"
+            plan.append(("human", dict(long=long, ringback=i % 8 == 3, voice_kind=kinds[j],
+                                       second=second, event=ev, quiet=i % 12 == 5)))
     # machines: 130
     mk = (["short"] * 42 + ["personal"] * 32 + ["business"] * 20 + ["carrier"] * 16 + ["allison"] * 12
           + (["callattendant"] * 8 if have_real_dev else ["personal"] * 8))
@@ -781,12 +857,17 @@ Every call is composed from the sources below and rendered through lsdlab's tele
 `licence` columns of manifest.csv say, row by row, which source a call's voice came from.
 
 **The human calls are not real people answering phones.** No public, licensed recording set of
-people answering calls exists. Human answers are built from TTS utterances, recorded prompts
-and single spoken digits by real speakers, placed with the timing of real answers: a short
-"Hello?" of 0.3-1.2 s, or a longer greeting of 1.5-2.5 s, 0.2-1.5 s after the pick-up, then
-waiting (3.5-6 s from the pick-up in all); a few say "Hello?" again after a long pause, some
-cough or have a short background noise (generated) before or after the answer, some are very
-quiet (-36..-34 dBFS). Likewise the voicemail greetings are TTS or prompts, not recordings of
+people answering calls exists. Most human answers ({n_real_people} of {n_people}) are built from
+real voices: short real utterances (public-domain wake words and phrases recorded by real people
+on home microphones) and spoken digits by real speakers; the rest from TTS utterances and
+recorded prompts. They are placed with the timing of real answers: a short "Hello?"-like
+answer of 0.3-1.2 s (one utterance), or a multi-word turn of 1.5-3 s (2-4 real utterances of
+one speaker with 0.1-0.6 s between them, or a 1.5-2.5 s TTS greeting), 0.2-1.5 s after the
+pick-up, then waiting (3.5-6 s from the pick-up in all); one in ten speaks again after 1.5-4 s
+of waiting, some cough or have a short background noise (generated) before or after the
+answer, some are very quiet (-36..-34 dBFS). The words of the real utterances are not what
+people say when they answer ("athena", "a cheddar block", "el ventilador"): they carry a real
+voice's timing, level and spectrum, not the words of an answer. Likewise the voicemail greetings are TTS or prompts, not recordings of
 people's own greetings; the pauses between their sentences (0.1-0.35 s, one in ten 0.35-0.7 s)
 are fitted to those of the real greetings in lsdlab's real-dev set.
 
@@ -795,7 +876,8 @@ are fitted to those of the real greetings in lsdlab's real-dev set.
 | eSpeak NG (Debian package `espeak-ng`, GPL-3.0-or-later program; its speech output is not covered by the GPL) | output: MIT, as part of lsdlab | human answers and greetings, voicemail greetings (voices {espeak_voices}) | {n_espeak} |
 | CMU Flite (Debian package `flite`, BSD-style CMU licence; voices kal, kal16, awb, rms, slt at several rates and mean pitches) | output: MIT, as part of lsdlab | human answers and greetings, voicemail greetings | {n_flite} |
 | Asterisk core sounds, English, Allison Smith (Debian `asterisk-core-sounds-en-wav`, Copyright 2003-2010 Allison Smith, http://www.theivrvoice.com) | CC-BY-SA-3.0 | human "Hello"/"Oh?"/"One moment please" answers (hello.wav, digits/oh.wav, one-moment-please.wav); carrier voicemail greetings composed from vm-theperson, digits/*, vm-isunavail, vm-isonphone, vm-nobodyavail, vm-intro, vm-leavemsg. Derived calls are shared under CC-BY-SA-3.0. | {n_allison} |
-| free-spoken-digit-dataset (Jakobovski/free-spoken-digit-dataset, speakers george, jackson, lucas, nicolas; taken from lsdlab's real-dev set) | CC-BY-SA-4.0 | single spoken digits by real speakers, used as stand-ins for short human answers. Derived calls are shared under CC-BY-SA-4.0. | {n_fsdd} |
+| free-spoken-digit-dataset (Jakobovski/free-spoken-digit-dataset, speakers george, jackson, lucas, nicolas; taken from lsdlab's real-dev set) | CC-BY-SA-4.0 | single spoken digits by real speakers, used as stand-ins for short human answers, or 2-4 of them as a multi-word turn. Derived calls are shared under CC-BY-SA-4.0. | {n_fsdd} |
+| MycroftAI/Precise-Community-Data (its public-domain clips, taken from lsdlab's real-dev set; recorded by el-tocino, Kris Gesling, adocampo, Jody Nickel and JarbasAI, who released them into the public domain) | public domain | real voices for human answers: one utterance as a short answer, 2-4 utterances of one contributor as a multi-word turn | {n_speech} |
 | callattendant-resources (roycewilliams/callattendant-resources, MIT; synthetic call-screening prompts, taken from lsdlab's real-dev set) | MIT | call-screening style voicemail greetings ending in a generated beep | {n_callatt} |
 | tones generated by lsdlab.audio.tones from ITU-T E.180/Q.35 (ringback), T.30 (CNG, CED), V.21 (preamble) | MIT | fax calls; also the beeps and the ringback before the pick-up in speech calls | {n_tones} |
 | line noise, room tone, breath noise, coughs, handling rustle, clatter and clicks generated by lsdlab | MIT | silence calls; background of every call; coughs and noise bursts in some human calls | {n_noise} |
@@ -913,7 +995,7 @@ def _build_into(root: Path, *, seed: int, small: bool, real_dev: Path | None,
                 "greeting_end_s": _fmt(call.greeting_end_s), "speech_onset_s": _fmt(call.speech_onset_s),
                 "beep_s": _fmt(call.beep_s), "answer_s": _fmt(call.answer_s),
                 "group": call.group, "source": call.source[0], "licence": call.source[1],
-                "language": "en" if call.label in ("human", "machine") else "",
+                "language": call.language if call.label in ("human", "machine") else "",
                 "notes": f"{call.notes}; {codec} {lvl}noise {noise:.1f} dBFS",
             })
             by_source[call.source[0]] = by_source.get(call.source[0], 0) + 1
@@ -925,12 +1007,15 @@ def _build_into(root: Path, *, seed: int, small: bool, real_dev: Path | None,
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
+    n_people = sum(r["label"] == "human" for r in rows)
+    n_real_people = sum(r["label"] == "human" and r["source"] in (_SRC_SPEECH[0], _SRC_FSDD[0]) for r in rows)
     text = _ATTRIBUTION.format(
         seed=seed,
         espeak_voices=", ".join(sorted(espeak_voices)) or "none",
         n_espeak=by_source.get(_SRC_ESPEAK[0], 0), n_flite=by_source.get(_SRC_FLITE[0], 0),
         n_allison=by_source.get(_SRC_ALLISON[0], 0), n_fsdd=by_source.get(_SRC_FSDD[0], 0),
         n_callatt=by_source.get(_SRC_CALLATT[0], 0), n_tones=by_source.get(_SRC_TONES[0], 0),
-        n_noise=by_source.get(_SRC_NOISE[0], 0),
+        n_noise=by_source.get(_SRC_NOISE[0], 0), n_speech=by_source.get(_SRC_SPEECH[0], 0),
+        n_people=n_people, n_real_people=n_real_people,
     )
     (root / _MARKER).write_text(text, encoding="utf-8")

@@ -18,7 +18,7 @@ import numpy as np
 from ..audio.io import SR
 from .analysis import HopAnalyzer
 from .base import HOP, StreamingDetector
-from .features import SILENCE_INDEX, CadenceTracker
+from .features import SILENCE_INDEX, SPEECH_INDEX, CadenceTracker
 from .model import CadenceClassifier, default_model
 from .settings import DetectorSettings
 from .types import (
@@ -52,6 +52,11 @@ _INIT_FLOOR_DB = -50.0
 #: 100 ms is shorter than the 0.1 s a burst needs to count as the onset.
 _INIT_FLOOR_HOPS = 10
 _MIN_SPEECH_DB = -60.0
+#: The floor follows the quietest level held for this many hops in a row, not the quietest
+#: single hop: on real lines the noise level swings by 5-10 dB from hop to hop, and one quiet
+#: hop set the floor so low that the line's own (hum-voiced) noise counted as speech, so a
+#: person's turn never ended (real telephone speech, real-dev phone-speech).
+_FLOOR_SUSTAIN_HOPS = 3
 _VOICED = 0.5
 #: Once speech has been heard, a hop that is clearly voiced (_WEAK_VOICED) counts as speech
 #: at a margin over the floor this much smaller than ``vad_margin_db`` (not below 2 dB). On a
@@ -126,13 +131,13 @@ class CallTrace:
         pts = [(h, model.machine_proba(x), sil) for (h, _p, sil), x in zip(self.points, self.features)]
         return _r(self, points=pts)
 
-    def _last_p(self, hop: int) -> float | None:
-        """P(machine) of the last model evaluation at or before ``hop`` (None if none yet)."""
+    def _last_point(self, hop: int) -> tuple[float, float, float] | None:
+        """(P(machine), silence run, speech so far) of the last model evaluation at or before ``hop``."""
         last = None
-        for h, p, _ in self.points:
+        for (h, p, sil), x in zip(self.points, self.features):
             if h > hop:
                 break
-            last = p
+            last = (p, sil, x[SPEECH_INDEX])
         return last
 
     def replay(self, s: DetectorSettings) -> Verdict:
@@ -142,8 +147,9 @@ class CallTrace:
             h, fet, reason, conf = self.tone
             cands.append((h, 0, fet, reason, conf))
         mt, ht, eot = s.machine_threshold, s.human_threshold, s.end_of_turn_silence_ms / 1000.0
-        for h, p, sil in self.points:
-            if p >= mt:
+        min_speech = s.min_machine_speech_ms / 1000.0 - 1e-9
+        for (h, p, sil), x in zip(self.points, self.features):
+            if p >= mt and x[SPEECH_INDEX] >= min_speech:
                 cands.append((h, 1, FarEndType.ANSWER_MACHINE, _machine_reason(p), p))
                 break
             if sil >= eot - 1e-9 and 1.0 - p >= ht:
@@ -156,10 +162,10 @@ class CallTrace:
             cands.append((ih, 2, fet, Reason.INITIAL_SILENCE, 0.5))
         if dh is not None:
             speech = self.onset_known_hop is not None and self.onset_known_hop <= dh
-            cands.append((dh, 3, *_timeout_verdict(s, self._last_p(dh), speech)))
+            cands.append((dh, 3, *_timeout_verdict(s, self._last_point(dh), speech)))
         if s.speech_deadline_ms is not None and self.onset_hop is not None and self.onset_known_hop is not None:
             sh = max(self.onset_hop + _ceil_hops(s.speech_deadline_ms) - 1, self.onset_known_hop)
-            cands.append((sh, 3, *_timeout_verdict(s, self._last_p(sh), True)))
+            cands.append((sh, 3, *_timeout_verdict(s, self._last_point(sh), True)))
         cands.sort(key=lambda c: (c[0], c[1]))
         if not cands or cands[0][0] >= self.n_hops:
             return Verdict(at_s=round(self.n_hops * HOP_S, 6), far_end_type=FarEndType.UNKNOWN, reason=Reason.HANGUP, confidence=0.0)
@@ -203,11 +209,32 @@ def _timers(s: DetectorSettings, ring_hop: int | None, answer_hop: int, answer_k
     return dh, ih
 
 
+def _floor_of(blocks: list[float]) -> float:
+    """The noise floor from the blocks' minima: the second lowest once there are three blocks.
+    A line's noise swings by 5-10 dB; one block that caught an unusually quiet stretch set the
+    floor so low that the line's own noise counted as speech (real-dev phone-speech)."""
+    if len(blocks) < 3:
+        return min(blocks)
+    lo1 = lo2 = 1e9
+    for v in blocks:
+        if v < lo1:
+            lo1, lo2 = v, lo1
+        elif v < lo2:
+            lo2 = v
+    return lo2
+
+
+#: A beep's level (ramps excluded) stays within this range. A real speaker's held vowel
+#: (phone-speech, a 437 Hz /o/ of purity 0.99 for 130 ms after a 30 ms consonant) swung 6 dB
+#: and ended a person's call as a machine at 7 dB; every demo beep found at 7 dB is found at 5.
+_BEEP_LEVEL_RANGE_DB = 5.0
+
+
 def _steady(seg: list) -> bool:
     """A beep is one steady tone: nearly every hop of the segment holds it (FSK does not), its
-    level stays within 7 dB and its frequency within 1.5% (a sung or nasal vowel glides), and
+    level stays within _BEEP_LEVEL_RANGE_DB and its frequency within 1.5% (a sung or nasal vowel glides), and
     it does not continue a word (_BEEP_LEAD_HOPS)."""
-    return (seg[3] >= 0.9 * (seg[1] - seg[0] + 1) and seg[6] - seg[5] <= 7.0
+    return (seg[3] >= 0.9 * (seg[1] - seg[0] + 1) and seg[6] - seg[5] <= _BEEP_LEVEL_RANGE_DB
             and seg[8] - seg[7] <= max(0.015 * seg[2], 8.0) and seg[9] <= _BEEP_LEAD_HOPS)
 
 
@@ -215,12 +242,18 @@ def _machine_reason(p: float) -> Reason:
     return Reason.MODEL
 
 
-def _timeout_verdict(s: DetectorSettings, last_p: float | None, speech: bool):
+def _timeout_verdict(s: DetectorSettings, last: tuple[float, float, float] | None, speech: bool):
+    """The verdict when a timer expires; ``last``: (P(machine), silence run, speech so far) of the
+    last model evaluation. ANSWER_MACHINE only while the far end is still talking (its silence run
+    shorter than the end of a turn) after ``min_machine_speech_ms`` of speech: a speaker who
+    stopped and waits is never called a machine for it."""
     if not speech:
         fet = FarEndType.ANSWER_MACHINE if (s.initial_silence_result == "machine" and s.initial_silence_ms is not None) else FarEndType.UNKNOWN
         return fet, Reason.INITIAL_SILENCE, 0.0
-    if last_p is not None and last_p >= s.timeout_machine_threshold:
-        return FarEndType.ANSWER_MACHINE, Reason.TIMEOUT, last_p
+    if (last is not None and last[0] >= s.timeout_machine_threshold
+            and last[1] < s.end_of_turn_silence_ms / 1000.0 - 1e-9
+            and last[2] >= s.min_machine_speech_ms / 1000.0 - 1e-9):
+        return FarEndType.ANSWER_MACHINE, Reason.TIMEOUT, last[0]
     return FarEndType.UNKNOWN, Reason.TIMEOUT, 0.0
 
 
@@ -259,6 +292,7 @@ class LiveSpeakerDetector(StreamingDetector):
         self._blocks_min = 1e9  # min(self._blocks), 1e9 while empty
         self._block_min = 1e9
         self._block_n = 0
+        self._lv_prev = (1e9,) * (_FLOOR_SUSTAIN_HOPS - 1)  # the levels of the hops before this one
         # tones
         self._seg: list | None = None  # see _track_tone
         self._seg_prev_level = 0.0
@@ -276,13 +310,14 @@ class LiveSpeakerDetector(StreamingDetector):
         self._answer_pending = False
         self._onset_hop: int | None = None
         self._greeting_end_sent = False
-        self._p_last: float | None = None
+        self._last_point: tuple[float, float, float] | None = None  # (P(machine), silence run, speech) at the last evaluation
         self._last_beep: tuple[int, int] | None = None  # (start_hop, end_hop) of last beep >= min
         self._silence_hops = 0
         self._speech_run = 0  # active hops in a row, up to the last hop
         self._ready_cfg: tuple[int, int, int] | None = None
         self._ready_sent = False
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
+        self._min_speech = s.min_machine_speech_ms / 1000.0 - 1e-9
         self._weak_margin = max(s.vad_margin_db - _WEAK_RELIEF_DB, 2.0)
         self._ring_hop: int | None = None
         self._deadline, self._isil_hop = _timers(s, None, 0, None, False)
@@ -353,14 +388,17 @@ class LiveSpeakerDetector(StreamingDetector):
         tonal = loud and purity >= _TONE_PURITY
         ring_like = loud and rb >= 0.7 and not speech_seen
         # ringback is not line noise: a 2 s US ring must not become the floor (and end early)
-        if level < self._block_min and not (loud and rb >= 0.5 and not speech_seen):
-            self._block_min = level
+        sustained = max(level, *self._lv_prev) if _FLOOR_SUSTAIN_HOPS > 1 else level
+        if _FLOOR_SUSTAIN_HOPS > 1:
+            self._lv_prev = (*self._lv_prev[1:], level)
+        if sustained < self._block_min and not (loud and rb >= 0.5 and not speech_seen):
+            self._block_min = sustained
         self._block_n += 1
         if self._block_n == _FLOOR_BLOCK:
             self._blocks.append(self._block_min)
             if len(self._blocks) > _FLOOR_BLOCKS:
                 self._blocks.pop(0)
-            self._blocks_min = min(self._blocks)
+            self._blocks_min = _floor_of(self._blocks)
             self._block_min = 1e9
             self._block_n = 0
         if ring_like:
@@ -424,13 +462,13 @@ class LiveSpeakerDetector(StreamingDetector):
                 t = (h + 1) * HOP_S
                 x = self._cad.features(t)
                 p = self.model.machine_proba(x) if self.model is not None else float("nan")
-                self._p_last = p
                 sil = x[SILENCE_INDEX]
+                self._last_point = (p, sil, x[SPEECH_INDEX])
                 if self.trace is not None:
                     self.trace.points.append((h, p, sil))
                     self.trace.features.append(x)
                 elif self.verdict is None:
-                    if p >= s.machine_threshold:
+                    if p >= s.machine_threshold and x[SPEECH_INDEX] >= self._min_speech:
                         out.append(self._decide(FarEndType.ANSWER_MACHINE, _machine_reason(p), p, at_s=t))
                     elif sil >= self._eot_s - 1e-9 and 1.0 - p >= s.human_threshold:
                         out.append(self._decide(FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - p, at_s=t))
@@ -440,11 +478,11 @@ class LiveSpeakerDetector(StreamingDetector):
                 fet = FarEndType.ANSWER_MACHINE if s.initial_silence_result == "machine" else FarEndType.UNKNOWN
                 out.append(self._decide(fet, Reason.INITIAL_SILENCE, 0.5, at_s=(h + 1) * HOP_S))
             elif self._deadline is not None and h >= self._deadline:
-                fet, reason, conf = _timeout_verdict(s, self._p_last, self._onset_hop is not None)
+                fet, reason, conf = _timeout_verdict(s, self._last_point, self._onset_hop is not None)
                 out.append(self._decide(fet, reason, conf, at_s=(h + 1) * HOP_S))
             elif (s.speech_deadline_ms is not None and self._onset_hop is not None
                   and h >= self._onset_hop + _ceil_hops(s.speech_deadline_ms) - 1):
-                fet, reason, conf = _timeout_verdict(s, self._p_last, True)
+                fet, reason, conf = _timeout_verdict(s, self._last_point, True)
                 out.append(self._decide(fet, reason, conf, at_s=(h + 1) * HOP_S))
         # ---- machine readiness
         if self._ready_cfg is not None and not self._ready_sent:

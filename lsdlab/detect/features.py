@@ -6,7 +6,7 @@ detected pick-up (``answer_s``), so they mean the same in both timer modes.
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_NAMES", "SILENCE_INDEX", "CadenceTracker", "MIN_BURST_S", "WORD_GAP_S", "UTT_GAP_S"]
+__all__ = ["FEATURE_NAMES", "SILENCE_INDEX", "SPEECH_INDEX", "CadenceTracker", "MIN_BURST_S", "WORD_GAP_S", "UTT_GAP_S"]
 
 #: Bursts shorter than this are clicks, not speech.
 MIN_BURST_S = 0.06
@@ -32,6 +32,8 @@ FEATURE_NAMES = (
 )
 #: Index of the current silence run in the feature vector.
 SILENCE_INDEX = FEATURE_NAMES.index("silence_run_s")
+#: Index of the speech heard so far in the feature vector.
+SPEECH_INDEX = FEATURE_NAMES.index("speech_total_s")
 
 
 class CadenceTracker:

@@ -32,15 +32,22 @@ BUILTIN_MODEL = Path(__file__).resolve().parent / "models" / "default.skops"
 
 
 #: Monotonic constraints (+1: more of it, more machine-like). Longer speech can only make a
-#: machine likelier, a longer pause after the first utterance only a person likelier; this
-#: keeps the model sane outside the training range (e.g. a 3 s greeting then silence).
+#: machine likelier; silence only a person likelier. Every feature that changes while the line
+#: is silent after a turn (time since the onset, the silence run, the pause after the first
+#: utterance, the first utterance being done, the speech ratio) moves P(machine) down or not
+#: at all, so P(machine) can never climb in the silence after a person's turn: silence is
+#: evidence for a person, never for a machine (a real person who said a few words and waited
+#: was called a machine 2-3 s into the silence when since_onset_s and silence_run_s were free).
 MONOTONIC = {
+    "since_onset_s": -1,
+    "silence_run_s": -1,
     "speech_total_s": 1,
+    "speech_ratio": 1,
     "first_utt_s": 1,
+    "first_utt_done": -1,
+    "pause_after_first_s": -1,
     "longest_utt_s": 1,
     "last_utt_s": 1,
-    "speech_ratio": 1,
-    "pause_after_first_s": -1,
 }
 
 

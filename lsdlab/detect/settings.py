@@ -46,7 +46,12 @@ class DetectorSettings:
     end_of_turn_silence_ms : int
         Silence after speech needed before a LIVE verdict (a person waits for a reply).
     timeout_machine_threshold : float
-        At the timeout, ANSWER_MACHINE if P(machine) reaches this, else UNKNOWN.
+        At the timeout, ANSWER_MACHINE if P(machine) reaches this and the far end is still
+        talking (a speaker who stopped and waits is never called a machine), else UNKNOWN.
+    min_machine_speech_ms : int
+        The model calls ANSWER_MACHINE (at its threshold or at a timeout) only after this much
+        speech: a person's first turn lasts up to about 3 s, so less speech than that is no
+        evidence of a machine whatever its cadence (beeps, fax and SIT tones are not held back).
     initial_silence_ms : int or None
         If nothing is said this long after the pick-up, decide by ``initial_silence_result``
         (None: wait for the timeout, then UNKNOWN).
@@ -74,6 +79,7 @@ class DetectorSettings:
     human_threshold: float = 0.5
     end_of_turn_silence_ms: int = 750
     timeout_machine_threshold: float = 0.95
+    min_machine_speech_ms: int = 3000
     initial_silence_ms: int | None = None
     speech_deadline_ms: int | None = None
     initial_silence_result: str = "unknown"
@@ -101,6 +107,7 @@ class DetectorSettings:
         check_real_range(self.human_threshold, "human_threshold", o, 0.0, 1.0)
         check_int_range(self.end_of_turn_silence_ms, "end_of_turn_silence_ms", o, 100, 5000)
         check_real_range(self.timeout_machine_threshold, "timeout_machine_threshold", o, 0.0, 1.0)
+        check_int_range(self.min_machine_speech_ms, "min_machine_speech_ms", o, 0, 10000)
         if self.initial_silence_ms is not None:
             check_int_range(self.initial_silence_ms, "initial_silence_ms", o, 500, 10000)
         if self.speech_deadline_ms is not None:
