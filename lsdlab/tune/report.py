@@ -420,7 +420,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     if ts.backend == "app_amd" and ts.detector_settings is not None:
         h.append("<p>The same values as an Asterisk <code>amd.conf</code>:</p><pre>" + _e(ts.detector_settings.to_amd_conf()) + "</pre>")
     h.append("<h2>2. The budget</h2>")
-    drops = _pct(budget.dialer_drop_rate, 2)
+    drops: str | tuple[str, str] = _pct(budget.dialer_drop_rate, 2)
     if assumed:
         drops = ("html", f"<span class='fail'>{_e(drops)}: ASSUMED, not given by the user</span>")
     win = "not stated" if window_text is None else window_text
