@@ -139,3 +139,12 @@ def test_report_is_green_only_when_nothing_warns(tmp_path):
     n = r.evidence.figures.counts["human"]
     assert f"<b>The people (human calls): {n}</b>: {n} recorded (100%)." in page
     assert "ASSUMED" not in page and "(30 days)" not in page and "counted over 30 days" in page
+
+
+def test_refusal_says_the_drop_rate_was_assumed(tmp_path):
+    root = subset_corpus(tmp_path / "small", {"human": 30, "machine": 5, "fax": 1})
+    r = tune(root, "GB", n_trials=3, seed=0, progress=False, cache_dir=tmp_path / "c")
+    assert not r.feasible
+    assert "minus the dialer's own drops 0.0% (assumed: --dialer-drop-rate not given) leaves 3.0%" in r.message
+    given = tune(root, "GB", dialer_drop_rate=0.0, n_trials=3, seed=0, progress=False, cache_dir=tmp_path / "c")
+    assert "minus the dialer's own drops 0.0% leaves 3.0%" in given.message

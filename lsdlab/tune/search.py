@@ -585,7 +585,7 @@ class _AmdRunner:
 
 
 def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_drop_rate: float, where: str = "the tuning corpus",
-                       margin_logit: float = 0.0, margin_ms: int = 0) -> str:
+                       margin_logit: float = 0.0, margin_ms: int = 0, drop_assumed: bool = False) -> str:
     """Plain words: no setting met the budget; the best one's figures; whether the corpus is too small."""
     f = sc.figures
     comp = sc.compliance
@@ -593,7 +593,8 @@ def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_dro
     n_h = f.counts["human"]
     lines = [
         f"NO SETTING MEETS THE {profile.code} BUDGET on {where} ({n_trials} trials): {profile.code} allows "
-        f"{_pct(profile.budget_rate_max)} abandoned live calls; minus the dialer's own drops {_pct(dialer_drop_rate)} "
+        f"{_pct(profile.budget_rate_max)} abandoned live calls; minus the dialer's own drops {_pct(dialer_drop_rate)}"
+        + (" (assumed: --dialer-drop-rate not given)" if drop_assumed else "") + " "
         f"leaves {_pct(left)} for the detector (upper end of the one-sided 95% bound)."
     ]
     if left <= _EPS:
@@ -801,7 +802,8 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     )
     if not best_rec.feasible:
         result.message = infeasible_message(best, profile, n_trials=n_trials, dialer_drop_rate=dialer_drop_rate,
-                                            margin_logit=margin_logit if backend == "default" else 0.0, margin_ms=margin_ms)
+                                            margin_logit=margin_logit if backend == "default" else 0.0, margin_ms=margin_ms,
+                                            drop_assumed=not drop_given)
         return result
     # the evidence: the real streaming detector over every call of the evidence corpus
     from ..evaluate import run_corpus
