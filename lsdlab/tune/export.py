@@ -12,8 +12,8 @@ Files
 ``settings.tuning.json`` (beside it)
     The tuning record: corpora (paths and sha256), seed, margins, whether the dialer's drop
     rate was given or assumed, the country's budget window, the tuner's warnings and every
-    trial's figures, from which ``lsdlab report`` draws the Pareto fronts and its warnings. The settings file schema has no room
-    for it, and the settings file stays valid without it.
+    trial's figures, from which ``lsdlab report`` draws the Pareto fronts and its warnings.
+    The settings file schema has no room for it, and the settings file stays valid without it.
 ``amd.conf`` (``amd_conf=``, app_amd backend only)
     Asterisk's ``[general]`` section with the tuned values.
 """
