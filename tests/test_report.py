@@ -102,3 +102,14 @@ def test_report_counts_the_budget_in_live_calls_of_the_window(settings_file, tmp
     assert "per calling campaign, measured over each 30-day period" in text and "counted over 30 days" in text
     with pytest.raises(ParameterError, match="live_calls_per_day"):
         write_report(settings_file, tmp_path / "x.html", live_calls_per_day=0)
+
+
+def test_report_on_another_corpus_says_it_is_not_the_evidence(settings_file, tmp_path):
+    from lsdlab.tune.report import _write
+
+    other = subset_corpus(tmp_path / "other", {"human": 4, "machine": 3})
+    path, warnings = _write(settings_file, tmp_path / "r.html", corpus=other, max_calls=0)
+    assert any(w.startswith(f"The corpus given ({other}) is not the evidence corpus") for w in warnings), warnings
+    text = path.read_text()
+    assert "the corpus given to this report (<b>not</b> the settings file's evidence corpus)" in text
+    assert "<b>WARNING:</b> The corpus given" in text and "every rule passed" not in text

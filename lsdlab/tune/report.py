@@ -386,6 +386,9 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
         warnings.append(prov.synthetic_people_warning)
     if prov is None:
         warnings.append("The evidence corpus is not available: the report cannot say what the evidence is (give --corpus).")
+    elif not same_as_evidence:
+        warnings.append(f"The corpus given ({prov.root}) is not the evidence corpus (its sha256 differs): the report cannot "
+                        "say what the evidence is; give the corpus the settings were measured on.")
 
     passed = [r for r in ev.get("rules_passed", [])]
     failed = [r for r in ev.get("rules_failed", [])]
