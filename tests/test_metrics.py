@@ -325,3 +325,43 @@ def test_bad_parameters():
         figures(CALLS, delay_limit_ms=2000, delay_reference="answer", agent_connect_ms=-5)
     with pytest.raises(ParameterError, match="dialer_drop_rate"):
         compliance(CALLS, load_profile("GB"), dialer_drop_rate=1.5, agent_connect_ms=300)
+
+
+# --------------------------------------------------------------------------- low machine recall, in words
+
+
+def _machines(n: int, detected: int, faxes: int = 2, faxes_detected: int = 2) -> list[CallDecision]:
+    return ([CallDecision(f"m{i}", M, M if i < detected else "unknown", 3.0) for i in range(n)]
+            + [CallDecision(f"f{i}", F, F if i < faxes_detected else "unknown", 1.0) for i in range(faxes)])
+
+
+def _warning(calls, ref="speech_onset", country="GB"):
+    from lsdlab.tune.metrics import _figures_warning
+
+    return _figures_warning(figures(HUMANS + calls, delay_limit_ms=2000, delay_reference=ref, agent_connect_ms=300), country)
+
+
+def test_no_machine_detected_is_fax_detection_only_in_words():
+    assert _warning(_machines(130, 0, 40, 40)) == (
+        "Under GB's rule (2 s from the start of speech) these settings leave every machine to an agent: AMD gives fax "
+        "detection only. Machines detected 0/130 = 0.0% (below 5%), faxes detected 40/40 = 100.0%.")
+
+
+def test_almost_no_machine_and_no_fax_detected():
+    w = _warning(_machines(100, 4, 2, 0), ref="greeting_end", country="US")
+    assert w.startswith("Under US's rule (2 s from the end of the person's greeting) these settings leave almost every "
+                        "machine to an agent: AMD gives nothing (no fax detected either).")
+    assert "Machines detected 4/100 = 4.0% (below 5%)" in w
+
+
+def test_machine_recall_at_the_threshold_is_not_warned():
+    from lsdlab.tune.metrics import LOW_MACHINE_RECALL
+
+    assert LOW_MACHINE_RECALL == 0.05
+    assert _warning(_machines(100, 5)) is None
+    assert _warning(_machines(100, 4)) is not None
+
+
+def test_evidence_without_machines_is_warned():
+    w = _warning(_machines(0, 0), ref="answer", country="CA")
+    assert "holds no answering-machine call" in w and "CA's rule (2 s from the answer)" in w

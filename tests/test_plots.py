@@ -66,6 +66,22 @@ def test_pareto():
         plots.pareto(trials, cost="price")
 
 
+def test_pareto_plots_machine_recall_apart_from_faxes():
+    # (detect_recall, machine_recall, fax_recall): the tuner's mixed objective is not machines alone
+    recalls = [(0.28, 0.05, 1.0), (0.5, 0.4, 0.9), (0.3, 0.1, 1.0)]
+    trials = [TrialRecord(i, {}, d, m, f, 0.01 * i, 0.0, 0.02, 0.02, 1.0 + i, True) for i, (d, m, f) in enumerate(recalls)]
+    fig = plots.pareto(trials, cost="human_false_positive_rate", chosen=0, recall="machine_recall")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "machines detected (%)"
+    ys = sorted(float(y) for coll in ax.collections[:1] for _, y in coll.get_offsets())
+    assert ys == pytest.approx([5.0, 10.0, 40.0])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "chosen (trial 0): machines 5.0%, faxes 100.0%" in legend
+    assert plots.pareto(trials).axes[0].get_ylabel() == "machines + faxes detected (%)"
+    with pytest.raises(ParameterError, match="recall.*machine_recall"):
+        plots.pareto(trials, recall="both")
+
+
 def test_call_timeline_shows_the_detector(small):
     far = _farend(small, None, 0.0, 0)
     call = small.by_label("machine")[0]

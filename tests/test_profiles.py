@@ -207,3 +207,21 @@ def test_cli_rules_show_unconfirmed_flagged(capsys):
     assert main(["rules", "show", "CA"]) == 0
     out = capsys.readouterr().out
     assert "5% (unconfirmed)" in out
+
+
+@pytest.mark.parametrize(("code", "days"), [("GB", 1), ("US", 30), ("generic", 1), ("CA", None), ("DE", None)])
+def test_budget_window_in_days(code, days):
+    assert load_profile(code).abandoned_window_days == days
+
+
+@pytest.mark.parametrize("bad", ["0", "400", "1.5", '"daily"'])
+def test_bad_window_days_is_named(tmp_path, bad):
+    p = tmp_path / "mine.toml"
+    p.write_text(_gb_text().replace("abandoned_window_days = 1", f"abandoned_window_days = {bad}"), encoding="utf-8")
+    with pytest.raises(SettingsError, match="abandoned_window_days"):
+        load_profile(p)
+
+
+def test_cli_rules_show_window_days(capsys):
+    assert main(["rules", "show", "US"]) == 0
+    assert "(30 days)" in capsys.readouterr().out

@@ -88,7 +88,8 @@ def _show(args) -> int:
     ) + _flag(prof, "abandoned_rate_max")))
     if prof.abandoned_denominator:
         out.append(_wrap("  of", prof.abandoned_denominator + _flag(prof, "abandoned_denominator")))
-    out.append(_wrap("  window", (prof.abandoned_window or "none") + _flag(prof, "abandoned_window")))
+    days = "" if prof.abandoned_window_days is None else f" ({prof.abandoned_window_days} day{'s' if prof.abandoned_window_days > 1 else ''})"
+    out.append(_wrap("  window", (prof.abandoned_window or "none") + days + _flag(prof, "abandoned_window")))
     if prof.delay_limit_ms is None:
         out.append(_wrap("delay limit", "none (no statutory delay limit)"))
     else:
@@ -142,8 +143,9 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--country", metavar="CODE", help="a packaged country profile (see `lsdlab rules list`)")
     g.add_argument("--profile", metavar="FILE", help="your own country profile .toml")
-    t.add_argument("--dialer-drop-rate", type=float, default=0.0, metavar="R",
-                   help="share of live calls the dialer itself drops (default 0.0)")
+    t.add_argument("--dialer-drop-rate", type=float, default=None, metavar="R",
+                   help="share of live calls the dialer itself drops when no agent is free, e.g. 0.01; the detector gets "
+                   "the rest of the budget (not given: 0.0 is assumed, and the output and report say so)")
     t.add_argument("--agent-connect-ms", type=int, default=300, metavar="MS", help="time to bridge an agent (default 300)")
     t.add_argument("--trials", type=int, default=100, metavar="N", help="Optuna trials (default 100)")
     t.add_argument("--seed", type=int, default=0, metavar="S", help="sampler seed: same seed, same result (default 0)")
@@ -169,9 +171,20 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, metavar="report.html")
     r.add_argument("--max-calls", type=int, default=8, metavar="N", help="at most N wrongly handled calls with spectrograms (default 8)")
     r.add_argument("--trials", type=int, default=60, metavar="N", help="trials of the small study run for the Pareto plot when the settings have no tuning record (default 60)")
+    r.add_argument("--live-calls-per-day", type=int, default=None, metavar="N",
+                   help="live (person-answered) calls a day of the campaign: the report turns the budget and the bound "
+                   "into people per day and per the country's window (default: per 1,000 live calls)")
     r.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_report)
+
+
+def _warn(text: str) -> None:
+    """One WARNING line on stdout, in bold yellow on a terminal (not with NO_COLOR set)."""
+    line = text if text.startswith("WARNING") else f"WARNING: {text}"
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        line = f"\033[1;33m{line}\033[0m"
+    print(line)
 
 
 def _tune(args) -> int:
@@ -189,7 +202,11 @@ def _tune(args) -> int:
                   n_trials=args.trials, seed=args.seed, evidence=args.evidence_corpus, backend=args.backend,
                   progress=progress, jobs=max(1, args.jobs), margin_logit=args.margin_logit, margin_ms=args.margin_ms,
                   cache_dir=cache, sampler=args.sampler)
-    print(result.summary())
+    for line in result.summary().splitlines():
+        if line.startswith("WARNING: "):
+            _warn(line)
+        else:
+            print(line)
     if not result.feasible:
         print(f"\nerror: no settings file written ({args.out}).", file=sys.stderr)
         return 1
@@ -201,9 +218,13 @@ def _tune(args) -> int:
 
 
 def _report(args) -> int:
-    from .report import write_report
+    from .report import _write
 
-    path = write_report(args.settings, args.out, corpus=args.corpus, max_calls=args.max_calls, n_trials=args.trials,
-                        jobs=max(1, args.jobs), progress=not args.no_progress and sys.stderr.isatty())
-    print(f"report written to {path}")
+    path, warnings = _write(args.settings, args.out, corpus=args.corpus, max_calls=args.max_calls, n_trials=args.trials,
+                            jobs=max(1, args.jobs), progress=not args.no_progress and sys.stderr.isatty(),
+                            live_calls_per_day=args.live_calls_per_day)
+    for w in warnings:
+        _warn(w)
+    print(f"report written to {path}" + (f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''} above, also in "
+                                         "the report)" if warnings else ""))
     return 0

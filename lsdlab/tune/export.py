@@ -10,9 +10,10 @@ Files
     The versioned settings file of :mod:`lsdlab.settingsfile` (what ``lsdlab evaluate
     --settings``, ``lsdlab.load_settings`` and ``start_call(live_speaker_detect=...)`` read).
 ``settings.tuning.json`` (beside it)
-    The tuning record: corpora (paths and sha256), seed, margins and every trial's figures,
-    from which ``lsdlab report`` draws the Pareto fronts. The settings file schema has no room
-    for it, and the settings file stays valid without it.
+    The tuning record: corpora (paths and sha256), seed, margins, whether the dialer's drop
+    rate was given or assumed, the country's budget window, the tuner's warnings and every
+    trial's figures, from which ``lsdlab report`` draws the Pareto fronts and its warnings.
+    The settings file schema has no room for it, and the settings file stays valid without it.
 ``amd.conf`` (``amd_conf=``, app_amd backend only)
     Asterisk's ``[general]`` section with the tuned values.
 """
@@ -107,6 +108,10 @@ def tuning_record(result, settings: TunedSettings) -> dict:
         "seed": result.seed,
         "n_trials": result.n_trials,
         "dialer_drop_rate": result.dialer_drop_rate,
+        "dialer_drop_rate_given": bool(getattr(result, "dialer_drop_rate_given", True)),
+        "abandoned_window": result.profile.abandoned_window,
+        "abandoned_window_days": result.profile.abandoned_window_days,
+        "warnings": list(result.warnings),
         "agent_connect_ms": result.agent_connect_ms,
         "margin_logit": result.margin_logit,
         "margin_ms": result.margin_ms,

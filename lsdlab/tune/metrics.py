@@ -64,6 +64,9 @@ __all__ = [
     "compliance",
     "compliance_for_budget",
     "evidence_dict",
+    "LOW_MACHINE_RECALL",
+    "rule_words",
+    "machine_recall_warning",
 ]
 
 LABELS = ("human", "machine", "fax", "silence")
@@ -72,6 +75,15 @@ DECISIONS = ("human", "machine", "fax", "unknown")
 _PASSED_TO_AGENT = ("human", "unknown")
 _EPS = 1e-9  # seconds: comparisons of times tolerate float noise of this size
 _MISSED_WINDOW_S = 2.0
+#: Below this machine recall (machines decided ``machine`` over machine calls) tuned settings
+#: are called what they are, fax detection only: ``lsdlab tune`` prints a WARNING line and
+#: ``lsdlab report`` a warning box instead of a green "every rule passed".
+LOW_MACHINE_RECALL = 0.05
+_REFERENCE_WORDS = {
+    DelayReference.SPEECH_ONSET: "from the start of speech",
+    DelayReference.GREETING_END: "from the end of the person's greeting",
+    DelayReference.ANSWER: "from the answer",
+}
 
 
 @dataclass(frozen=True)
@@ -636,3 +648,47 @@ def evidence_dict(result: Compliance, *, corpus_sha256: str) -> dict:
     ev["rules_passed"] = result.rules_passed
     ev["rules_failed"] = result.rules_failed
     return ev
+
+
+def _share(k: int, n: int) -> str:
+    return f"{k}/{n} = {100 * k / n:.1f}%" if n else f"{k}/0"
+
+
+def rule_words(country: str, delay_limit_ms: int, delay_reference: DelayReference | str) -> str:
+    """The delay rule in words: ``"GB's rule (2 s from the start of speech)"``."""
+    ref = DelayReference(delay_reference)
+    return f"{country}'s rule ({delay_limit_ms / 1000:g} s {_REFERENCE_WORDS[ref]})"
+
+
+def machine_recall_warning(country: str, *, counts: Mapping[str, int], machines_detected: int, faxes_detected: int,
+                           delay_limit_ms: int, delay_reference: DelayReference | str) -> str | None:
+    """Plain words when settings detect (almost) no machines, else None.
+
+    "Almost none" is a machine recall below :data:`LOW_MACHINE_RECALL`; an evidence corpus with
+    no machine call at all also gets a warning (nothing shows that machines are detected).
+    ``counts``: calls per true label; ``machines_detected``/``faxes_detected``: machine calls
+    decided ``machine``, fax calls decided ``fax``.
+
+    Examples
+    --------
+    >>> print(machine_recall_warning("GB", counts={"machine": 130, "fax": 40}, machines_detected=0,
+    ...                              faxes_detected=40, delay_limit_ms=2000, delay_reference="speech_onset"))
+    Under GB's rule (2 s from the start of speech) these settings leave every machine to an agent: AMD gives fax detection only. Machines detected 0/130 = 0.0% (below 5%), faxes detected 40/40 = 100.0%.
+    """
+    rule = rule_words(country, delay_limit_ms, delay_reference)
+    n_m, n_f = int(counts.get("machine", 0)), int(counts.get("fax", 0))
+    if n_m == 0:
+        return (f"The evidence holds no answering-machine call, so nothing shows that these settings detect machines "
+                f"under {rule}: add machine recordings to the corpus and measure again.")
+    if machines_detected / n_m >= LOW_MACHINE_RECALL:
+        return None
+    who = "every machine" if machines_detected == 0 else "almost every machine"
+    gives = "fax detection only" if faxes_detected > 0 else "nothing (no fax detected either)"
+    return (f"Under {rule} these settings leave {who} to an agent: AMD gives {gives}. Machines detected "
+            f"{_share(machines_detected, n_m)} (below {100 * LOW_MACHINE_RECALL:g}%), faxes detected {_share(faxes_detected, n_f)}.")
+
+
+def _figures_warning(fig: Figures, country: str) -> str | None:
+    return machine_recall_warning(country, counts=fig.counts, machines_detected=fig.confusion["machine"]["machine"],
+                                  faxes_detected=fig.confusion["fax"]["fax"], delay_limit_ms=fig.delay_limit_ms,
+                                  delay_reference=fig.delay_reference)

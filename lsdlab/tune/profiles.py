@@ -31,7 +31,9 @@ Required:
 ``notes``
     One entry per doubt (at least one).
 
-Optional: ``abandoned_denominator`` (text), ``max_ring_s``, ``unconfirmed`` (names of keys
+Optional: ``abandoned_denominator`` (text), ``abandoned_window_days`` (the window as a
+whole number of days, 1-366, or ``"none"`` where it has no fixed length, e.g. a calendar
+month: ``lsdlab report`` turns the budget into live calls per window with it), ``max_ring_s``, ``unconfirmed`` (names of keys
 whose values are unconfirmed), ``[calling_hours]`` (``mon_fri``, ``sat``, ``sun``,
 ``sat_sun``, ``public_holidays`` -> lists of ``"HH:MM-HH:MM"``; an empty list means no calls)
 and ``[tuning]`` (``abandoned_rate_max``, ``delay_limit_ms``, ``delay_reference``, ``reason``:
@@ -84,7 +86,7 @@ _REQUIRED = (
     "sources",
     "notes",
 )
-_OPTIONAL = ("abandoned_denominator", "max_ring_s", "unconfirmed", "calling_hours", "tuning")
+_OPTIONAL = ("abandoned_denominator", "abandoned_window_days", "max_ring_s", "unconfirmed", "calling_hours", "tuning")
 _TUNING_KEYS = ("abandoned_rate_max", "delay_limit_ms", "delay_reference", "reason")
 _DAY_GROUPS = ("mon_fri", "sat", "sun", "sat_sun", "public_holidays")
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -121,6 +123,7 @@ class Profile:
     sources: tuple[str, ...]
     notes: tuple[str, ...]
     abandoned_denominator: str | None = None
+    abandoned_window_days: int | None = None
     max_ring_s: float | None = None
     unconfirmed: tuple[str, ...] = ()
     calling_hours: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -240,6 +243,10 @@ def _parse_profile(d: dict, where: str, path: str) -> Profile:
     name = _text(bad, d, "name")
     rate = _rate(bad, d["abandoned_rate_max"], "abandoned_rate_max", allow_none_word=True)
     window = _text(bad, d, "abandoned_window", allow_none_word=True)
+    window_days = None
+    if "abandoned_window_days" in d:
+        window_days = _number(bad, d["abandoned_window_days"], "abandoned_window_days", 1, 366, allow_none_word=True,
+                              integer=True)
     delay = _number(bad, d["delay_limit_ms"], "delay_limit_ms", 100, 60000, allow_none_word=True, integer=True)
     ref = _reference(bad, d["delay_reference"], "delay_reference", allow_none_word=True)
     if (delay is None) != (ref is None):
@@ -314,6 +321,7 @@ def _parse_profile(d: dict, where: str, path: str) -> Profile:
         name=name,
         abandoned_rate_max=rate,
         abandoned_window=window,
+        abandoned_window_days=window_days,
         delay_limit_ms=delay,
         delay_reference=ref,
         amd_false_positives_count=amd,

@@ -38,7 +38,7 @@ from ..corpus import Call, Corpus
 from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
 from ..errors import ParameterError
 from ..settingsfile import DelayReference
-from .metrics import Compliance, compliance, humans_needed, upper_bound
+from .metrics import Compliance, Figures, _figures_warning, compliance, humans_needed, upper_bound
 from .profiles import Profile
 
 __all__ = [
@@ -380,6 +380,27 @@ class TuneResult:
     message: str
     study: Any = field(default=None, repr=False)
     replay_matches_stream: bool | None = None
+    dialer_drop_rate_given: bool = True
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a user must not miss even when the budget holds, in plain words (empty when none).
+
+        Settings that detect (almost) no machines (machine recall below
+        :data:`~lsdlab.tune.metrics.LOW_MACHINE_RECALL` on the evidence, or on the tuning
+        corpus when no evidence was measured), and a dialer drop rate assumed rather than given.
+        """
+        out = []
+        w = _figures_warning(self.compliance.figures, self.profile.code)
+        if w is not None:
+            out.append(w)
+        if not self.dialer_drop_rate_given:
+            out.append(
+                f"the dialer's own drops are an assumption, {_pct(self.dialer_drop_rate)} of live calls (--dialer-drop-rate "
+                f"was not given), so the detector was given the whole {_pct(self.profile.budget_rate_max)} budget. Calls your "
+                f"dialer abandons because no agent is free count against the same budget: give the measured rate."
+            )
+        return out
 
     @property
     def settings(self):
@@ -403,18 +424,21 @@ class TuneResult:
 
     def summary(self) -> str:
         """Human-readable lines: the outcome, the settings and the Pareto fronts."""
-        lines = [self.message, ""]
+        lines = [self.message]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        lines.append("")
         s = self.settings
         lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in s.to_dict().items() if k != "backend"))
-        for title, key, fmt in (("detection recall vs human false-positive rate", "human_false_positive_rate", _pct),
-                                ("detection recall vs median machine decision time", "machine_p50_s", _sec)):
+        for title, key, fmt in (("machines + faxes detected vs human false-positive rate", "human_false_positive_rate", _pct),
+                                ("machines + faxes detected vs median machine decision time", "machine_p50_s", _sec)):
             front = pareto_front(self.trials, key, feasible_only=True)
             lines += ["", f"Pareto front of the {sum(t.feasible for t in self.trials)} settings within budget ({title}):"]
             if not front:
                 lines.append("  (none)")
             for t in front:
-                lines.append(f"  {'>' if t.number == self.best_trial else ' '} trial {t.number:>4}: recall {_pct(t.detect_recall):>7}  "
-                             f"{key} {fmt(getattr(t, key)):>7}  abandoned upper95 {_pct(t.abandoned_upper95):>7}")
+                lines.append(f"  {'>' if t.number == self.best_trial else ' '} trial {t.number:>4}: machines {_pct(t.machine_recall):>6}  "
+                             f"faxes {_pct(t.fax_recall):>6}  {key} {fmt(getattr(t, key)):>7}  "
+                             f"abandoned upper95 {_pct(t.abandoned_upper95):>7}")
         return "\n".join(lines)
 
 
@@ -422,24 +446,40 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _recalls(f: Figures) -> str:
+    """Machine and fax recall, each with its count: never one figure for both."""
+    def one(label: str, r: float | None) -> str:
+        n, name = f.counts[label], {"machine": "machines", "fax": "faxes"}[label]
+        return f"{name} {_pct(r)} ({f.confusion[label][label]}/{n})" if n else f"{name} n/a (no {label} calls)"
+    return one("machine", f.machine_recall) + " and " + one("fax", f.fax_recall)
+
+
 def _sec(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f} s"
 
 
-def pareto_front(trials: Sequence[TrialRecord], key: str, *, feasible_only: bool = False) -> list[TrialRecord]:
-    """Trials not dominated on (higher ``detect_recall``, lower ``key``), sorted by ``key``.
+RECALLS = ("detect_recall", "machine_recall", "fax_recall")
 
-    Trials whose ``key`` is None are left out (and those over budget with ``feasible_only``);
-    of equal points the earliest trial is kept.
+
+def pareto_front(trials: Sequence[TrialRecord], key: str, *, feasible_only: bool = False,
+                 recall: str = "detect_recall") -> list[TrialRecord]:
+    """Trials not dominated on (higher ``recall``, lower ``key``), sorted by ``key``.
+
+    ``recall``: ``"detect_recall"`` (machines and faxes together: the tuner's objective),
+    ``"machine_recall"`` or ``"fax_recall"``. Trials whose ``key`` or ``recall`` is None are
+    left out (and those over budget with ``feasible_only``); of equal points the earliest
+    trial is kept.
     """
-    pts = [t for t in trials if getattr(t, key) is not None and (t.feasible or not feasible_only)]
-    pts.sort(key=lambda t: (getattr(t, key), -t.detect_recall, t.number))
+    check_choice(recall, "recall", "pareto_front", RECALLS)
+    pts = [t for t in trials if getattr(t, key) is not None and getattr(t, recall) is not None
+           and (t.feasible or not feasible_only)]
+    pts.sort(key=lambda t: (getattr(t, key), -getattr(t, recall), t.number))
     front: list[TrialRecord] = []
     best = -1.0
     for t in pts:
-        if t.detect_recall > best + 1e-12:
+        if getattr(t, recall) > best + 1e-12:
             front.append(t)
-            best = t.detect_recall
+            best = getattr(t, recall)
     return front
 
 
@@ -545,7 +585,7 @@ class _AmdRunner:
 
 
 def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_drop_rate: float, where: str = "the tuning corpus",
-                       margin_logit: float = 0.0, margin_ms: int = 0) -> str:
+                       margin_logit: float = 0.0, margin_ms: int = 0, drop_assumed: bool = False) -> str:
     """Plain words: no setting met the budget; the best one's figures; whether the corpus is too small."""
     f = sc.figures
     comp = sc.compliance
@@ -553,7 +593,8 @@ def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_dro
     n_h = f.counts["human"]
     lines = [
         f"NO SETTING MEETS THE {profile.code} BUDGET on {where} ({n_trials} trials): {profile.code} allows "
-        f"{_pct(profile.budget_rate_max)} abandoned live calls; minus the dialer's own drops {_pct(dialer_drop_rate)} "
+        f"{_pct(profile.budget_rate_max)} abandoned live calls; minus the dialer's own drops {_pct(dialer_drop_rate)}"
+        + (" (assumed: --dialer-drop-rate not given)" if drop_assumed else "") + " "
         f"leaves {_pct(left)} for the detector (upper end of the one-sided 95% bound)."
     ]
     if left <= _EPS:
@@ -584,8 +625,7 @@ def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_dro
             )
     best = ", ".join(f"{k}={v}" for k, v in sc.settings.to_dict().items() if k != "backend")
     lines.append(
-        f"Best found: {best}. Its figures: detection recall {_pct(sc.detect_recall)} "
-        f"(machine {_pct(f.machine_recall)}, fax {_pct(f.fax_recall)}); people called machine/fax "
+        f"Best found: {best}. Its figures: {_recalls(f)}; people called machine/fax "
         f"{f.human_false_positives}/{n_h}, late {f.human_late}/{n_h} (after {f.delay_limit_ms} ms from "
         f"{f.delay_reference.value} with {f.agent_connect_ms} ms agent connect); abandoned upper95 "
         f"{_pct(sc.abandoned_upper95)}"
@@ -616,7 +656,7 @@ def _make_sampler(optuna, name: str, seed: int, n_trials: int, extra: dict):
                                       n_startup_trials=min(10, max(1, n_trials // 4)))
 
 
-def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_drop_rate: float = 0.0,
+def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_drop_rate: float | None = None,
          agent_connect_ms: int = 300, n_trials: int = 100, seed: int = 0,
          evidence: Corpus | str | os.PathLike | None = None, backend: str = "default", progress: bool = True,
          jobs: int = 1, margin_logit: float = 0.5, margin_ms: int = 200, base: Any = None,
@@ -630,9 +670,10 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         The labelled tuning corpus.
     profile : Profile or str
         The country's rules (a :class:`Profile`, a code such as ``"GB"`` or a profile file).
-    dialer_drop_rate : float
+    dialer_drop_rate : float or None
         The share of live calls the dialer itself drops (no agent free); the detector gets
-        the rest of the budget.
+        the rest of the budget. None (not given): 0.0 is assumed, and the result says so
+        (:attr:`TuneResult.warnings`, the tuning record, ``lsdlab report``).
     agent_connect_ms : int
         Time to bridge an agent after a LIVE/UNKNOWN decision.
     n_trials : int
@@ -674,6 +715,8 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     check_int_range(n_trials, "n_trials", o, 1, 100000)
     check_int_range(seed, "seed", o, 0, 2**32 - 1)
     check_int_range(jobs, "jobs", o, 1, 256)
+    drop_given = dialer_drop_rate is not None
+    dialer_drop_rate = 0.0 if dialer_drop_rate is None else dialer_drop_rate
     _check_score_args(dialer_drop_rate, agent_connect_ms, margin_logit, margin_ms, o)
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
@@ -742,7 +785,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
             rec = records[-1]
             if rec.feasible and rec.detect_recall > best_so_far[0]:
                 best_so_far[0] = rec.detect_recall
-            bar.set_postfix_str("best recall " + ("none yet" if best_so_far[0] < 0 else _pct(best_so_far[0])))
+            bar.set_postfix_str("best machines+faxes " + ("none yet" if best_so_far[0] < 0 else _pct(best_so_far[0])))
             bar.update()
 
         try:
@@ -755,11 +798,12 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         feasible=False, best=best, evidence=None, evidence_corpus=ev_corpus, tuning_corpus=corpus, profile=profile,
         backend=backend, dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms),
         margin_logit=float(margin_logit), margin_ms=int(margin_ms), seed=int(seed), n_trials=int(n_trials), trials=records,
-        best_trial=best_rec.number, message="", study=study,
+        best_trial=best_rec.number, message="", study=study, dialer_drop_rate_given=drop_given,
     )
     if not best_rec.feasible:
         result.message = infeasible_message(best, profile, n_trials=n_trials, dialer_drop_rate=dialer_drop_rate,
-                                            margin_logit=margin_logit if backend == "default" else 0.0, margin_ms=margin_ms)
+                                            margin_logit=margin_logit if backend == "default" else 0.0, margin_ms=margin_ms,
+                                            drop_assumed=not drop_given)
         return result
     # the evidence: the real streaming detector over every call of the evidence corpus
     from ..evaluate import run_corpus
@@ -788,11 +832,10 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     f = ev.figures
     result.feasible = True
     result.message = (
-        f"Within the {profile.code} budget: trial {best_rec.number} of {n_trials} catches {_pct(best.detect_recall)} of "
-        f"machines and faxes on the tuning corpus. Evidence ({f.calls} calls of {ev_corpus.root}): people called "
+        f"Within the {profile.code} budget: trial {best_rec.number} of {n_trials} detects {_recalls(best.figures)} on the "
+        f"tuning corpus. Evidence ({f.calls} calls of {ev_corpus.root}): people called "
         f"machine/fax {f.human_false_positives}/{f.counts['human']} (95% upper bound "
         f"{_pct(f.human_false_positive_upper95)}), late {f.human_late}/{f.counts['human']}, abandoned upper95 "
-        f"{_pct(f.human_abandoned_upper95)} vs {_pct(ev.budget_left)} left; machine recall {_pct(f.machine_recall)}, "
-        f"fax recall {_pct(f.fax_recall)}."
+        f"{_pct(f.human_abandoned_upper95)} vs {_pct(ev.budget_left)} left; {_recalls(f)}."
     )
     return result
