@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._format import format_settings
 from .._validation import check_choice, check_int_range, check_real_range
 from ..corpus import Call, Corpus
 from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
@@ -405,7 +406,7 @@ class TuneResult:
         """Human-readable lines: the outcome, the settings and the Pareto fronts."""
         lines = [self.message, ""]
         s = self.settings
-        lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in s.to_dict().items() if k != "backend"))
+        lines.append("settings: " + format_settings(s.to_dict(), skip=("backend",)))  # rounded for reading; the file keeps every digit
         for title, key, fmt in (("detection recall vs human false-positive rate", "human_false_positive_rate", _pct),
                                 ("detection recall vs median machine decision time", "machine_p50_s", _sec)):
             front = pareto_front(self.trials, key, feasible_only=True)
@@ -661,6 +662,9 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         ``result.feasible`` is False when nothing meets the budget (``result.message`` says
         why); :func:`lsdlab.tune.export` refuses such a result.
     """
+    from .._extras import require
+
+    require("tune", "lsdlab.tune.tune (lsdlab tune)")
     import optuna
     from tqdm.auto import tqdm
 
