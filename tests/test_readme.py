@@ -1,4 +1,4 @@
-"""The README's Python examples run as written: each ```python block, saved as a script.
+"""The docs' Python examples run as written: each ```python block of README.md and docs/, as a script.
 
 The "Placing calls" block places real SIP calls over 127.0.0.1 to the simulated far end.
 """
@@ -15,6 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+MAPPING = REPO / "docs" / "mapping.md"
+DOCS = (README, MAPPING)
 
 # SimulatedFarEnd starts its workers with multiprocessing 'spawn', which re-imports a script's
 # __main__; until it can start them without that, the script runs under the guard a user must
@@ -33,24 +35,48 @@ def as_script(block: str) -> str:
     return "if __name__ == '__main__':\n" + textwrap.indent(block, "    ")
 
 
+def _blocks():
+    for doc in DOCS:
+        for i, block in enumerate(python_blocks(doc.read_text())):
+            sip = "SimulatedFarEnd" in block or "UASCallChannel" in block
+            yield pytest.param(doc, block, id=f"{doc.name}-{i}",
+                               marks=[pytest.mark.sip, pytest.mark.timeout(180)] if sip else [])
+
+
 def test_python_blocks_are_found():
     blocks = python_blocks(README.read_text())
     assert blocks, "README.md has no ```python block"
     assert any("SimulatedFarEnd" in b and "message_wav()" in b for b in blocks)
-    for b in blocks:
-        compile(b, "README.md", "exec")  # syntax, at least, without SIP
+    for doc in DOCS:
+        for b in python_blocks(doc.read_text()):
+            compile(b, str(doc), "exec")  # syntax, at least, without SIP
 
 
-@pytest.mark.sip
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize("index", range(len(python_blocks(README.read_text()))))
-def test_readme_python_block_runs_as_a_script(index, tmp_path):
-    block = python_blocks(README.read_text())[index]
-    script = tmp_path / f"readme_block_{index}.py"
+@pytest.mark.parametrize(("doc", "block"), list(_blocks()))
+def test_python_block_runs_as_a_script(doc, block, tmp_path):
+    script = tmp_path / "block.py"
     script.write_text(as_script(block))
     r = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=150)
-    assert r.returncode == 0, f"README block {index} failed:\n{r.stdout}\n{r.stderr}"
+    assert r.returncode == 0, f"a python block of {doc.name} failed:\n{block}\n{r.stdout}\n{r.stderr}"
     assert "Traceback" not in r.stderr, r.stderr
     if "SimulatedFarEnd" in block:
         # the recording is an answering machine with a beep: the example reaches the message
         assert re.search(r"ANSWER_MACHINE\s+\S*BEEP\s+\d+\.\d+", r.stdout), r.stdout
+
+
+def test_mapping_covers_every_setting():
+    from dataclasses import fields
+
+    from lsdlab.detect import DetectorSettings
+    from lsdlab.detect.amdconf import CONF_KEYS
+
+    text = MAPPING.read_text()
+    for f in fields(DetectorSettings):
+        assert f"`{f.name}`" in text or (f.name == "timeout_ms" and "`timeout_ms`" in text), f.name
+    for key, field in CONF_KEYS.items():
+        assert f"| `{field}` | `{key}` |" in text, key
+    for vendor in ("MachineDetectionTimeout", "MachineDetectionSpeechThreshold", "MachineDetectionSpeechEndThreshold",
+                   "MachineDetectionSilenceTimeout", "machine_voice_threshold", "end_silence_timeout",
+                   "total_analysis_time_millis", "after_greeting_silence_millis"):
+        assert vendor in text, vendor
+    assert "docs/mapping.md" in README.read_text()
