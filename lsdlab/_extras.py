@@ -5,7 +5,7 @@ evaluation and settings files. The rest comes with extras::
 
     pip install 'lsdlab[sip]'    # real SIP calls: UASCallChannel, CallPool, SimulatedFarEnd
     pip install 'lsdlab[tune]'   # lsdlab tune, lsdlab report, lsdlab.plots
-    pip install 'lsdlab[lab]'    # the notebooks (JupyterLab, ipywidgets)
+    pip install 'lsdlab[lab]'    # the notebooks (JupyterLab, ipywidgets, and sip and tune)
     pip install 'lsdlab[all]'
 
 A feature calls :func:`require` before it imports anything from its extra, so a user without
