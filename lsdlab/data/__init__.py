@@ -61,7 +61,7 @@ def demo_corpus(*, build: bool = True, progress: Callable[[int, int], None] | No
     Outside a source checkout (an installed wheel) the corpus is built once with
     :func:`lsdlab.corpus.demo.build_demo` into :func:`demo_corpus_cache` (the same calls as
     ``lsdlab corpus build-demo DIR``; it needs the Debian packages espeak-ng, flite and
-    asterisk-core-sounds-en-wav and takes a few minutes). ``build=False`` raises instead; ``progress(done, total)`` is called after each built call.
+    asterisk-core-sounds-en-wav, and synthesises 410 calls). ``build=False`` raises instead; ``progress(done, total)`` is called after each built call.
     """
     for cand in (_checkout_demo(), demo_corpus_cache()):
         if (cand / "manifest.csv").is_file():
@@ -75,6 +75,6 @@ def demo_corpus(*, build: bool = True, progress: Callable[[int, int], None] | No
         )
     from ..corpus.demo import build_demo
 
-    log.warning("building the demo corpus into %s (once; a few minutes)", cache)
+    log.warning("building the demo corpus into %s (once: 410 calls)", cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     return Path(build_demo(cache, progress=progress))
