@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,18 +100,13 @@ def test_round_meaningful(value, shown):
     assert type(round_meaningful(value)) is type(value)
 
 
-def test_tuner_summary_prints_rounded_settings():
+def test_format_settings_rounds_each_value():
     from lsdlab.detect import DetectorSettings
-    from lsdlab.tune.search import TuneResult
 
     s = DetectorSettings(human_threshold=0.22595035612704045, machine_threshold=0.999685)
-    line = "settings: " + format_settings(s.to_dict(), skip=("backend",))
+    line = format_settings(s.to_dict(), skip=("backend",))
     assert "human_threshold=0.226," in line and "machine_threshold=0.999685," in line
-    assert "0.22595035612704045" not in line
-    # and TuneResult.summary prints that line (the same helper)
-    import inspect
-
-    assert "format_settings(s.to_dict()" in inspect.getsource(TuneResult.summary)
+    assert "backend" not in line and "0.22595035612704045" not in line
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +136,16 @@ def test_train_reports_each_fold_and_the_final_fit(small_corpus, tmp_path, capsy
     assert out.is_file()
     assert main(["train", str(small_corpus), "--out", str(out), "--folds", "3", "--jobs", "1", "--no-progress"]) == 0
     assert "fold 1/3" not in capsys.readouterr().err
+
+
+def test_tune_prints_settings_rounded(small_corpus, tmp_path, capsys):
+    # 8 TPE trials: the sampled thresholds have 16-17 digits; what is printed must not
+    code = main(["tune", str(small_corpus), "--country", "US", "--trials", "8", "--jobs", "1", "--no-cache",
+                 "--no-progress", "--out", str(tmp_path / "s.json")])
+    out = capsys.readouterr().out
+    assert code in (0, 1), out
+    settings_lines = [ln for ln in out.splitlines() if ln.startswith(("settings:", "Best found:"))]
+    assert settings_lines, out
+    for ln in settings_lines:
+        assert "human_threshold=" in ln
+        assert not re.search(r"=\d+\.\d{7,}", ln), ln

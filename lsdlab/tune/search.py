@@ -583,7 +583,7 @@ def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_dro
                 f"With {f.human_abandoned} of {n_h} people abandoned the bound is {_pct(sc.abandoned_upper95)}; "
                 f"the budget would need at least {need} human calls at that count, or fewer abandoned."
             )
-    best = ", ".join(f"{k}={v}" for k, v in sc.settings.to_dict().items() if k != "backend")
+    best = format_settings(sc.settings.to_dict(), skip=("backend",))
     lines.append(
         f"Best found: {best}. Its figures: detection recall {_pct(sc.detect_recall)} "
         f"(machine {_pct(f.machine_recall)}, fax {_pct(f.fax_recall)}); people called machine/fax "
