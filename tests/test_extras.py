@@ -118,8 +118,15 @@ CORE_SCRIPT = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def core_venv(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("core")
+    # build from a clean copy of what the wheel is made of (no stale build/ of the checkout)
+    src = root / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("lsdlab", "settings"):  # lsdlab/data/settings links to settings/
+        shutil.copytree(REPO / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     wheels = root / "wheels"
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(wheels)],
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src), "-w", str(wheels)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = wheels.glob("lsdlab-*.whl")
