@@ -23,7 +23,7 @@ from _subset import DEMO, subset_corpus
 
 import lsdlab
 from lsdlab._extras import EXTRAS, MissingExtraError, missing_modules, require
-from lsdlab.data import SHIPPED_COUNTRIES, message_wav, settings_path
+from lsdlab.data import SHIPPED_COUNTRIES, demo_corpus, message_wav, settings_path
 from lsdlab.errors import LsdlabError, ParameterError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +41,12 @@ def test_shipped_settings_are_the_settings_folder(country):
 def test_settings_path_names_the_shipped_countries():
     with pytest.raises(ParameterError, match=r"'country' parameter of settings_path must be one of US, GB.*'FR'.*lsdlab tune"):
         settings_path("FR")
+
+
+def test_demo_corpus_is_the_checkouts_when_there_is_one():
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip(f"corpora/demo is missing at {DEMO}")
+    assert demo_corpus(build=False) == DEMO
 
 
 def test_message_is_a_short_8khz_mono_wav_of_speech():
@@ -176,6 +182,12 @@ def test_core_install_commands(core_venv, small, tmp_path):
                        capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 2 and "pip install 'lsdlab[tune]'" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "s.json").exists()
+    # outside a checkout, with nothing cached: the error says how to build the demo corpus
+    empty = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "empty")}
+    r = subprocess.run([str(core_venv / "bin" / "python"), "-c", "from lsdlab.data import demo_corpus; demo_corpus(build=False)"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path, env=empty)
+    assert r.returncode == 1 and "No demo corpus found" in r.stderr, r.stderr
+    assert f"lsdlab corpus build-demo {tmp_path / 'empty' / 'lsdlab' / 'demo-corpus'}" in r.stderr
     # lsdlab demo after a wheel install: no checkout, so it finds the demo corpus in the cache
     cache = tmp_path / "cache"
     shutil.copytree(small, cache / "lsdlab" / "demo-corpus")
