@@ -4,14 +4,40 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/lsdlab/kernel.json
+# The interpreter's version, stamped into .venv: another interpreter (or a .venv left broken
+# by an earlier run) makes the next run rebuild .venv from scratch.
+PYVER := $(shell $(PY) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
+PYSTAMP := $(VENV)/.python-$(or $(PYVER),missing)
 
-.PHONY: demo test lab kernel lint install sysdeps bench clean
+GOAL := $(or $(MAKECMDGOALS),demo)
 
-$(STAMP): pyproject.toml
+.PHONY: demo test test-fast lab kernel lint install sysdeps bench clean check-python
+
+# make installs lsdlab[all,dev], whose [sip] extra needs the pjsua2-python wheels: they exist
+# for CPython 3.10-3.12 only. (The core, `pip install lsdlab`, also runs on 3.13.)
+define CHECK_PYTHON
+@if [ -z "$(PYVER)" ]; then \
+  echo "error: PY=$(PY) does not run as a Python interpreter; install Python 3.10-3.12 and run e.g. 'make PY=python3.12 $(GOAL)'." >&2; exit 2; fi
+@$(PY) -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 12) else 1)' || { \
+  echo "error: PY=$(PY) is Python $(PYVER); make needs Python 3.10, 3.11 or 3.12, because the SIP extra's" >&2; \
+  echo "  pjsua2-python wheels exist only for those (lsdlab's core alone, 'pip install lsdlab', runs on 3.10-3.13)." >&2; \
+  echo "  Install one (e.g. 'uv python install 3.12' or pyenv) and run 'make PY=python3.12 $(GOAL)'; $(VENV) was not touched." >&2; \
+  exit 2; }
+endef
+
+check-python:
+	$(CHECK_PYTHON)
+
+$(PYSTAMP):
+	$(CHECK_PYTHON)
+	@if [ -d $(VENV) ]; then echo "note: rebuilding $(VENV) for Python $(PYVER) ($(PY))"; rm -rf $(VENV); fi
+	$(PY) -m venv $(VENV)
+	touch $(PYSTAMP)
+
+$(STAMP): pyproject.toml $(PYSTAMP)
 	@$(MAKE) --no-print-directory sysdeps
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +61,10 @@ test: $(STAMP) $(KERNEL)
 	else echo "note: $(REAL_DEV) absent, its regression check is skipped"; fi
 	$(BIN)/python -m pytest -q || { rc=$$?; bash scripts/pytest-postmortem.sh; exit $$rc; }
 
+# For iteration: the tests without real SIP calls, notebooks or slow ones (see README for times).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not sip and not notebook and not slow"
+
 # The Jupyter kernel "Python (lsdlab)" (name lsdlab), installed inside .venv, runs .venv's
 # interpreter; the notebooks name it in their metadata.
 
@@ -43,8 +73,9 @@ $(KERNEL): $(STAMP)
 
 kernel: $(KERNEL)
 
+# JupyterLab refuses to run as root without --allow-root; pass it only when root.
 lab: $(KERNEL)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP) $(KERNEL)
 	$(BIN)/python benchmarks/run_all.py

@@ -6,6 +6,8 @@ import logging
 
 __version__ = "0.1.0"
 
+from . import data  # noqa: E402,F401  (lsdlab.data.settings_path etc. without another import)
+from ._extras import MissingExtraError  # noqa: E402
 from .errors import (  # noqa: E402
     AudioError,
     CorpusError,
@@ -28,6 +30,7 @@ __all__ = [
     "SettingsError",
     "ModelError",
     "SipError",
+    "MissingExtraError",
     "TunedSettings",
     "load_settings",
     "save_settings",

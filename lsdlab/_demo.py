@@ -15,12 +15,13 @@ import argparse
 import time
 from pathlib import Path
 
-DEMO_CORPUS = Path(__file__).resolve().parent.parent / "corpora" / "demo"
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the main job on the embedded demo corpus (corpus, evaluation, real SIP calls, tuning)")
-    p.add_argument("--corpus", default=str(DEMO_CORPUS), help="corpus folder (default: corpora/demo)")
+    p.add_argument("--corpus", default=None,
+                   help="corpus folder (default: the checkout's corpora/demo; after a wheel install, the demo corpus "
+                        "built once into ~/.cache/lsdlab/demo-corpus, which needs the Debian packages espeak-ng, "
+                        "flite and asterisk-core-sounds-en-wav)")
     p.add_argument("--country", default="US", help="country profile to tune for (default US)")
     p.add_argument("--trials", type=int, default=60, help="tuner trials (default 60)")
     p.add_argument("--out", default="out", help="folder for the exported settings (default ./out)")
@@ -49,7 +50,7 @@ def run(args) -> int:
 
     t0 = time.time()
     _step(1, "the demo corpus")
-    corpus = load(args.corpus)
+    corpus = load(args.corpus if args.corpus is not None else _find_demo_corpus())
     print(f"{corpus.root}: {len(corpus)} calls {corpus.counts()}, sha256 {corpus.sha256[:12]}")
 
     _step(2, "the detector on every call (offline far end), beside Asterisk app_amd")
@@ -70,10 +71,34 @@ def run(args) -> int:
         print(f"tuning did not produce a settings file: {exc}")
 
     if not args.no_sip:
+        from ._extras import MissingExtraError, require
+
         _step(4, "real SIP calls over 127.0.0.1 to the simulated far end")
-        _calls(corpus, settings_path)
+        try:
+            require("sip", "Placing SIP calls")
+        except MissingExtraError as exc:
+            print(f"skipped: {exc}")
+        else:
+            _calls(corpus, settings_path)
     print(f"\ndemo finished in {time.time() - t0:.0f} s")
     return 0
+
+
+def _find_demo_corpus() -> Path:
+    from .data import demo_corpus, demo_corpus_cache
+    from .errors import AudioError
+
+    def say(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            print(f"  built {done}/{total} calls", flush=True)
+
+    try:
+        return demo_corpus(progress=say)
+    except AudioError as exc:
+        raise AudioError(
+            f"lsdlab demo needs the demo corpus, and building it into {demo_corpus_cache()} failed: {exc} "
+            f"Or pass --corpus DIR with a corpus of your own (or a checkout's corpora/demo)."
+        ) from None
 
 
 def _tune(corpus, args) -> Path | None:
@@ -94,6 +119,7 @@ def _tune(corpus, args) -> Path | None:
 def _calls(corpus, settings_path) -> None:
     from . import UASCallChannel
     from .audio.io import load as load_audio
+    from .data import message_wav
     from .farend import SimulatedFarEnd
 
     human = _pick(corpus, "human", lambda c: c.answer_s is None and c.greeting_end_s is not None and c.greeting_end_s < 2.5)
@@ -109,7 +135,7 @@ def _calls(corpus, settings_path) -> None:
                   f"reason {getattr(d.lsd_reason, 'name', '-'):<15} at {d.lsd_decided_at_s or 0:.2f} s, codec {d.codec}")
             if call is machine and d.far_end_type == ch.CallFarEndType.ANSWER_MACHINE:
                 ready = ch.wait_for_answer_machine(seconds_timeout=15)
-                msg = Path(human.audio_path)
+                msg = message_wav()
                 ch.FilePlayer.play(str(msg))
                 print(f"{'':<18} machine ready to record: {ready}; left a {load_audio(msg)[0].size / 8000:.1f} s message")
                 call_id = d.sip_call_id

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from .audio.channel import ChannelSettings
@@ -26,26 +27,26 @@ _HIGHER_IS_WORSE = {"human_false_positive_rate", "human_missed_2s_rate", "silenc
 
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="run a detector over a labelled corpus; confusion matrix and figures")
-    e.add_argument("corpus")
+    e.add_argument("corpus", metavar="CORPUS", help="corpus folder (holding manifest.csv)")
     _common(e)
     e.add_argument("--decisions", metavar="OUT.csv", help="write one row per call")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(func=_evaluate)
 
     t = sub.add_parser("train", help="train the cadence model (group-aware CV report, skops file)")
-    t.add_argument("corpora", nargs="+", metavar="CORPUS")
-    t.add_argument("--out", required=True, metavar="MODEL.skops")
-    t.add_argument("--folds", type=int, default=5)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("corpora", nargs="+", metavar="CORPUS", help="one or more corpus folders (holding manifest.csv) to train on")
+    t.add_argument("--out", required=True, metavar="MODEL.skops", help="the model file to write (a .json report is written beside it)")
+    t.add_argument("--folds", type=int, default=5, help="cross-validation folds; calls of one group stay on one side (default 5, at least 2)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the model and of the channel rendering: same seed, same model file (default 0)")
     t.add_argument("--channel", action="store_true", help="render calls through the telephone channel with a 0.2-1.2 s lead-in (for raw, not call-shaped clips)")
     t.add_argument("--allow-unlicensed", action="store_true", help="also train on audio whose licence does not allow redistribution (private models only)")
-    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="processes for tracing the calls (default: the number of CPUs)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar and no per-fold lines on stderr")
     t.set_defaults(func=_train)
 
     r = sub.add_parser("regress", help="fail (exit 1) when a figure is worse than the baseline beyond tolerance")
-    r.add_argument("corpus")
-    r.add_argument("--baseline", required=True, metavar="FILE.json")
+    r.add_argument("corpus", metavar="CORPUS", help="corpus folder (holding manifest.csv)")
+    r.add_argument("--baseline", required=True, metavar="FILE.json", help="the figures to compare with (written by --update)")
     r.add_argument("--update", action="store_true", help="write the current figures as the new baseline")
     _common(r)
     r.set_defaults(func=_regress)
@@ -55,12 +56,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="FILE", help="a tuned settings file (lsdlab tune) or detector settings JSON")
     p.add_argument("--backend", choices=("default", "app_amd"), default=None, help="detector backend (default: the settings' or 'default')")
     p.add_argument("--channel", action="store_true", help="pass calls through the telephone-channel model (off by default: corpora are call audio already)")
-    p.add_argument("--lead-in", type=float, default=0.0, metavar="S", help="silence added after connect before each recording")
+    p.add_argument("--lead-in", type=float, default=0.0, metavar="S", help="seconds of silence added after connect before each recording (0-30, default 0)")
     p.add_argument("--after", choices=("hangup", "silence"), default="hangup",
                    help="when a recording ends: the far end hangs up (default) or the line stays up, silent")
     p.add_argument("--labels", metavar="L1,L2", help="use only rows with these labels (e.g. machine)")
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="processes running the calls (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
 
 
 def load_any_settings(path: str | None, backend: str | None):
@@ -182,9 +183,15 @@ def _train(args) -> int:
     ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
                             progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed)
     params = {"random_state": args.seed}
-    cv = cross_validate(ts, n_splits=args.folds, params=params)
+    say = None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True))
+    cv = cross_validate(ts, n_splits=args.folds, params=params, progress=say)
     print(format_report(cv))
+    t0 = time.monotonic()
+    if say:
+        say(f"final fit on all {len(ts.calls)} calls ({len(ts.y)} decision points) ...")
     model, meta = train_model(ts, args.out, params=params, cv=cv, sources=sources)
+    if say:
+        say(f"final fit done in {time.monotonic() - t0:.1f} s")
     print(f"model written to {args.out} ({len(ts.calls)} calls, {len(ts.y)} decision points); report in {Path(args.out).with_suffix('.json')}")
     _ = dump_report
     return 0
@@ -225,6 +232,7 @@ def _regress(args) -> int:
     if base.get("corpus_sha256") not in (None, corpus.sha256):
         print(f"note: the corpus changed since the baseline (sha256 {base['corpus_sha256'][:12]} -> {corpus.sha256[:12]})")
     worse = []
+    width = max((len(k) for k in bfig), default=0)
     for key, b in bfig.items():
         c = cur.get(key)
         if b is None or c is None:
@@ -234,7 +242,7 @@ def _regress(args) -> int:
         higher_worse = root in _HIGHER_IS_WORSE or root.startswith("decision_time")
         delta = (c - b) if higher_worse else (b - c)
         status = "WORSE" if delta > t + 1e-9 else "ok"
-        print(f"{status:>5}  {key:<34} baseline {b:.4f}  now {c:.4f}  (tolerance {t})")
+        print(f"{status:>5}  {key:<{width}}  baseline {b:.4f}  now {c:.4f}  (tolerance {t})")
         if status == "WORSE":
             worse.append(key)
     if worse:

@@ -30,18 +30,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Live speaker detection lab: corpora, detector, real SIP calls, country-rule tuning.",
     )
     parser.add_argument("--version", action="version", version=f"lsdlab {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _add_verbose_to_subcommands(parser)
     return parser
+
+
+_VERBOSE_HELP = "more log output (-vv for debug); before or after the subcommand"
+
+
+def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Let ``-v`` follow any subcommand too (``lsdlab tune ... -v``), counted with the global one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                if not any("-v" in a.option_strings for a in subparser._actions):
+                    subparser.add_argument("-v", "--verbose", dest="sub_verbose", action="count",
+                                           default=argparse.SUPPRESS, help=_VERBOSE_HELP)
+                _add_verbose_to_subcommands(subparser)
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """How many ``-v`` were given, before and after the subcommand."""
+    return int(args.verbose) + int(getattr(args, "sub_verbose", 0))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity(args), 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):

@@ -17,9 +17,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from ._extras import require
 from .errors import ParameterError
+
+require("tune", "lsdlab.plots (and lsdlab report)")
+from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["confusion_matrix", "decision_times", "pareto", "call_timeline", "detector_timeline", "figure_png",
            # notebook plots

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +120,12 @@ def _call_figures(calls, traces, settings: DetectorSettings) -> dict:
 
 
 def cross_validate(ts: TrainingSet, *, n_splits: int = 5, params: dict | None = None,
-                   settings: DetectorSettings | None = None) -> dict:
-    """Group-aware CV: point-level AUC and call-level figures with the default thresholds."""
+                   settings: DetectorSettings | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict:
+    """Group-aware CV: point-level AUC and call-level figures with the default thresholds.
+
+    ``progress``, when given, is called with one line as each fold starts and ends.
+    """
     settings = settings or DetectorSettings()
     n_groups = len(set(ts.groups.tolist()))
     k = min(n_splits, n_groups)
@@ -129,9 +135,12 @@ def cross_validate(ts: TrainingSet, *, n_splits: int = 5, params: dict | None = 
     folds = []
     total = {"humans": 0, "human_false_positives": 0, "humans_late_1_5s": 0, "machines": 0, "machines_recognised": 0}
     call_ids = np.arange(len(ts.calls))
-    for tr_calls, te_calls in gkf.split(call_ids, groups=ts.groups):
+    for i_fold, (tr_calls, te_calls) in enumerate(gkf.split(call_ids, groups=ts.groups), start=1):
         tr_rows = np.isin(ts.call_index, tr_calls)
         te_rows = np.isin(ts.call_index, te_calls)
+        t0 = time.monotonic()
+        if progress is not None:
+            progress(f"fold {i_fold}/{k}: fitting on {len(tr_calls)} calls ({int(tr_rows.sum())} decision points) ...")
         model = CadenceClassifier(**(params or {})).fit(ts.X[tr_rows], ts.y[tr_rows], sample_weight=ts.w[tr_rows])
         auc = None
         if te_rows.any() and len(set(ts.y[te_rows].tolist())) == 2:
@@ -142,6 +151,9 @@ def cross_validate(ts: TrainingSet, *, n_splits: int = 5, params: dict | None = 
         for key in total:
             total[key] += f[key]
         folds.append({"test_calls": len(te_calls), "auc": auc, **f})
+        if progress is not None:
+            progress(f"fold {i_fold}/{k}: tested on {len(te_calls)} calls, AUC "
+                     f"{'n/a' if auc is None else f'{auc:.3f}'} ({time.monotonic() - t0:.1f} s)")
     rep = {
         "folds": folds,
         "n_splits": k,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -49,14 +50,26 @@ def valid_audio(y: np.ndarray, *, name: str = "y", owner: str = "lsdlab") -> np.
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int = SR) -> np.ndarray:
-    """Polyphase resampling (scipy.signal.resample_poly via librosa's 'polyphase')."""
-    if orig_sr == target_sr:
-        return np.asarray(y, dtype=np.float32)
-    import librosa
+    """Polyphase resampling with scipy.signal.resample_poly.
 
-    return librosa.resample(
-        np.asarray(y, dtype=np.float32), orig_sr=orig_sr, target_sr=target_sr, res_type="polyphase"
-    ).astype(np.float32)
+    The same samples as ``librosa.resample(y, res_type='polyphase')`` (up/down ratio reduced
+    by the gcd of the rates, output length ``ceil(len(y) * target_sr / orig_sr)``), without
+    needing librosa.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if orig_sr == target_sr:
+        return y
+    from scipy.signal import resample_poly
+
+    orig_sr, target_sr = int(orig_sr), int(target_sr)
+    g = math.gcd(orig_sr, target_sr)
+    n_out = int(np.ceil(y.shape[-1] * (float(target_sr) / orig_sr)))
+    y_hat = resample_poly(y, target_sr // g, orig_sr // g, axis=-1)
+    if y_hat.shape[-1] > n_out:
+        y_hat = y_hat[..., :n_out]
+    elif y_hat.shape[-1] < n_out:
+        y_hat = np.pad(y_hat, [(0, 0)] * (y_hat.ndim - 1) + [(0, n_out - y_hat.shape[-1])])
+    return np.asarray(y_hat, dtype=np.float32)
 
 
 def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> tuple[np.ndarray, int]:

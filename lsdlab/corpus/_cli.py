@@ -18,11 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("dir", help="corpus folder (holding manifest.csv)")
     c.set_defaults(func=_check)
     s = csub.add_parser("stats", help="counts per label, durations, timing-label coverage")
-    s.add_argument("dir")
+    s.add_argument("dir", help="corpus folder (holding manifest.csv)")
     s.set_defaults(func=_stats)
     b = csub.add_parser("build-demo", help="rebuild the licence-clean demo corpus reproducibly")
     b.add_argument("out", help="output folder (written atomically: built aside, then renamed)")
-    b.add_argument("--seed", type=int, default=20261126)
+    b.add_argument("--seed", type=int, default=20261126, help="seed of every random choice: same seed, byte-identical corpus (default 20261126, the shipped one)")
     b.add_argument("--small", action="store_true", help="a few calls per kind (for tests)")
     b.set_defaults(func=_build_demo)
     ph = csub.add_parser("build-phone-speech",

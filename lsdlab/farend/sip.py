@@ -188,6 +188,9 @@ class SimulatedFarEnd:
         """Start the worker processes and wait until each listens."""
         if self._started:
             return self
+        from .._extras import require
+
+        require("sip", "SimulatedFarEnd")  # in this process, before any worker starts
         if self.record_dir is None:
             self.record_dir = Path(tempfile.mkdtemp(prefix="lsdlab-farend-"))
         self.record_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,11 @@ Importing it imports ``pjsua2`` (``import lsdlab`` alone does not).
 
 from __future__ import annotations
 
-from ._endpoint import (
+from .._extras import require as _require
+
+_require("sip", "lsdlab's SIP layer (UASCallChannel, CallPool, SimulatedFarEnd)")
+
+from ._endpoint import (  # noqa: E402
     CODEC_API_NAME,
     CODECS,
     EndpointSettings,
@@ -19,7 +23,7 @@ from ._endpoint import (
     register_thread,
     shutdown_endpoint,
 )
-from ._media import (
+from ._media import (  # noqa: E402
     FRAME_SAMPLES,
     FrameSink,
     FrameSource,

@@ -135,11 +135,11 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
         help="search detector settings and the LSD timeout that hold a country's abandoned-call budget; export them",
         description="Trace the corpus once, run an Optuna study (TPE with constraints) over the detector thresholds, "
         "end-of-turn silence, LSD timeout, timer mode and speech deadline, maximising machine and fax recall subject "
-        "to: the one-sided 95%% upper bound on abandoned live calls <= the country's budget minus the dialer's own drops. "
+        "to: the one-sided 95% upper bound on abandoned live calls <= the country's budget minus the dialer's own drops. "
         "Exports the settings with evidence from the streaming detector; exits 1 and writes nothing when no setting "
         "holds the budget.",
     )
-    t.add_argument("corpus", metavar="CORPUS")
+    t.add_argument("corpus", metavar="CORPUS", help="the labelled corpus to tune on (folder holding manifest.csv)")
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--country", metavar="CODE", help="a packaged country profile (see `lsdlab rules list`)")
     g.add_argument("--profile", metavar="FILE", help="your own country profile .toml")
@@ -152,30 +152,34 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--sampler", choices=("tpe", "tpe-independent", "nsga2"), default="tpe",
                    help="Optuna sampler with constraints (default tpe: multivariate TPE)")
     t.add_argument("--evidence-corpus", metavar="CORPUS2", help="measure the exported evidence here (default: CORPUS)")
-    t.add_argument("--backend", choices=("default", "app_amd"), default="default")
+    t.add_argument("--backend", choices=("default", "app_amd"), default="default",
+                   help="detector to tune: lsdlab's (default) or the Asterisk app_amd baseline")
     t.add_argument("--margin-logit", type=float, default=0.5, metavar="M",
                    help="safety margin: the setting must also hold the budget with its machine thresholds M lower in log-odds (default 0.5; 0 = off)")
     t.add_argument("--margin-ms", type=int, default=200, metavar="MS",
                    help="safety margin: ... and with every decision MS later (default 200; 0 = off)")
-    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
+    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="processes for tracing and the evidence run (default: the number of CPUs)")
     t.add_argument("--cache-dir", metavar="DIR", help="trace cache (default ~/.cache/lsdlab/traces)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
-    t.add_argument("--no-progress", action="store_true")
-    t.add_argument("--out", required=True, metavar="settings.json")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
+    t.add_argument("--out", required=True, metavar="settings.json",
+                   help="the settings file to write (for live_speaker_detect=, lsdlab evaluate --settings, lsdlab report)")
     t.add_argument("--amd-conf", metavar="amd.conf", help="also write an Asterisk amd.conf (with --backend app_amd)")
     t.set_defaults(func=_tune)
 
     r = sub.add_parser("report", help="one self-contained HTML report of a settings file: evidence, bounds, plots, failed calls")
-    r.add_argument("settings", metavar="settings.json")
+    r.add_argument("settings", metavar="settings.json", help="a settings file written by lsdlab tune")
     r.add_argument("--corpus", metavar="CORPUS", help="the corpus to show calls from (default: the evidence corpus named in the tuning record)")
-    r.add_argument("--out", required=True, metavar="report.html")
+    r.add_argument("--out", required=True, metavar="report.html", help="the HTML file to write (self-contained: plots embedded)")
     r.add_argument("--max-calls", type=int, default=8, metavar="N", help="at most N wrongly handled calls with spectrograms (default 8)")
     r.add_argument("--trials", type=int, default=60, metavar="N", help="trials of the small study run for the Pareto plot when the settings have no tuning record (default 60)")
     r.add_argument("--live-calls-per-day", type=int, default=None, metavar="N",
                    help="live (person-answered) calls a day of the campaign: the report turns the budget and the bound "
                    "into people per day and per the country's window (default: per 1,000 live calls)")
-    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="processes for running the calls (default: the number of CPUs)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
     r.set_defaults(func=_report)
 
 
@@ -188,7 +192,10 @@ def _warn(text: str) -> None:
 
 
 def _tune(args) -> int:
+    from .._extras import require
     from ..errors import ParameterError
+
+    require("tune", "lsdlab tune")
     from .export import export
     from .profiles import load_profile
     from .search import tune
@@ -218,8 +225,10 @@ def _tune(args) -> int:
 
 
 def _report(args) -> int:
+    from .._extras import require
     from .report import _write
 
+    require("tune", "lsdlab report")
     path, warnings = _write(args.settings, args.out, corpus=args.corpus, max_calls=args.max_calls, n_trials=args.trials,
                             jobs=max(1, args.jobs), progress=not args.no_progress and sys.stderr.isatty(),
                             live_calls_per_day=args.live_calls_per_day)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._format import format_settings
 from .._validation import check_choice, check_int_range, check_real_range
 from ..corpus import Call, Corpus
 from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
@@ -428,7 +429,7 @@ class TuneResult:
         lines += [f"WARNING: {w}" for w in self.warnings]
         lines.append("")
         s = self.settings
-        lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in s.to_dict().items() if k != "backend"))
+        lines.append("settings: " + format_settings(s.to_dict(), skip=("backend",)))  # rounded for reading; the file keeps every digit
         for title, key, fmt in (("machines + faxes detected vs human false-positive rate", "human_false_positive_rate", _pct),
                                 ("machines + faxes detected vs median machine decision time", "machine_p50_s", _sec)):
             front = pareto_front(self.trials, key, feasible_only=True)
@@ -623,7 +624,7 @@ def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_dro
                 f"With {f.human_abandoned} of {n_h} people abandoned the bound is {_pct(sc.abandoned_upper95)}; "
                 f"the budget would need at least {need} human calls at that count, or fewer abandoned."
             )
-    best = ", ".join(f"{k}={v}" for k, v in sc.settings.to_dict().items() if k != "backend")
+    best = format_settings(sc.settings.to_dict(), skip=("backend",))
     lines.append(
         f"Best found: {best}. Its figures: {_recalls(f)}; people called machine/fax "
         f"{f.human_false_positives}/{n_h}, late {f.human_late}/{n_h} (after {f.delay_limit_ms} ms from "
@@ -702,6 +703,9 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         ``result.feasible`` is False when nothing meets the budget (``result.message`` says
         why); :func:`lsdlab.tune.export` refuses such a result.
     """
+    from .._extras import require
+
+    require("tune", "lsdlab.tune.tune (lsdlab tune)")
     import optuna
     from tqdm.auto import tqdm
 

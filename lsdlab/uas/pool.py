@@ -240,6 +240,9 @@ class CallPool:
         """Start the workers and wait until each has its endpoint and channels."""
         if self._started:
             return self
+        from .._extras import require
+
+        require("sip", "CallPool")  # in this process, before any worker starts
         ctx = mp.get_context("spawn")
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
