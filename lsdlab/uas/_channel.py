@@ -1028,7 +1028,10 @@ class _DTMFPlayer:
         self._ch = ch
 
     def play(self, digits: str) -> bool:
-        """Send ``digits`` (``0-9A-D*#``, at most 32) as RFC 2833 events; blocks while sending."""
+        """Send ``digits`` (``0-9A-D*#``, at most 32) as RFC 2833 events (160 ms each).
+
+        Blocks until every digit's end packets are sent (about 0.22 s per digit).
+        """
         if not isinstance(digits, str) or not _DTMF_RE.match(digits):
             raise ParameterError(
                 f"The 'digits' parameter of DTMFPlayer.play must be 1 to 32 of '0-9A-D*#'. "
@@ -1038,13 +1041,24 @@ class _DTMFPlayer:
         pjcall = ctx.pjcall
         if pjcall is None:
             raise Hangup("DTMFPlayer.play: the far end hung up.")
+        pj = self._ch._pj
+        prm = pj.CallSendDtmfParam()
+        prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        prm.duration = _DTMF_DURATION_MS
+        prm.digits = digits
         try:
-            pjcall.dialDtmf(digits)
-        except self._ch._pj.Error as exc:
+            pjcall.sendDtmf(prm)
+        except pj.Error as exc:
             from ..sip import pj_error_text
 
             raise Error(f"DTMFPlayer.play: {pj_error_text(exc)}") from None
-        time.sleep(0.2 * len(digits) + 0.1)
+        finally:
+            del pjcall
+        # pjmedia sends each digit as RFC 2833 events every 20 ms frame for its duration,
+        # then its end packet 3 times, then the next digit: return only once the last
+        # digit's end packets are out (plus a frame of the conference clock and the
+        # loopback), so that a hang_up() right after play() cannot cut them off.
+        time.sleep(len(digits) * (_DTMF_DURATION_MS + 20 * _DTMF_END_PACKETS) / 1000.0 + 0.08)
         return True
 
 
