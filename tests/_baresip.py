@@ -79,8 +79,11 @@ class Baresip:
 
 @contextlib.contextmanager
 def baresip(tmp_path: Path, port: int, *, greeting: np.ndarray | None = None,
-            answer: bool = True) -> Iterator[Baresip]:
-    """Run baresip on 127.0.0.1:``port``; auto-answering and playing ``greeting`` (8 kHz float)."""
+            answer: bool = True, codecs: str = "PCMA,PCMU") -> Iterator[Baresip]:
+    """Run baresip on 127.0.0.1:``port``; auto-answering and playing ``greeting`` (8 kHz float).
+
+    ``codecs``: what baresip offers when it dials (and accepts), in order.
+    """
     conf = tmp_path / "baresip"
     rec = conf / "rec"
     rec.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ def baresip(tmp_path: Path, port: int, *, greeting: np.ndarray | None = None,
         "",
     ]))
     mode = ";answermode=auto" if answer else ""
-    (conf / "accounts").write_text(f"<sip:bare@127.0.0.1:{port}>;regint=0{mode};audio_codecs=PCMA,PCMU\n")
+    (conf / "accounts").write_text(f"<sip:bare@127.0.0.1:{port}>;regint=0{mode};audio_codecs={codecs}\n")
     proc = subprocess.Popen([BARESIP or "baresip", "-f", str(conf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=conf)
     b = Baresip(proc, port, rec)

@@ -124,3 +124,50 @@ def test_message_after_the_beep(tmp_path, ch):
     n = len(tail) // 160
     loud = np.sqrt(np.mean(tail[: n * 160].reshape(n, 160) ** 2, axis=1)) > 0.1
     assert loud.sum() * 0.02 > 0.95  # the whole 1 s message arrived
+
+
+def test_baresip_calls_farend_serve_sample_exact(tmp_path):
+    """baresip dials `lsdlab farend serve`: what it hears is the recording, sample for sample
+    (over G.711 mu-law, the law the recording was coded in, as tests/test_sip_lsd.py does:
+    re-coding it as A-law changes samples), and the far end's BYE ends baresip's call."""
+    import subprocess
+    import sys
+
+    from lsdlab.farend import OfflineFarEnd
+    from lsdlab.farend.scenario import Scenario
+
+    path = "human/human-002.wav"
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "lsdlab", "farend", "serve", str(DEMO), "--port", str(port),
+                              "--after", "hangup", "--seconds", "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()  # 'far end listening on ...' once it answers
+        assert "listening" in first, first
+        user = Scenario(kind="recording", path=path, after="hangup").to_uri_user() + ";as_is=1"
+        with baresip(tmp_path, free_port(), answer=False, codecs="PCMU") as b:
+            b.send(f"/dial sip:{user}@127.0.0.1:{port}\n")
+            assert b.wait_for(r"Call established", 10), b.log
+            assert b.wait_for(r"terminated", 30), b.log  # the far end hangs up after the recording
+            time.sleep(0.3)
+            (rec,) = b.recordings()
+            heard, _ = load(rec, sr=8000)
+    finally:
+        serve.terminate()
+        serve.wait(10)
+    want = codec_roundtrip(OfflineFarEnd(DEMO, channel=None).audio(path), "ulaw")
+    # where the recording starts in what baresip heard: the loudest 100 ms of it, matched
+    k = int(np.argmax(np.convolve(want**2, np.ones(800), mode="valid")))
+    corr = np.correlate(heard, want[k: k + 800], mode="valid")
+    off = int(np.argmax(corr)) - k
+    assert 0 <= off and off + len(want) <= len(heard), (off, len(heard), len(want))
+    got = heard[off: off + len(want)]
+    # baresip's mu-law table decodes the code of zero as 2/32768 (pjmedia and we say 0): so
+    # compare the mu-law codes on the wire, and the samples everywhere else
+    from lsdlab.audio.g711 import ulaw_encode
+
+    np.testing.assert_array_equal(ulaw_encode(got), ulaw_encode(want))
+    nz = want != 0
+    np.testing.assert_array_equal(got[nz], want[nz])
+    assert np.all(np.abs(got[~nz]) <= 2 / 32768)
