@@ -1,8 +1,8 @@
 """Interop: baresip (Debian baresip 1.0.0), a softphone nobody here wrote, as a second real SIP peer.
 
-Over 127.0.0.1: UASCallChannel -> baresip auto-answering with a greeting (verdicts as
-offline, DTMF both ways, the message after the beep, BYE from either side). (baresip ->
-``lsdlab farend serve`` is not tested yet: see the h-uas report.)
+Over 127.0.0.1, both directions: UASCallChannel -> baresip auto-answering with a greeting
+(verdicts as offline, DTMF both ways, the message after the beep, BYE from either side), and
+baresip -> ``lsdlab farend serve`` (what baresip hears is sample-exact; the far end's BYE).
 """
 
 from __future__ import annotations
