@@ -338,3 +338,11 @@ def test_abrupt_end_exits_cleanly(corpus, tmp_path, how):
     p = subprocess.run([sys.executable, str(script), str(corpus), how], capture_output=True, text=True, timeout=60)
     assert "ANSWERED" in p.stdout, p.stderr
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value", [0.1, -1, float("nan"), "5"])
+def test_rtp_timeout_is_checked(value):
+    from lsdlab import UASCallChannel
+
+    with pytest.raises(ParameterError, match="'rtp_timeout_s' parameter of UASCallChannel"):
+        UASCallChannel(rtp_timeout_s=value)

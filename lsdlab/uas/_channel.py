@@ -629,7 +629,9 @@ class UASCallChannel:
         while not ctx.ended:
             n = self._rtp_received(ctx)
             now = time.monotonic()
-            if n is not None and n > ctx.rtp_pkts:
+            if n is None:  # not readable just now (the call is ending): judge nothing
+                pass
+            elif n > ctx.rtp_pkts:
                 ctx.rtp_pkts = n
                 ctx.rtp_seen_t = now
             elif now - max(ctx.rtp_seen_t, ctx.connected_t) > timeout_s:
