@@ -54,8 +54,8 @@ _RTP_POLL_S = 0.05
 #: Far-end frames are passed to the detector only while RTP arrived within this (seconds):
 #: frames made up by the jitter buffer on a dead line wait (and are dropped if it stays dead).
 _RTP_FRESH_S = 0.15
-#: RFC 2833 digits: event duration we ask for (ms), end packets per digit (pjmedia sends
-#: the end-bit packet 3 times, one per 20 ms frame), and the margin we add after them.
+#: RFC 2833 digits: event duration we ask for (ms) and end packets per digit (pjmedia sends
+#: the end-bit packet 3 times, one per 20 ms frame).
 _DTMF_DURATION_MS = 160
 _DTMF_END_PACKETS = 3
 
@@ -209,8 +209,9 @@ class UASCallChannel:
         audio that came with RTP, so a dead line's made-up silence never becomes a verdict
         (the verdict stays UNKNOWN). None turns the supervision off. Default 5 s.
 
-    ``Details.raw_cause`` is the SIP status the far end sent (e.g. '486', '487' after our
-    CANCEL, '200' for an answered call), '' when none came; calls ended by a decision on
+    ``Details.raw_cause`` is the SIP status the far end sent (e.g. '486', '302', '200' for an
+    answered call), '' when none came (also after our own CANCEL: pjsua ends the call before
+    the far end's 487 arrives, and the 603 we give pjsua is no status on the wire); calls ended by a decision on
     this side (our timers, a dead line, no usable codec, a local pjsip error) say why in
     ``Details.local_reason``. An answer whose SDP has no codec we can use (e.g. only
     G.729, port 0, or only telephone-event) is never ANSWERED: cause FAILED.
