@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lsdlab's tests and demo-corpus recipe use:
-#   sip-tester (sipp, an independent SIP peer), espeak-ng and flite (offline TTS),
+#   sip-tester (sipp, an independent SIP peer), baresip (a softphone, a second SIP peer),
+#   espeak-ng and flite (offline TTS),
 #   asterisk-core-sounds-en-wav (CC-BY-SA-3.0 recorded prompts), sox.
 # Only as root (CI, fresh machines); otherwise the tests needing them skip with a reason.
 set -u
-pkgs="sip-tester espeak-ng flite asterisk-core-sounds-en-wav sox"
+pkgs="sip-tester baresip espeak-ng flite asterisk-core-sounds-en-wav sox"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

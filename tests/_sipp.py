@@ -79,6 +79,62 @@ Content-Length: 0
 """
 
 
+ANSWER_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="lsdlab uas answer without audio">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+{media}
+]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+#: SDP media sections of 200 OKs our channel cannot use, or can use but gets no RTP from.
+ANSWER_MEDIA = {
+    "g729_only": "m=audio [media_port] RTP/AVP 18\na=rtpmap:18 G729/8000",
+    "port_0": "m=audio 0 RTP/AVP 8\na=rtpmap:8 PCMA/8000",
+    "telephone_event_only": "m=audio [media_port] RTP/AVP 101\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15",
+    "pcma_no_rtp": "m=audio [media_port] RTP/AVP 8\na=rtpmap:8 PCMA/8000",
+}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -98,6 +154,13 @@ def sipp_uas(tmp_path: Path, y: np.ndarray) -> Iterator[str]:
 def sipp_reply(tmp_path: Path, code: int, reason: str) -> Iterator[str]:
     """Run sipp answering one INVITE with the final response ``code reason``; yields its URI."""
     with _sipp(tmp_path, REPLY_XML.format(code=code, reason=reason)) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def sipp_answer(tmp_path: Path, media: str) -> Iterator[str]:
+    """Run sipp answering one call with SDP ``ANSWER_MEDIA[media]`` and sending no RTP at all."""
+    with _sipp(tmp_path, ANSWER_XML.format(media=ANSWER_MEDIA[media])) as uri:
         yield uri
 
 

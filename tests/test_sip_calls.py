@@ -116,6 +116,17 @@ def test_no_answer_by_our_timer(ch, far):
     assert ch.wait_for_idle(10)
     assert ch.cause() == ch.Cause.NOANSWER
     assert 2.5 < time.monotonic() - t0 < 8
+    # raw_cause is what the far end said on the wire, not the 603 we gave pjsua for our CANCEL:
+    # pjsua ends the call before the far end's 487 arrives, so nothing; the local reason says why
+    assert ch.Details.raw_cause == ""
+    assert "no_answer_timeout_s" in ch.Details.local_reason
+
+
+def test_local_failure_has_no_pjsip_number_as_raw_cause(ch):
+    assert ch.start_call("sip:nobody@127.0.0.1:99999") is False  # makeCall itself refuses the URI
+    assert ch.state() == ch.State.IDLE
+    assert ch.Details.raw_cause == ""  # nothing went on the wire
+    assert "could not be placed" in ch.Details.local_reason
 
 
 def test_call_seconds_timeout_cancels(ch, far):
@@ -144,6 +155,37 @@ def test_codec_negotiation(ch, far, codecs, name):
     assert ch.Details.codec == name
     ch.hang_up()
     assert far.call_by_id(ch.Details.sip_call_id).codec == {"g711a": "PCMA", "g711u": "PCMU"}[name]
+
+
+def test_far_end_killed_mid_greeting_is_a_dead_line(corpus):
+    """SIGKILL of the far end mid-greeting: no verdict on the dead line's silence, and the call
+    ends after rtp_timeout_s with cause OUTOFORDER (it stayed ANSWERED forever before)."""
+    import os
+    import signal
+
+    from lsdlab import UASCallChannel
+    from lsdlab.farend import SimulatedFarEnd
+
+    _need_detector()
+    ch = UASCallChannel(rtp_timeout_s=2.0)
+    far = SimulatedFarEnd(corpus).start()
+    try:
+        assert ch.start_call(far.uri("machine.wav", after="silence"),
+                             live_speaker_detect=ch.LiveSpeakerDetectionSettings.DEFAULT,
+                             lsd_timeout_milliseconds=10000)
+        assert ch.wait_for_answer(10)
+        time.sleep(0.8)  # 0.3 s of silence, then 0.5 s into the (4 s) greeting
+        assert ch.Details.lsd_verdict is None
+        os.kill(far._procs[0].pid, signal.SIGKILL)
+        t_kill = time.monotonic()
+        assert ch.wait_for_idle(6)
+        assert 1.8 < time.monotonic() - t_kill < 3.5
+        assert ch.cause() == ch.Cause.OUTOFORDER
+        assert ch.Details.far_end_type == ch.CallFarEndType.UNKNOWN
+        assert "no RTP" in ch.Details.local_reason
+        assert ch.Details.raw_cause == "200"
+    finally:
+        far.close()
 
 
 def test_dtmf_both_ways(ch, far):
@@ -296,3 +338,11 @@ def test_abrupt_end_exits_cleanly(corpus, tmp_path, how):
     p = subprocess.run([sys.executable, str(script), str(corpus), how], capture_output=True, text=True, timeout=60)
     assert "ANSWERED" in p.stdout, p.stderr
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value", [0.1, -1, float("nan"), "5"])
+def test_rtp_timeout_is_checked(value):
+    from lsdlab import UASCallChannel
+
+    with pytest.raises(ParameterError, match="'rtp_timeout_s' parameter of UASCallChannel"):
+        UASCallChannel(rtp_timeout_s=value)

@@ -49,6 +49,15 @@ class _DefaultTimeout(int):
 _LSD_DEFAULT_MS = _DefaultTimeout(7000)
 _DTMF_RE = re.compile(r"^[0-9A-D*#]{1,32}$")
 _PHONE_RE = re.compile(r"^\d+(-\d+)*$")
+#: How often the RTP receive counter of a connected call is read (seconds).
+_RTP_POLL_S = 0.05
+#: Far-end frames are passed to the detector only while RTP arrived within this (seconds):
+#: frames made up by the jitter buffer on a dead line wait (and are dropped if it stays dead).
+_RTP_FRESH_S = 0.15
+#: RFC 2833 digits: event duration we ask for (ms) and end packets per digit (pjmedia sends
+#: the end-bit packet 3 times, one per 20 ms frame).
+_DTMF_DURATION_MS = 160
+_DTMF_END_PACKETS = 3
 
 
 @dataclass
@@ -59,7 +68,8 @@ class Details:
     call_from: str = ""
     sip_uri: str = ""
     sip_call_id: str = ""
-    raw_cause: str = ""
+    raw_cause: str = ""  # the SIP status the far end sent on the wire ('' if none came)
+    local_reason: str = ""  # why the call ended when it was decided here, in words ('' if not)
     far_end_type: CallFarEndType = CallFarEndType.UNKNOWN
     lsd_reason: Any = None  # lsdlab.detect.types.Reason
     lsd_confidence: float | None = None
@@ -108,11 +118,50 @@ class _CallCtx:
         self.rec_frames: list | None = None
         self.digits = ""
         self.last_digit_t = 0.0
+        # what the far end sent: the final response to our INVITE (status, reason, message)
+        self.wire_status = 0
+        self.wire_reason = ""
+        self.wire_msg = ""
+        self.local_reason = ""  # our own reason to end the call (timers, dead line, codecs)
+        # RTP supervision: pjcall is used by the watch thread only under pj_lock, which the
+        # DISCONNECTED callback takes before it drops the Call (a Call deleted late would
+        # hang up whatever call pjsua gave its id to next)
+        self.pj_lock = threading.Lock()
+        self.med_idx = -1
+        self.rtp_pkts = 0
+        self.rtp_seen_t = 0.0  # monotonic time the RTP counter last grew (0: never)
+        self.connected_t = 0.0
+
+
+def _sdp_media(msg: str) -> str:
+    """The media lines of a SIP message's SDP, for error texts ('m=audio 0 RTP/AVP 8; ...')."""
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip().startswith(("m=", "a=rtpmap"))]
+    return "; ".join(lines) if lines else "no SDP media lines"
+
+
+def _note_wire_status(pj, ctx: _CallCtx, e) -> None:
+    """Keep the far end's final response to our INVITE as it came off the wire.
+
+    pjsua's ``lastStatusCode`` mixes it with pjsip's own codes and with the cause we gave
+    when we hung up (603 for our CANCEL), so the call-state event's received message is used.
+    """
+    if ctx.wire_status or e.type != pj.PJSIP_EVENT_TSX_STATE:
+        return
+    ts = e.body.tsxState
+    code = int(ts.tsx.statusCode)
+    if code >= 200 and ts.type == pj.PJSIP_EVENT_RX_MSG and ts.tsx.method == "INVITE" and ts.tsx.role == pj.PJSIP_ROLE_UAC:
+        ctx.wire_status = code
+        ctx.wire_reason = str(ts.tsx.statusText)
+        ctx.wire_msg = str(ts.src.rdata.wholeMsg)
 
 
 def _make_pjcall(pj, account, ctx: _CallCtx):
     class _Call(pj.Call):
         def onCallState(self, prm):
+            try:
+                _note_wire_status(pj, ctx, prm.e)
+            except Exception:  # noqa: BLE001 - never raise into C++
+                log.exception("onCallState")
             try:
                 ctx.channel._on_call_state(ctx)
             except Exception:  # noqa: BLE001 - never raise into C++
@@ -154,6 +203,18 @@ class UASCallChannel:
     gateway : 'host[:port]' that turns telephone numbers (digits, ``tel:``) into SIP URIs.
     response_timeout_s : no response at all to the INVITE within this -> cause TIMEOUT.
     no_answer_timeout_s : ringing without answer this long -> CANCEL, cause NOANSWER.
+    rtp_timeout_s : an answered call that receives no RTP for this long is a dead line (far
+        end crashed or unplugged, or it never sends audio): it is ended with cause
+        OUTOFORDER and ``Details.local_reason`` saying so. Meanwhile the detector gets only
+        audio that came with RTP, so a dead line's made-up silence never becomes a verdict
+        (the verdict stays UNKNOWN). None turns the supervision off. Default 5 s.
+
+    ``Details.raw_cause`` is the SIP status the far end sent (e.g. '486', '302', '200' for an
+    answered call), '' when none came (also after our own CANCEL: pjsua ends the call before
+    the far end's 487 arrives, and the 603 we give pjsua is no status on the wire); calls ended by a decision on
+    this side (our timers, a dead line, no usable codec, a local pjsip error) say why in
+    ``Details.local_reason``. An answer whose SDP has no codec we can use (e.g. only
+    G.729, port 0, or only telephone-event) is never ANSWERED: cause FAILED.
 
     Examples
     --------
@@ -185,6 +246,7 @@ class UASCallChannel:
         gateway: str = "",
         response_timeout_s: float = 5.0,
         no_answer_timeout_s: float = 120.0,
+        rtp_timeout_s: float | None = 5.0,
         name: str = "",
     ) -> None:
         from ..sip import EndpointSettings, get_endpoint
@@ -192,6 +254,7 @@ class UASCallChannel:
         owner = "UASCallChannel"
         self.response_timeout_s = check_real_range(response_timeout_s, "response_timeout_s", owner, 0.2, 120.0)
         self.no_answer_timeout_s = check_real_range(no_answer_timeout_s, "no_answer_timeout_s", owner, 1.0, 3600.0)
+        self.rtp_timeout_s = check_real_range(rtp_timeout_s, "rtp_timeout_s", owner, 0.5, 3600.0, allow_none=True)
         self.gateway = gateway
         self.name = name or f"uas-{id(self):x}"
         changes: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port), ("transport", transport)) if v is not None}
@@ -383,7 +446,8 @@ class UASCallChannel:
             text = pj_error_text(exc)
             log.warning("%s: makeCall(%s) failed: %s", self.name, uri, text)
             ctx.ended = True
-            self.Details.raw_cause = str(getattr(exc, "status", "")) or text
+            self.Details.raw_cause = ""  # nothing went on the wire; pjsip's status number is no SIP cause
+            self.Details.local_reason = f"the call could not be placed: {text}"
             self._graveyard.append(ctx)
             cause = Cause.NOCHANNELS if "TOOMANY" in text.upper() or "too many" in text else Cause.UNOBTAINABLE
             self._set_state(State.IDLE, cause)
@@ -419,7 +483,8 @@ class UASCallChannel:
 
         left = None if seconds_timeout is None else max(0.0, seconds_timeout - (time.monotonic() - t0))
         if not self._wait(done, left) and self._state in (State.CALL_OUTGOING, State.RING_OUTGOING):
-            self._hangup_ctx(ctx, Cause.NOANSWER)
+            self._hangup_ctx(ctx, Cause.NOANSWER, f"no answer within {seconds_timeout} s (the 'seconds_timeout' "
+                                                  f"of call()): cancelled here")
             self._wait(lambda: self._state == State.IDLE, 5.0)
         self._join_consumer()
         return self._state
@@ -430,7 +495,7 @@ class UASCallChannel:
         ctx = self._ctx
         if ctx is None or self._state == State.IDLE:
             return self._state
-        self._hangup_ctx(ctx, Cause.NORMAL)
+        self._hangup_ctx(ctx, Cause.NORMAL, "hang_up() on this side")
         self._wait(lambda: self._state == State.IDLE, 60.0)
         self._join_consumer()
         return self._state
@@ -500,11 +565,12 @@ class UASCallChannel:
             raise Error(f"{what} needs an ANSWERED call; the channel is {self._state.name}.")
         return self._ctx
 
-    def _hangup_ctx(self, ctx: _CallCtx, cause: _enums.Cause) -> None:
+    def _hangup_ctx(self, ctx: _CallCtx, cause: _enums.Cause, reason: str = "") -> None:
         if ctx.ended:
             return
         if ctx.cause_override is None:
             ctx.cause_override = cause
+            ctx.local_reason = ctx.local_reason or reason
         if not ctx.acked.is_set():
             # pjsip cannot CANCEL before a provisional response and would keep the call 32 s:
             # finish it on our side now; the pjsua2 call is dropped when pjsip gives up.
@@ -526,11 +592,60 @@ class UASCallChannel:
             return
         if not self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s):
             log.info("%s: no response within %.1f s", self.name, self.response_timeout_s)
-            self._hangup_ctx(ctx, Cause.TIMEOUT)
+            self._hangup_ctx(ctx, Cause.TIMEOUT, f"no response to the INVITE within {self.response_timeout_s} s "
+                                                 f"(response_timeout_s)")
             return
         if not self._wait(lambda: ctx.connected or ctx.ended, self.no_answer_timeout_s):
             log.info("%s: no answer within %.1f s", self.name, self.no_answer_timeout_s)
-            self._hangup_ctx(ctx, Cause.NOANSWER)
+            self._hangup_ctx(ctx, Cause.NOANSWER, f"no answer within {self.no_answer_timeout_s} s "
+                                                  f"(no_answer_timeout_s): cancelled here")
+            return
+        if not self._wait(lambda: self._state == State.ANSWERED or ctx.ended, 2.0):
+            # answered, but pjsip neither started audio nor ended the call
+            self._hangup_ctx(ctx, Cause.FAILED, f"the far end answered with no audio we can use "
+                                                f"({_sdp_media(ctx.wire_msg)})")
+            return
+        if self.rtp_timeout_s is not None:
+            self._supervise_rtp(ctx, self.rtp_timeout_s)
+
+    def _rtp_received(self, ctx: _CallCtx) -> int | None:
+        """RTP packets received so far on the call's audio stream (None: not readable now)."""
+        if not ctx.pj_lock.acquire(timeout=0.5):
+            return None
+        try:
+            pjcall = ctx.pjcall
+            if getattr(ctx, "pj_gone", False) or pjcall is None or ctx.med_idx < 0:
+                return None
+            try:
+                return int(pjcall.getStreamStat(ctx.med_idx).rtcp.rxStat.pkt)
+            except self._pj.Error:
+                return None
+            finally:
+                del pjcall  # never the last reference outside the lock (see _forget_pjcall)
+        finally:
+            ctx.pj_lock.release()
+
+    def _supervise_rtp(self, ctx: _CallCtx, timeout_s: float) -> None:
+        """End an answered call that receives no RTP for ``timeout_s`` (cause OUTOFORDER)."""
+        while not ctx.ended:
+            n = self._rtp_received(ctx)
+            now = time.monotonic()
+            if n is None:  # not readable just now (the call is ending): judge nothing
+                pass
+            elif n > ctx.rtp_pkts:
+                ctx.rtp_pkts = n
+                ctx.rtp_seen_t = now
+            elif now - max(ctx.rtp_seen_t, ctx.connected_t) > timeout_s:
+                what = "since the answer" if not ctx.rtp_seen_t else f"after {ctx.rtp_pkts} packets"
+                reason = (f"no RTP from the far end for {timeout_s:g} s {what} (rtp_timeout_s): a dead line, "
+                          f"ended here")
+                log.info("%s: %s", self.name, reason)
+                self._hangup_ctx(ctx, Cause.OUTOFORDER, reason)
+                # a dead far end never answers our BYE (pjsip would wait 32 s): end it now;
+                # the pjsua2 call is dropped when pjsip gives up
+                self._finish(ctx, Cause.OUTOFORDER, str(ctx.wire_status) if ctx.wire_status else "")
+                return
+            time.sleep(_RTP_POLL_S)
 
     def _finish(self, ctx: _CallCtx, cause: _enums.Cause, raw: str) -> None:
         with self._cv:
@@ -543,6 +658,7 @@ class UASCallChannel:
                 ctx.source.stop()
             if ctx is self._ctx:
                 self.Details.raw_cause = raw
+                self.Details.local_reason = ctx.local_reason
                 self._graveyard.append(ctx)
                 self._set_state(State.IDLE, cause)
             self._cv.notify_all()
@@ -565,21 +681,38 @@ class UASCallChannel:
                 self._set_state(State.RING_OUTGOING)
         elif st == pj.PJSIP_INV_STATE_CONFIRMED and not ctx.connected:
             ctx.connected = True
+            ctx.connected_t = time.monotonic()
             self.Details.setup_s = time.monotonic() - ctx.t_start
             if self._state == State.CALL_OUTGOING:
                 self._set_state(State.RING_OUTGOING)  # keep the documented sequence
+            if ctx.am is None:
+                # the answer's SDP has no audio we can use (no common codec, port 0, only
+                # telephone-event): pjsip ends the call itself with a BYE (Reason: SIP
+                # ;cause=415 or 488); it is never ANSWERED (see the DISCONNECTED branch)
+                return
             self._start_media(ctx)
             self._set_state(State.ANSWERED, Cause.NORMAL)
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             ctx.pj_gone = True
-            code = int(info.lastStatusCode)
+            # the status the far end sent; else pjsip's own (a timeout, a transport error)
+            code = ctx.wire_status or int(info.lastStatusCode)
+            raw = str(ctx.wire_status) if ctx.wire_status else ""
+            if not ctx.wire_status and not ctx.local_reason:
+                ctx.local_reason = f"pjsip ended the call here: {info.lastStatusCode} {info.lastReason}".strip()
             if ctx.cause_override is not None:
                 cause = ctx.cause_override
+            elif ctx.connected and ctx.am is None:
+                # answered without usable audio: pjsip's BYE carried this status on the wire
+                cause = Cause.FAILED
+                raw = str(int(info.lastStatusCode))
+                ctx.local_reason = (f"the far end answered ({ctx.wire_status}) with no audio we can use "
+                                    f"({_sdp_media(ctx.wire_msg)}): ended here by a BYE with 'Reason: SIP "
+                                    f";cause={raw}' ({info.lastReason})")
             elif ctx.connected:
                 cause = Cause.NORMAL
             else:
                 cause = cause_for_status(code, rang=ctx.rang)
-            self._finish(ctx, cause, str(code) if code else "")
+            self._finish(ctx, cause, raw)
             self._forget_pjcall(ctx)
 
     @staticmethod
@@ -589,8 +722,15 @@ class UASCallChannel:
         # up: run later, after pjsua has reused the id for another call (any channel of
         # this process), it would tear that call down (the peer sees 603) and orphan its
         # callbacks. Dropping the reference here also breaks the ctx <-> Call cycle.
-        ctx.pj_gone = True
-        ctx.pjcall = None
+        # The RTP supervisor reads the Call under pj_lock: wait for it (bounded, so that a
+        # pjsua lock it might wait for cannot deadlock this pjsip thread).
+        locked = ctx.pj_lock.acquire(timeout=2.0)
+        try:
+            ctx.pj_gone = True
+            ctx.pjcall = None
+        finally:
+            if locked:
+                ctx.pj_lock.release()
 
     def _on_media(self, ctx: _CallCtx) -> None:
         pj = self._pj
@@ -600,6 +740,7 @@ class UASCallChannel:
         for i, mi in enumerate(info.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE and ctx.am is None:
                 ctx.am = ctx.pjcall.getAudioMedia(i)
+                ctx.med_idx = i
                 ports = self._endpoint.ports  # recycled: never destroyed while the bridge runs
                 ctx.sink = ports.take(FrameSink, f"{self.name}-sink")
                 ctx.source = ports.take(FrameSource, f"{self.name}-src")
@@ -611,8 +752,10 @@ class UASCallChannel:
                     self.Details.codec = CODEC_API_NAME.get(name, name.lower())
                 except pj.Error:
                     pass
-                if ctx.connected:
+                if ctx.connected and not ctx.ended and ctx is self._ctx:
                     self._start_media(ctx)
+                    if self._state != State.ANSWERED:  # audio came after the answer
+                        self._set_state(State.ANSWERED, Cause.NORMAL)
 
     def _start_media(self, ctx: _CallCtx) -> None:
         if ctx.sink is None or ctx.consumer is not None:
@@ -630,6 +773,11 @@ class UASCallChannel:
         loud = 0
         samples = 0  # audio time taken so far, in samples
         start = None  # ... when the first frame that is not digital silence came
+        # With RTP supervision, frames reach the detector only while RTP is arriving: the
+        # others (the jitter buffer's made-up silence on a dead line) wait in `held` and go
+        # to the detector in order once RTP comes again, or are dropped with the call.
+        gate = self.rtp_timeout_s is not None
+        held: list[np.ndarray] = []
         while True:
             frame = sink.get(timeout=0.05)
             if frame is None:
@@ -648,10 +796,15 @@ class UASCallChannel:
             else:
                 loud = 0
             if ctx.det is not None:
-                with ctx.det_lock:
-                    ev = ctx.det.push(frame)
-                if ev:
-                    self._handle_events(ctx, ev)
+                if gate and not (ctx.rtp_seen_t and time.monotonic() - ctx.rtp_seen_t <= _RTP_FRESH_S + _RTP_POLL_S):
+                    held.append(frame)
+                    continue
+                todo, held = [*held, frame], []
+                for f in todo:
+                    with ctx.det_lock:
+                        ev = ctx.det.push(f)
+                    if ev:
+                        self._handle_events(ctx, ev)
         self.Details.frames_received = sink.frames
         self.Details.max_frame_gap_ms = round(sink.max_gap_s * 1000.0, 1)
         self.Details.frame_gaps_over_60ms = sink.gaps_over
@@ -878,7 +1031,10 @@ class _DTMFPlayer:
         self._ch = ch
 
     def play(self, digits: str) -> bool:
-        """Send ``digits`` (``0-9A-D*#``, at most 32) as RFC 2833 events; blocks while sending."""
+        """Send ``digits`` (``0-9A-D*#``, at most 32) as RFC 2833 events (160 ms each).
+
+        Blocks until every digit's end packets are sent (about 0.22 s per digit).
+        """
         if not isinstance(digits, str) or not _DTMF_RE.match(digits):
             raise ParameterError(
                 f"The 'digits' parameter of DTMFPlayer.play must be 1 to 32 of '0-9A-D*#'. "
@@ -888,13 +1044,24 @@ class _DTMFPlayer:
         pjcall = ctx.pjcall
         if pjcall is None:
             raise Hangup("DTMFPlayer.play: the far end hung up.")
+        pj = self._ch._pj
+        prm = pj.CallSendDtmfParam()
+        prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        prm.duration = _DTMF_DURATION_MS
+        prm.digits = digits
         try:
-            pjcall.dialDtmf(digits)
-        except self._ch._pj.Error as exc:
+            pjcall.sendDtmf(prm)
+        except pj.Error as exc:
             from ..sip import pj_error_text
 
             raise Error(f"DTMFPlayer.play: {pj_error_text(exc)}") from None
-        time.sleep(0.2 * len(digits) + 0.1)
+        finally:
+            del pjcall
+        # pjmedia sends each digit as RFC 2833 events every 20 ms frame for its duration,
+        # then its end packet 3 times, then the next digit: return only once the last
+        # digit's end packets are out (plus a frame of the conference clock and the
+        # loopback), so that a hang_up() right after play() cannot cut them off.
+        time.sleep(len(digits) * (_DTMF_DURATION_MS + 20 * _DTMF_END_PACKETS) / 1000.0 + 0.08)
         return True
 
 

@@ -176,7 +176,7 @@ class CallPool:
         pjsip log level inside the workers (routed to their ``logging``).
     **channel_options
         Passed to each worker's :class:`UASCallChannel` (e.g. ``response_timeout_s``,
-        ``no_answer_timeout_s``, ``outbound_proxy``, ``gateway``); ``host``, ``transport``
+        ``no_answer_timeout_s``, ``rtp_timeout_s``, ``outbound_proxy``, ``gateway``); ``host``, ``transport``
         and ``port`` set up the worker's endpoint (a non-zero ``port`` gives worker ``i``
         ``port + i``).
 
@@ -198,7 +198,7 @@ class CallPool:
         self.start_timeout_s = check_real_range(start_timeout_s, "start_timeout_s", owner, 1.0, 600.0)
         self.log_level = check_int_range(log_level, "log_level", owner, 0, 6)
         known = {"host", "port", "transport", "outbound_proxy", "registrar", "username", "password",
-                 "realm", "gateway", "response_timeout_s", "no_answer_timeout_s"}
+                 "realm", "gateway", "response_timeout_s", "no_answer_timeout_s", "rtp_timeout_s"}
         unknown = set(channel_options) - known
         if unknown:
             raise ParameterError(
