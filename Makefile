@@ -50,6 +50,8 @@ demo: $(STAMP)
 	$(BIN)/lsdlab demo
 
 REAL_DEV := ../shared/corpora/real-dev
+# call-shaped real telephone speech, built where it is checked (no licence to commit it)
+PHONE_SPEECH := .cache/phone-speech
 
 test: $(STAMP) $(KERNEL)
 	$(BIN)/ruff check lsdlab tests benchmarks scripts
@@ -59,6 +61,10 @@ test: $(STAMP) $(KERNEL)
 	  $(BIN)/lsdlab regress $(REAL_DEV) --labels machine --channel --lead-in 0.5 --after silence \
 	    --baseline benchmarks/baselines/real-dev-machine.json --jobs 2 --no-progress; \
 	else echo "note: $(REAL_DEV) absent, its regression check is skipped"; fi
+	@if [ -d $(REAL_DEV)/phone-speech ]; then \
+	  $(BIN)/lsdlab corpus build-phone-speech $(PHONE_SPEECH) --real-dev $(REAL_DEV) >/dev/null && \
+	  $(BIN)/lsdlab regress $(PHONE_SPEECH) --baseline benchmarks/baselines/phone-speech.json --jobs 2 --no-progress; \
+	else echo "note: $(REAL_DEV)/phone-speech absent, the real-people regression check is skipped"; fi
 	$(BIN)/python -m pytest -q || { rc=$$?; bash scripts/pytest-postmortem.sh; exit $$rc; }
 
 # For iteration: the tests without real SIP calls, notebooks or slow ones (see README for times).
