@@ -7,11 +7,14 @@ KERNEL := $(VENV)/share/jupyter/kernels/lsdlab/kernel.json
 
 .PHONY: demo test lab kernel lint install sysdeps bench clean
 
+# The 'vad' extra (onnxruntime) and the silero-vad wheel, whose onnx model vad="silero" runs, are
+# installed so the tests cover both front ends; --no-deps: that wheel declares torch, the model needs none.
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory sysdeps
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,vad]'
+	$(BIN)/python -m pip install -q --no-deps 'silero-vad==6.2.3'
 	touch $(STAMP)
 
 install: $(STAMP)
