@@ -34,10 +34,13 @@ $(PYSTAMP):
 	$(PY) -m venv $(VENV)
 	touch $(PYSTAMP)
 
+# The 'vad' extra (onnxruntime) and the silero-vad wheel, whose onnx model vad="silero" runs, are
+# installed so the tests cover both front ends; --no-deps: that wheel declares torch, the model needs none.
 $(STAMP): pyproject.toml $(PYSTAMP)
 	@$(MAKE) --no-print-directory sysdeps
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	$(BIN)/python -m pip install -q -e '.[all,vad,dev]'
+	$(BIN)/python -m pip install -q --no-deps 'silero-vad==6.2.3'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -2,7 +2,7 @@
 
 Per 10 ms hop: an adaptive noise floor (minimum statistics over 1.6 s), speech activity
 (level above the floor by ``vad_margin_db`` and voiced; a clearly voiced hop that continues
-a burst needs 5 dB less), tone tracking (fax CNG/CED, V.21,
+a burst needs 5 dB less; or, with ``vad='silero'``, Silero VAD: see .vad), tone tracking (fax CNG/CED, V.21,
 beeps, SIT, ringback), speech cadence, and every 50 ms after the first speech the cadence
 model's P(machine). Decisions follow fixed rules over those quantities, so a call's
 :class:`CallTrace` (threshold-free) can be replayed under other thresholds and timeouts with
@@ -34,6 +34,7 @@ from .types import (
     Tone,
     Verdict,
 )
+from .vad import SileroVad
 
 __all__ = ["LiveSpeakerDetector", "CallTrace", "GRID_HOPS"]
 
@@ -319,6 +320,9 @@ class LiveSpeakerDetector(StreamingDetector):
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
         self._min_speech = s.min_machine_speech_ms / 1000.0 - 1e-9
         self._weak_margin = max(s.vad_margin_db - _WEAK_RELIEF_DB, 2.0)
+        # vad='silero': speech activity from Silero VAD (sample-clocked windows, see .vad)
+        self._vad = SileroVad() if s.vad == "silero" else None
+        self._vad_speech = False
         self._ring_hop: int | None = None
         self._deadline, self._isil_hop = _timers(s, None, 0, None, False)
 
@@ -361,7 +365,10 @@ class LiveSpeakerDetector(StreamingDetector):
         f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
         lv, vo, pk, pu, v21, rb, st = f.level_db, f.voicing, f.peak_hz, f.purity, f.v21_ratio, f.rb_ratio, f.stationarity
+        vad = self._vad.hop_speech(hops) if self._vad is not None else None
         for j in range(len(lv)):
+            if vad is not None:
+                self._vad_speech = bool(vad[j])
             self._stat_run = self._stat_run + 1 if st[j] >= _STATIONARY else 0
             if self._stat_run == _STAT_RUN and self._onset_hop is None:
                 # a steady tone: its attack (before the spectrum settled) was not speech
@@ -423,11 +430,14 @@ class LiveSpeakerDetector(StreamingDetector):
                 out += self._tone_decision(h, FarEndType.FAX_MACHINE, Reason.FAX_V21, 0.95)
         else:
             self._v21_run = self._v21_mixed = 0
-        # ---- speech activity
-        active = ((level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
-                   or speech_seen and level > max(floor + self._weak_margin, _MIN_SPEECH_DB) and voicing >= _WEAK_VOICED
-                   and self._cad.continues(h * HOP_S))
-                  and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN)
+        # ---- speech activity (Silero's or energy+voicing; tones, ringback, steady sounds excluded)
+        if self._vad is not None:
+            speechy = self._vad_speech
+        else:
+            speechy = (level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
+                       or speech_seen and level > max(floor + self._weak_margin, _MIN_SPEECH_DB) and voicing >= _WEAK_VOICED
+                       and self._cad.continues(h * HOP_S))
+        active = speechy and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN
         t0 = h * HOP_S
         self._speech_run = self._speech_run + 1 if active else 0
         if active:

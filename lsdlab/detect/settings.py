@@ -12,6 +12,8 @@ from .types import TimerMode
 
 __all__ = ["DetectorSettings", "TIMEOUT_RANGE_MS", "check_timeout_ms", "settings_from_dict"]
 
+#: The speech-activity front ends (``DetectorSettings.vad``).
+VAD_CHOICES = ("energy", "silero")
 #: The LSD timeout range of the UAS API.
 TIMEOUT_RANGE_MS = (500, 10000)
 
@@ -65,7 +67,12 @@ class DetectorSettings:
         Shortest single tone (400-2000 Hz) taken as an answering-machine beep.
     vad_margin_db : float
         Speech must be this far above the adaptive noise floor (a clearly voiced hop that
-        continues a burst needs 5 dB less, at least 2 dB).
+        continues a burst needs 5 dB less, at least 2 dB). Used by ``vad='energy'`` only.
+    vad : str
+        The speech-activity front end: 'energy' (level above the noise floor and voicing) or
+        'silero' (Silero VAD through onnxruntime; needs the ``lsdlab[vad]`` extra, see
+        :mod:`lsdlab.detect.vad`). Tones, ringback and steady sounds are excluded in both.
+        Measured in benchmarks/VAD.md.
     fax_detect, beep_detect, sit_detect : bool
         Switch the tone detectors.
     model : str
@@ -85,6 +92,7 @@ class DetectorSettings:
     initial_silence_result: str = "unknown"
     beep_min_ms: int = 120
     vad_margin_db: float = 9.0
+    vad: str = "energy"
     fax_detect: bool = True
     beep_detect: bool = True
     sit_detect: bool = True
@@ -115,6 +123,11 @@ class DetectorSettings:
         check_choice(self.initial_silence_result, "initial_silence_result", o, ("unknown", "machine"))
         check_int_range(self.beep_min_ms, "beep_min_ms", o, 40, 2000)
         check_real_range(self.vad_margin_db, "vad_margin_db", o, 3.0, 30.0)
+        check_choice(self.vad, "vad", o, VAD_CHOICES)
+        if self.vad == "silero":
+            from .vad import check_silero_available
+
+            check_silero_available(o)
         for name in ("fax_detect", "beep_detect", "sit_detect"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"The {name!r} parameter of {o} must be a bool. Got {getattr(self, name)!r} instead.")

@@ -58,7 +58,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Fields of DetectorSettings that change a call's trace (the rest are replayed).
-TRACE_FIELDS = ("vad_margin_db", "beep_min_ms", "fax_detect", "beep_detect", "sit_detect", "model")
+TRACE_FIELDS = ("vad_margin_db", "vad", "beep_min_ms", "fax_detect", "beep_detect", "sit_detect", "model")
 #: Fields the default-backend search varies.
 SEARCHED_FIELDS = (
     "machine_threshold",
