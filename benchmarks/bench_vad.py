@@ -28,7 +28,7 @@ features (``LiveSpeakerDetector.speech_bursts()``: bursts of 60 ms or more, hops
    streaming 60 corpora/demo calls in 20 ms frames (x real time per core, best of 3 passes,
    as bench_detect.py), and the Silero VAD alone.
 
-Writes benchmarks/results/vad.json and benchmarks/VAD.md.
+Writes benchmarks/results/vad.json and its section of BENCHMARKS.md.
 
     .venv/bin/python benchmarks/bench_vad.py [--max-clips N]
 """
@@ -42,13 +42,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, command, write_json
+from _common import ROOT, command, update_section, write_json
 
 from lsdlab.audio import load as load_audio
 from lsdlab.audio import tones
 from lsdlab.audio.channel import ChannelSettings, TelephoneChannel, bandpass
 from lsdlab.audio.frames import set_level
-from lsdlab.audio.io import SR, atomic_path
+from lsdlab.audio.io import SR
 from lsdlab.corpus import load as load_corpus
 from lsdlab.detect import DetectorSettings, LiveSpeakerDetector, SpeechOnset
 from lsdlab.detect.vad import SileroVad, silero_available
@@ -63,7 +63,6 @@ FADE_S = 0.03
 GAP_HOPS = 15  # 150 ms, the detector's WORD_GAP_S
 GUARD_HOPS = 20  # 0.2 s around the truth is neither speech nor false alarm
 MODES = ("energy", "silero")
-VAD_MD = ROOT / "benchmarks" / "VAD.md"
 
 
 def settings(mode: str) -> DetectorSettings:
@@ -342,7 +341,7 @@ def pct(v):
 def render(res: dict) -> str:
     u, sp = res["utterances"], res["speed"]
     lines = [
-        "# Speech activity: energy+voicing vs Silero VAD (issue 11, item 3)",
+        "## Speech activity: energy+voicing vs Silero VAD (`vad=` setting)",
         "",
         f"Command: `{res['command']}` ({res['date']}, {res['elapsed_s']:.0f} s). Results: benchmarks/results/vad.json.",
         "Every figure is the whole detector's speech activity (the bursts its cadence features",
@@ -457,7 +456,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--real-dev", default=str(ROOT.parent / "shared" / "corpora" / "real-dev"))
     ap.add_argument("--max-clips", type=int, default=None, help="at most this many speech/ clips (spread over the voices)")
-    ap.add_argument("--render-only", action="store_true", help="rewrite VAD.md from results/vad.json")
+    ap.add_argument("--render-only", action="store_true", help="rewrite its BENCHMARKS.md section from results/vad.json")
     ap.add_argument("--verdicts-only", action="store_true", help="measure only part 5 into results/vad.json")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
@@ -470,8 +469,7 @@ def main():
             res["verdicts_command"] = command()
         res["conclusion"] = conclusion(res)
         write_json("vad", res)
-        with atomic_path(VAD_MD) as tmp:
-            tmp.write_text(render(res))
+        update_section("vad", render(res))
         print(render(res))
         return
     why = silero_available()
@@ -498,8 +496,7 @@ def main():
     res["elapsed_s"] = time.time() - t0
     res["conclusion"] = conclusion(res)
     write_json("vad", res)
-    with atomic_path(VAD_MD) as tmp:
-        tmp.write_text(render(res))
+    update_section("vad", render(res))
     print(render(res))
 
 
