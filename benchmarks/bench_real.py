@@ -49,7 +49,8 @@ def humans_row(name: str, ds: list) -> tuple[str, dict]:
     ub = upper_bound(fp, n)
     text = (f"| {name} | {n} | {pct(fp, n)} (<= {100 * ub:.1f}%) | {in_silence} | {pct(within2, n)} | "
             f"{'-' if med is None else f'{med:.2f}'} |")
-    return text, {"humans": n, "called_machine_or_fax": fp, "upper95": ub, "machine_in_silence_after_turn": in_silence,
+    return text, {"humans": n, "called_machine_or_fax": fp,
+                  "called_machine_paths": sorted(d.path for d in ds if d.decision in ("machine", "fax")), "upper95": ub, "machine_in_silence_after_turn": in_silence,
                   "decided_within_2s_of_greeting_end": within2, "median_after_greeting_end_s": med}
 
 
@@ -192,6 +193,10 @@ def main() -> None:
         "decided LIVE/UNKNOWN within 2 s of the turn's end | median after the turn (s) |",
         "|---|---|---|---|---|---|",
         *hrows,
+        "",
+        "People called machine, by file: " + "; ".join(
+            f"{k.split(': ', 1)[1]}: {', '.join(Path(p).name for p in v['called_machine_paths']) or 'none'}"
+            for k, v in out.items() if k.startswith("humans: ") and not k.startswith("humans: app_amd")) + ".",
         "",
         "Machines: real-dev's machine clips (36 real voicemail greetings of real people, 39 call-screening prompts, "
         "a SIT tone and a beep), through the channel model, 0.2-1.2 s lead-in, the line staying up after the greeting.",
