@@ -844,6 +844,14 @@ def _active_dbfs(y: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(p[p > p.max() * 1e-3])))
 
 
+def write_manifest(root: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    """``root/manifest.csv`` with ``columns`` (a recipe writes it into a folder built aside)."""
+    with open(root / MANIFEST, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
@@ -1003,10 +1011,7 @@ def _build_into(root: Path, *, seed: int, small: bool, real_dev: Path | None,
                 espeak_voices.add(call.group[7:])
             if progress is not None:
                 progress(k + 1, len(plan))
-    with open(root / MANIFEST, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    write_manifest(root, rows, COLUMNS)
     n_people = sum(r["label"] == "human" for r in rows)
     n_real_people = sum(r["label"] == "human" and r["source"] in (_SRC_SPEECH[0], _SRC_FSDD[0]) for r in rows)
     text = _ATTRIBUTION.format(

@@ -37,7 +37,6 @@ import numpy as np
 
 from ..audio.io import SR, load, save_wav
 from ..errors import ParameterError
-from .load import MANIFEST
 
 __all__ = ["build_phone_speech", "word_groups", "PHONE_SPEECH_SEED"]
 
@@ -214,6 +213,8 @@ def build_phone_speech(out: str | os.PathLike, *, real_dev: str | os.PathLike | 
 
 def _build_into(root: Path, rd: Path, rows: list[dict], seed: int,
                 progress: Callable[[int, int], None] | None) -> None:
+    from .demo import write_manifest
+
     (root / "human").mkdir()
     seeds = np.random.SeedSequence(seed).spawn(len(rows))
     audio = {row["path"]: load(rd / row["path"])[0] for row in rows}
@@ -260,10 +261,7 @@ def _build_into(root: Path, rd: Path, rows: list[dict], seed: int,
             })
         if progress is not None:
             progress(k + 1, len(rows))
-    with open(root / MANIFEST, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(out_rows)
+    write_manifest(root, out_rows, _COLUMNS)
     (root / _MARKER).write_text(
         "# Call-shaped real telephone speech\n\nBuilt by `lsdlab corpus build-phone-speech` "
         f"(lsdlab/corpus/phone.py, seed {seed}) from {rd}/phone-speech (the Hyke data: Reda, Panjwani, "
