@@ -12,6 +12,7 @@ exactly the verdict the streaming detector would give (used by the tuner).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ..audio.io import SR
 from .analysis import HopAnalyzer
 from .base import HOP, StreamingDetector
 from .features import SILENCE_INDEX, CadenceTracker
-from .model import CadenceClassifier, default_model
+from .model import default_model
 from .settings import DetectorSettings
 from .types import (
     AnswerDetected,
@@ -34,6 +35,9 @@ from .types import (
     Tone,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from .model import CadenceClassifier
 
 __all__ = ["LiveSpeakerDetector", "CallTrace", "GRID_HOPS"]
 
