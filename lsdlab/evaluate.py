@@ -12,12 +12,12 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ._validation import check_real_range
 from .audio.channel import ChannelSettings
 from .audio.io import atomic_path
 from .corpus import Call, Corpus
-from .errors import ParameterError
 from .detect import (
     CallTrace,
     DetectorSettings,
@@ -27,6 +27,7 @@ from .detect import (
     make_detector,
     trace_audio,
 )
+from .errors import ParameterError
 from .farend.offline import OfflineFarEnd
 
 __all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
@@ -78,11 +79,13 @@ def _other_threads() -> list:
     """
     import threading
 
-    monitor = None
+    monitor: type | None
     try:
-        from tqdm._monitor import TMonitor as monitor
+        from tqdm._monitor import TMonitor
+
+        monitor = TMonitor
     except ImportError:  # pragma: no cover - a tqdm without the monitor module
-        pass
+        monitor = None
     return [t for t in threading.enumerate()
             if t is not threading.main_thread() and not (monitor is not None and isinstance(t, monitor))]
 
@@ -160,7 +163,7 @@ def _map_dask(fn, items: list, *, client, progress: bool, desc: str, batch_size:
 
         bar = tqdm(total=len(items), desc=f"{desc} (dask)", unit="call", leave=False)
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             i = index[fut.key]
             results[i] = fut.result()
             if bar is not None:
@@ -181,7 +184,7 @@ class ShippedFarEnd:
         self.far = far
         self.files = files
         self._local: OfflineFarEnd | None = None
-        self._tmp = None
+        self._tmp: Any = None
 
     def __getstate__(self):
         return {"far": self.far, "files": self.files, "_local": None, "_tmp": None}
@@ -191,8 +194,9 @@ class ShippedFarEnd:
             import tempfile
             from pathlib import Path
 
-            self._tmp = tempfile.TemporaryDirectory(prefix="lsdlab-shipped-")
-            root = Path(self._tmp.name)
+            tmp = tempfile.TemporaryDirectory(prefix="lsdlab-shipped-")
+            self._tmp = tmp
+            root = Path(tmp.name)
             for rel, data in self.files.items():
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_bytes(data)
@@ -230,7 +234,10 @@ def connect(cluster: str):
         n = int(m.group(1))
         if not 1 <= n <= 256:
             raise ParameterError(f"--cluster local:N needs N (worker processes) in the range [1, 256]. Got {n} instead.")
-        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
+        import logging
+
+        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.WARNING)
         return Client(lc, set_as_default=False)
     if cluster.startswith("local"):
         raise ParameterError(f"--cluster must be 'local:N' (N worker processes) or a scheduler address such as "

@@ -8,7 +8,6 @@ repetition, as most RTP stacks do). Deterministic for a given seed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
 from functools import lru_cache
 
 import numpy as np

@@ -150,7 +150,7 @@ class CompiledModel:
         feat, thr, left, right, val, root, depth = self.tree_arrays_
         arrays = dict(feat=feat, thr=thr, left=left, right=right, val=val, root=root)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()},
+            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()},  # type: ignore[arg-type]
                      depth=np.int64(depth), offset=np.float64(self.offset_), format=np.int64(_COMPILED_FORMAT),
                      sha256=np.array(self.sha256), n_features=np.int64(self.n_features_in_))
 
