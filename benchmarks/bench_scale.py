@@ -6,6 +6,7 @@ Writes benchmarks/results/scale.json; --markdown also prints a "Scale" section f
 Every figure is timed from outside or around whole calls, never inside the detector:
 - start-up: `lsdlab evaluate` on a one-call corpus, the minimum wall time of ``--repeats``
   runs, and the module import time reported by ``python -X importtime`` (its minimum too);
+- the machine's parallel ceiling at the time (:func:`parallel_ceiling`), before and after;
 - --jobs: `lsdlab evaluate CORPUS --jobs 1` and `--jobs 2` run in turn (A B A B ...), the
   ratio taken pair by pair (so a machine whose speed drifts still compares like with like)
   and its median quoted, with each run's CPU seconds (children's rusage);
@@ -85,6 +86,33 @@ def startup(corpus: Path, repeats: int) -> dict:
             "imports_s_min": round(min(imports), 3), "runs": repeats}
 
 
+def _burn(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+def parallel_ceiling(repeats: int, n: int = 4_000_000) -> dict:
+    """What 2 processes can gain over 1 on this machine right now: the same pure-Python loop
+    twice in one process vs once in each of 2 forked processes (on a busy shared machine
+    this, not lsdlab, bounds the --jobs 2 speed-up)."""
+    import multiprocessing as mp
+
+    ratios = []
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_burn, [1000, 1000])
+        for _ in range(repeats):
+            t = time.perf_counter()
+            _burn(n)
+            _burn(n)
+            serial = time.perf_counter() - t
+            t = time.perf_counter()
+            pool.map(_burn, [n, n])
+            ratios.append(serial / (time.perf_counter() - t))
+    return {"speedup_median": round(statistics.median(ratios), 3), "runs": repeats}
+
+
 def jobs_pairs(corpus: Path, repeats: int) -> dict:
     a = [*LSDLAB, "evaluate", str(corpus), "--no-progress", "--json", "--jobs", "1"]
     b = [*LSDLAB, "evaluate", str(corpus), "--no-progress", "--json", "--jobs", "2"]
@@ -152,7 +180,9 @@ def main() -> None:
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_average_1min_at_start": round(load1, 2)}}
         out["startup"] = startup(one, a.repeats)
+        out["parallel_ceiling"] = parallel_ceiling(a.repeats)
         out["jobs"] = jobs_pairs(corpus, a.repeats)
+        out["parallel_ceiling_after"] = parallel_ceiling(a.repeats)
         if not a.no_dask:
             try:
                 out["dask"] = dask_vs_jobs(corpus, a.repeats, a.tasks)
@@ -173,6 +203,8 @@ def main() -> None:
         f"| start-up, `lsdlab evaluate` on one call (min of {a.repeats}) | {s['wall_s_min']:.2f} s wall, imports {s['imports_s_min']:.2f} s |",
         f"| `evaluate --jobs 2` vs `--jobs 1`, {out['calls']} calls, pairwise median | {j['speedup_median']:.2f}x faster "
         f"(range {j['speedup_min']:.2f}-{j['speedup_max']:.2f}) |",
+        f"| the machine's own ceiling: a pure-Python loop in 2 processes vs 1 (median, before / after) | "
+        f"{out['parallel_ceiling']['speedup_median']:.2f}x / {out['parallel_ceiling_after']['speedup_median']:.2f}x |",
     ]
     if d:
         lines += [
