@@ -39,7 +39,7 @@ $(PYSTAMP):
 $(STAMP): pyproject.toml $(PYSTAMP)
 	@$(MAKE) --no-print-directory sysdeps
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all,vad,dev]'
+	$(BIN)/python -m pip install -q -e '.[all,vad,dask,dev]'
 	$(BIN)/python -m pip install -q --no-deps 'silero-vad==6.2.3'
 	touch $(STAMP)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--channel", action="store_true", help="render calls through the telephone channel with a 0.2-1.2 s lead-in (for raw, not call-shaped clips)")
     t.add_argument("--allow-unlicensed", action="store_true", help="also train on audio whose licence does not allow redistribution (private models only)")
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="processes for tracing the calls (default: the number of CPUs)")
+    add_cluster_args(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar and no per-fold lines on stderr")
     t.set_defaults(func=_train)
 
@@ -61,7 +63,48 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="when a recording ends: the far end hangs up (default) or the line stays up, silent")
     p.add_argument("--labels", metavar="L1,L2", help="use only rows with these labels (e.g. machine)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="processes running the calls (default 1)")
+    add_cluster_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
+
+
+def add_cluster_args(p: argparse.ArgumentParser) -> None:
+    """``--cluster`` and ``--ship-audio`` (Dask scale-out; needs ``pip install 'lsdlab[dask]'``)."""
+    p.add_argument("--cluster", metavar="ADDRESS|local:N",
+                   help="run the calls on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for a "
+                        "LocalCluster of N worker processes on this machine (instead of --jobs)")
+    p.add_argument("--ship-audio", action="store_true",
+                   help="with --cluster: send each call's recording with its task (workers that cannot see the corpus folder)")
+
+
+@contextlib.contextmanager
+def cluster_client(args):
+    """The Dask client of ``--cluster`` (None without it), closed afterwards."""
+    if getattr(args, "ship_audio", False) and not getattr(args, "cluster", None):
+        raise ParameterError("--ship-audio sends recordings to Dask workers; it needs --cluster ADDRESS or --cluster local:N.")
+    if not getattr(args, "cluster", None):
+        yield None
+        return
+    import logging
+
+    from .evaluate import close_client, connect
+
+    if not getattr(args, "verbose", 0):  # Dask logs every scheduler and worker step at INFO
+        try:
+            import distributed  # noqa: F401 - sets its loggers' levels on import: quieten them after
+        except ImportError:
+            pass  # connect() says how to install it
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    client = connect(args.cluster)
+    try:
+        link = client.dashboard_link
+    except Exception:  # noqa: BLE001 - no dashboard (bokeh missing): nothing to show
+        link = None
+    n = len(client.scheduler_info().get("workers", {}))
+    print(f"dask: {n} worker(s) at {client.scheduler.address}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
+    try:
+        yield client
+    finally:
+        close_client(client)
 
 
 def load_any_settings(path: str | None, backend: str | None):
@@ -103,8 +146,10 @@ def _run(args):
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
         raise ParameterError(f"--lead-in must be between 0 and 30 seconds. Got {args.lead_in}.")
-    decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=max(1, args.jobs),
-                           progress=not args.no_progress and sys.stderr.isatty())
+    with cluster_client(args) as client:
+        decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=max(1, args.jobs),
+                               progress=not args.no_progress and sys.stderr.isatty(), client=client,
+                               ship_audio=args.ship_audio)
     return corpus, det, tuned, decisions
 
 
@@ -180,8 +225,10 @@ def _train(args) -> int:
         corpus = load(c)
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
-    ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
-                            progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed)
+    with cluster_client(args) as client:
+        ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
+                                progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed, client=client,
+                                ship_audio=args.ship_audio)
     params = {"random_state": args.seed}
     say = None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True))
     cv = cross_validate(ts, n_splits=args.folds, params=params, progress=say)

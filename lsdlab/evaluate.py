@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ._validation import check_real_range
 from .audio.channel import ChannelSettings
@@ -26,10 +27,11 @@ from .detect import (
     make_detector,
     trace_audio,
 )
+from .errors import ParameterError
 from .farend.offline import OfflineFarEnd
 
 __all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
-           "longest_pauses"]
+           "longest_pauses", "connect", "close_client", "ShippedFarEnd"]
 
 
 @dataclass(frozen=True)
@@ -68,35 +70,77 @@ def _one_trace(args) -> CallTrace:
     return trace_audio(far.audio(call.path), 8000, settings)
 
 
-def _mp_context():
-    """How corpus workers start: forked when this process has a single thread (fast, and no
-    ``__main__`` guard needed in scripts); otherwise from a fork server, because a fork copies
-    other threads' locks in whatever state they are (a SIP endpoint's pjsua2 threads, a
-    Jupyter kernel's I/O threads) and the children can hang. Scripts that run SIP calls and
-    corpus jobs together then need the usual ``if __name__ == "__main__":`` guard."""
-    import multiprocessing
+def _other_threads() -> list:
+    """Threads of this process other than the main one and tqdm's progress monitor.
+
+    tqdm starts a monitor thread with its first bar (even a disabled one) and keeps it; it
+    only sleeps on an event and takes tqdm's own lock, which a forked worker never touches,
+    so it does not make a fork unsafe.
+    """
     import threading
 
-    if threading.active_count() == 1:
+    monitor: type | None
+    try:
+        from tqdm._monitor import TMonitor
+
+        monitor = TMonitor
+    except ImportError:  # pragma: no cover - a tqdm without the monitor module
+        monitor = None
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not (monitor is not None and isinstance(t, monitor))]
+
+
+def _mp_context():
+    """How corpus workers start: forked when this process runs no other thread (fast: the
+    workers inherit the imported modules and the loaded model, and no ``__main__`` guard is
+    needed in scripts); otherwise from a fork server, because a fork copies other threads'
+    locks in whatever state they are (a SIP endpoint's pjsua2 threads, a Jupyter kernel's I/O
+    threads) and the children can hang. Scripts that run SIP calls and corpus jobs together
+    then need the usual ``if __name__ == "__main__":`` guard. Chosen before any progress bar
+    starts (tqdm's monitor thread is not counted, see :func:`_other_threads`)."""
+    import multiprocessing
+
+    if "fork" in multiprocessing.get_all_start_methods() and not _other_threads():
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["lsdlab.evaluate"])
     return ctx
 
 
-def _map(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
+def _run_batch(fn, items: list) -> list:
+    """One cluster task: a batch of calls, so the scheduler's per-task cost is paid once per batch."""
+    return [fn(it) for it in items]
+
+
+def _batches(items: list, n_workers: int, batch_size: int | None) -> list[list]:
+    if batch_size is None:  # about 4 batches per worker (load balance), at most 64 calls each
+        batch_size = max(1, min(64, -(-len(items) // max(1, 4 * n_workers))))
+    return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+
+
+def _map(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
+    """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
+    processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
+    if client is not None:
+        return _map_dask(fn, items, client=client, progress=progress, desc=desc, batch_size=batch_size)
+    serial = jobs <= 1 or len(items) < 8
+    ctx = None if serial else _mp_context()  # before the bar: tqdm's monitor thread is a thread
+    if not progress:
+        if serial:
+            return [fn(it) for it in items]
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
+            return list(ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))))
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="call", leave=False)
+    bar = tqdm(total=len(items), desc=desc, unit="call", leave=False)
     try:
-        if jobs <= 1 or len(items) < 8:
-            out = []
+        out = []
+        if serial:
             for it in items:
                 out.append(fn(it))
                 bar.update()
             return out
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as ex:
-            out = []
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
             for r in ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))):
                 out.append(r)
                 bar.update()
@@ -105,23 +149,145 @@ def _map(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
         bar.close()
 
 
+def _map_dask(fn, items: list, *, client, progress: bool, desc: str, batch_size: int | None) -> list:
+    from dask.distributed import as_completed
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    batches = _batches(items, n_workers, batch_size)
+    futures = client.map(_run_batch, [fn] * len(batches), batches, pure=False)
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list = [None] * len(batches)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc=f"{desc} (dask)", unit="call", leave=False)
+    try:
+        for fut in as_completed(futures, loop=client.loop):
+            i = index[fut.key]
+            results[i] = fut.result()
+            if bar is not None:
+                bar.update(len(batches[i]))
+    finally:
+        if bar is not None:
+            bar.close()
+        client.cancel(futures)
+    return [r for batch in results for r in batch]
+
+
+class ShippedFarEnd:
+    """An :class:`OfflineFarEnd` whose recordings travel with it (for cluster workers that do
+    not see the corpus folder): the files' bytes are written to a private temporary folder on
+    the worker the first time a call is rendered there."""
+
+    def __init__(self, far: OfflineFarEnd, files: dict[str, bytes]) -> None:
+        self.far = far
+        self.files = files
+        self._local: OfflineFarEnd | None = None
+        self._tmp: Any = None
+
+    def __getstate__(self):
+        return {"far": self.far, "files": self.files, "_local": None, "_tmp": None}
+
+    def audio(self, path: str):
+        if self._local is None:
+            import tempfile
+            from pathlib import Path
+
+            tmp = tempfile.TemporaryDirectory(prefix="lsdlab-shipped-")
+            self._tmp = tmp
+            root = Path(tmp.name)
+            for rel, data in self.files.items():
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_bytes(data)
+            f = self.far
+            self._local = OfflineFarEnd(root, channel=f.channel, lead_in_s=f.lead_in_s, after=f.after, seed=f.seed)
+        return self._local.audio(path)
+
+
+def _items(far: OfflineFarEnd, calls: Sequence[Call], settings, *, client, ship_audio: bool) -> list:
+    """Work items ``(far end, call, settings)``; with ``ship_audio`` each item's far end carries
+    the bytes of its own recording (the workers need not see ``far.corpus_root``)."""
+    if client is None or not ship_audio:
+        return [(far, c, settings) for c in calls]
+    from pathlib import Path
+
+    root = Path(far.corpus_root)
+    return [(ShippedFarEnd(far, {c.path: (root / c.path).read_bytes()}), c, settings) for c in calls]
+
+
+def connect(cluster: str):
+    """A ``dask.distributed.Client`` for ``--cluster``: ``local:N`` starts a LocalCluster of N
+    worker processes (one thread each) on this machine, anything else is a scheduler address
+    (``tcp://host:8786``). Needs the ``dask`` extra: ``pip install 'lsdlab[dask]'``."""
+    import re
+
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ParameterError(
+            f"--cluster {cluster} needs Dask's distributed scheduler, which is not installed; "
+            "install it with: pip install 'lsdlab[dask]'."
+        ) from None
+    m = re.fullmatch(r"local:(\d+)", cluster.strip())
+    if m:
+        n = int(m.group(1))
+        if not 1 <= n <= 256:
+            raise ParameterError(f"--cluster local:N needs N (worker processes) in the range [1, 256]. Got {n} instead.")
+        import logging
+
+        lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.WARNING)
+        return Client(lc, set_as_default=False)
+    if cluster.startswith("local"):
+        raise ParameterError(f"--cluster must be 'local:N' (N worker processes) or a scheduler address such as "
+                             f"tcp://10.0.0.5:8786. Got {cluster!r} instead.")
+    try:
+        return Client(cluster, timeout="20s", set_as_default=False)
+    except OSError as exc:
+        raise ParameterError(f"--cluster {cluster}: no Dask scheduler answered ({exc}); start one with "
+                             "`dask scheduler` (and workers with `dask worker ADDRESS`) or use --cluster local:N.") from None
+
+
+def close_client(client) -> None:
+    """Close a client made by :func:`connect` (and its LocalCluster, if it started one)."""
+    if client is None:
+        return
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None = None,
                lead_in_s: float | tuple[float, float] = 0.0, seed: int = 0, jobs: int = 1,
-               progress: bool = False, after: str = "hangup") -> list[Decision]:
-    """Stream every call through the offline far end into a detector; one Decision per call."""
+               progress: bool = False, after: str = "hangup", client=None, ship_audio: bool = False,
+               batch_size: int | None = None) -> list[Decision]:
+    """Stream every call through the offline far end into a detector; one Decision per call.
+
+    ``jobs``: local worker processes. ``client``: a ``dask.distributed.Client`` to run the calls
+    on its cluster instead, ``batch_size`` calls per task (default: about 4 tasks per worker);
+    the workers read the audio from the corpus folder (the same path must be visible to
+    them) unless ``ship_audio``, when each call's recording is sent with its task. Only the
+    decisions come back. Decisions are identical whichever way they were made.
+    """
     far = _farend(corpus, channel, lead_in_s, seed, after)
-    make_detector(settings)  # validate settings (and load the model) once, here
-    items = [(far, c, settings) for c in corpus.calls]
-    return _map(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate")
+    make_detector(settings)  # validate settings (and load the model) once, here: forked workers inherit it
+    items = _items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
+    return _map(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate", client=client,
+                batch_size=batch_size)
 
 
 def trace_corpus(corpus: Corpus, settings: DetectorSettings | None = None, *, channel: ChannelSettings | None = None,
                  lead_in_s: float | tuple[float, float] = 0.0, seed: int = 0, jobs: int = 1,
-                 progress: bool = False, after: str = "hangup") -> list[CallTrace]:
-    """The :class:`CallTrace` of every call (default backend), for fast re-scoring."""
+                 progress: bool = False, after: str = "hangup", client=None, ship_audio: bool = False,
+                 batch_size: int | None = None) -> list[CallTrace]:
+    """The :class:`CallTrace` of every call (default backend), for fast re-scoring
+    (``jobs``, ``client``, ``ship_audio``, ``batch_size``: as :func:`run_corpus`)."""
     far = _farend(corpus, channel, lead_in_s, seed, after)
-    items = [(far, c, settings) for c in corpus.calls]
-    return _map(_one_trace, items, jobs=jobs, progress=progress, desc="trace")
+    LiveSpeakerDetector(settings, trace=True)  # load the model once, here: forked workers inherit it
+    items = _items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
+    return _map(_one_trace, items, jobs=jobs, progress=progress, desc="trace", client=client, batch_size=batch_size)
 
 
 def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[CallTrace],

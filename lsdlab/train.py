@@ -25,6 +25,7 @@ from .audio.channel import ChannelSettings
 from .corpus import Corpus
 from .detect import DetectorSettings
 from .detect.detector import CallTrace
+from .detect.features import SILENCE_INDEX
 from .detect.model import CadenceClassifier, save_model
 from .errors import ParameterError
 from .evaluate import decisions_from_traces, trace_corpus
@@ -72,13 +73,17 @@ def _usable(corpus: Corpus, allow_unlicensed: bool) -> Corpus:
 
 def build_training_set(corpora: list[tuple[Corpus, ChannelSettings | None, tuple[float, float] | float]],
                        *, allow_unlicensed: bool = False, jobs: int = 1, progress: bool = False,
-                       seed: int = 0) -> TrainingSet:
-    """Trace every human/machine call of the corpora; rows are decision points."""
+                       seed: int = 0, client=None, ship_audio: bool = False) -> TrainingSet:
+    """Trace every human/machine call of the corpora; rows are decision points.
+
+    ``jobs`` local processes, or the Dask cluster of ``client`` (a ``dask.distributed.Client``;
+    ``ship_audio``: see :func:`lsdlab.evaluate.run_corpus`)."""
     calls, traces = [], []
     for corpus, channel, lead in corpora:
         sub = _usable(corpus, allow_unlicensed)
         tr = trace_corpus(sub, DetectorSettings(model="none", timeout_ms=10000), channel=channel,
-                          lead_in_s=lead, seed=seed, jobs=jobs, progress=progress)
+                          lead_in_s=lead, seed=seed, jobs=jobs, progress=progress, client=client,
+                          ship_audio=ship_audio)
         calls += list(sub.calls)
         traces += tr
     rows, ys, ws, idx = [], [], [], []
@@ -86,15 +91,17 @@ def build_training_set(corpora: list[tuple[Corpus, ChannelSettings | None, tuple
         if t.onset_hop is None:
             continue
         machine = c.label.value == "machine"
-        pts = [x for (h, _p, sil), x in zip(t.points, t.features)
-               if (h - t.onset_hop) * 0.01 <= HORIZON_S and not (machine and sil >= SILENT_AFTER_S - 1e-9)]
-        if not pts:
+        keep = (t.hops.astype(np.int64) - t.onset_hop) * 0.01 <= HORIZON_S
+        if machine:
+            keep &= t.X[:, SILENCE_INDEX] < SILENT_AFTER_S - 1e-9
+        n = int(keep.sum())
+        if n == 0:
             continue
         label = 1 if machine else 0
-        rows += pts
-        ys += [label] * len(pts)
-        ws += [1.0 / len(pts)] * len(pts)
-        idx += [i] * len(pts)
+        rows.append(t.X[keep])
+        ys += [label] * n
+        ws += [1.0 / n] * n
+        idx += [i] * n
     if not rows:
         raise ParameterError("no speech found in any human or machine call; nothing to train on.")
     y = np.array(ys)
@@ -104,7 +111,7 @@ def build_training_set(corpora: list[tuple[Corpus, ChannelSettings | None, tuple
         if m.any():
             w[m] *= 0.5 / w[m].sum()
     groups = np.array([f"{c.group_key}" for c in calls])
-    return TrainingSet(calls, traces, np.array(rows), y, w * len(w), np.array(idx), groups)
+    return TrainingSet(calls, traces, np.concatenate(rows), y, w * len(w), np.array(idx), groups)
 
 
 def _call_figures(calls, traces, settings: DetectorSettings) -> dict:

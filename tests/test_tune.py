@@ -214,9 +214,21 @@ def test_bad_arguments_are_named(demo, traces, bad):
 def test_trace_cache_is_reused(tmp_path):
     root = load(subset_corpus(tmp_path / "c", {"human": 3, "machine": 3}))
     a = load_traces(root, cache_dir=tmp_path / "cache")
-    files = list((tmp_path / "cache").glob("*.json.gz"))
-    assert len(files) == 1
+    files = list((tmp_path / "cache").rglob("*.npz"))
+    assert len(files) == 6  # one per call
     b = load_traces(root, cache_dir=tmp_path / "cache")
-    assert [t.points for t in a] == [t.points for t in b]
+    assert [t.points for t in a] == [t.points for t in b] and a == b
     other = load_traces(root, DetectorSettings(vad_margin_db=12.0), cache_dir=tmp_path / "cache")
-    assert len(other) == len(root) and len(list((tmp_path / "cache").glob("*.json.gz"))) == 2
+    assert len(other) == len(root) and len(list((tmp_path / "cache").rglob("*.npz"))) == 12
+
+
+def test_adding_a_call_traces_only_that_call(tmp_path, caplog):
+    """The trace cache is per call (audio sha256, detector code, trace settings): a corpus that
+    gains a call re-traces that call only, and the cached traces equal fresh ones."""
+    small = load(subset_corpus(tmp_path / "a", {"human": 2, "machine": 2}))
+    load_traces(small, cache_dir=tmp_path / "cache")
+    bigger = load(subset_corpus(tmp_path / "b", {"human": 3, "machine": 2}))  # another folder, one call more
+    with caplog.at_level("INFO", logger="lsdlab.tune.search"):
+        got = load_traces(bigger, cache_dir=tmp_path / "cache")
+    assert "4 from the cache, 1 traced" in caplog.text
+    assert got == load_traces(bigger, cache_dir=False)

@@ -8,9 +8,9 @@ repetition, as most RTP stacks do). Deterministic for a given seed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
 from .._validation import check_choice, check_real_range
 from .frames import set_level
@@ -19,12 +19,19 @@ from .io import SR, valid_audio
 
 __all__ = ["ChannelSettings", "TelephoneChannel", "bandpass"]
 
-_SOS = signal.butter(4, [300.0, 3400.0], btype="bandpass", fs=SR, output="sos")
+@lru_cache(maxsize=1)
+def _sos() -> np.ndarray:
+    # scipy.signal costs about 0.3 s to import: only when a channel is actually applied
+    from scipy import signal
+
+    return signal.butter(4, [300.0, 3400.0], btype="bandpass", fs=SR, output="sos")
 
 
 def bandpass(y: np.ndarray) -> np.ndarray:
     """300-3400 Hz telephone band (4th-order Butterworth, causal, at 8 kHz)."""
-    return signal.sosfilt(_SOS, y).astype(np.float32)
+    from scipy import signal
+
+    return signal.sosfilt(_sos(), y).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ class HopAnalyzer:
         x = np.concatenate((self._hist, hops.astype(np.float32, copy=False).ravel()))
         self._hist = x[-(WIN - HOP) :]
         frames = np.zeros((n, NFFT), dtype=np.float32)
-        np.multiply(x[_frame_index(n)], _WINDOW, out=frames[:, :WIN])
+        np.multiply(_windows(x, n), _WINDOW, out=frames[:, :WIN])
         spec = _rfft(frames)
         power = np.square(spec.real)
         power += np.square(spec.imag)
@@ -167,14 +167,31 @@ _sum = np.add.reduce
 _max = np.maximum.reduce
 
 
-@lru_cache(maxsize=64)
+#: Index arrays are cached for blocks of up to this many hops (the streaming pushes: 20 ms
+#: to 320 ms); a longer block (a whole file) gets a strided view or a fresh array, so memory
+#: held by the caches stays under 1.1 MiB whatever lengths are pushed.
+CACHED_HOPS = 32
+
+
 def _row_offsets(n: int) -> np.ndarray:
-    """Flat index of the first bin of each of n spectrum rows (cached: do not modify)."""
+    """Flat index of the first bin of each of n spectrum rows (do not modify)."""
+    return _row_offsets_cached(n) if n <= CACHED_HOPS else np.arange(n) * (NFFT // 2 + 1)
+
+
+@lru_cache(maxsize=CACHED_HOPS)
+def _row_offsets_cached(n: int) -> np.ndarray:
     return np.arange(n) * (NFFT // 2 + 1)
 
 
-@lru_cache(maxsize=64)
+def _windows(x: np.ndarray, n: int) -> np.ndarray:
+    """The n analysis windows (each WIN samples, HOP apart) of history + hops, as rows."""
+    if n <= CACHED_HOPS:
+        return x[_frame_index(n)]
+    return np.lib.stride_tricks.sliding_window_view(x, WIN)[::HOP][:n]
+
+
+@lru_cache(maxsize=CACHED_HOPS)
 def _frame_index(n: int) -> np.ndarray:
     """Indices of the n analysis windows (each WIN samples, HOP apart) in history + hops
-    (cached: do not modify)."""
+    (cached for n <= CACHED_HOPS: do not modify)."""
     return np.arange(n)[:, None] * HOP + np.arange(WIN)[None, :]

@@ -2,31 +2,44 @@
 
 :class:`CadenceClassifier` follows the scikit-learn estimator contract (parameters stored
 untouched in ``__init__``, learned state in trailing-underscore attributes set by ``fit``).
-For streaming use it compiles its fitted trees into plain lists, so one prediction costs
+For streaming use it compiles its fitted trees into flat arrays, so one prediction costs
 tens of microseconds instead of a full ``predict_proba`` call; both paths agree to 1e-9.
 Model files are saved and loaded with skops (never pickle), trusting only known types.
+
+Inference needs only those arrays: :func:`default_model` returns a :class:`CompiledModel`
+read from a ``.npz`` cache (numbers only, loaded without pickle) keyed by the model file's
+sha256, so a detector starts without importing scikit-learn or skops. The estimator itself
+is loaded from the skops file when something asks for more than ``machine_proba``.
+This module imports neither library at import time; ``CadenceClassifier`` is resolved on
+first use (it lives in :mod:`lsdlab.detect._estimator`, published under this module's name,
+the one model files record).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import threading
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._hashing import file_sha256
 from ..audio.io import atomic_path
 from ..errors import ModelError
 from .features import FEATURE_NAMES
 
-__all__ = ["CadenceClassifier", "load_model", "save_model", "default_model", "model_sha256", "BUILTIN_MODEL", "resolve_model_path"]
+if TYPE_CHECKING:
+    from ._estimator import CadenceClassifier
+
+__all__ = ["CadenceClassifier", "CompiledModel", "load_model", "save_model", "default_model", "model_sha256",
+           "BUILTIN_MODEL", "resolve_model_path", "compiled_cache_dir"]
+
+logger = logging.getLogger(__name__)
 
 BUILTIN_MODEL = Path(__file__).resolve().parent / "models" / "default.skops"
 
@@ -51,139 +64,121 @@ MONOTONIC = {
 }
 
 
-class CadenceClassifier(ClassifierMixin, BaseEstimator):
-    """Gradient-boosted trees over speech-cadence features; classes are 0 (human) and 1 (machine).
+def __getattr__(name: str) -> Any:
+    # Lazy: importing the detector must not import scikit-learn (about 0.5 s).
+    if name == "CadenceClassifier":
+        from ._estimator import CadenceClassifier
 
-    Parameters
-    ----------
-    max_iter, max_depth, learning_rate, min_samples_leaf, l2_regularization, random_state :
-        Passed to :class:`sklearn.ensemble.HistGradientBoostingClassifier`.
-    monotonic : bool
-        Apply :data:`MONOTONIC` constraints (only when fitted on lsdlab's own features,
-        i.e. ``n_features_in_ == len(FEATURE_NAMES)``).
+        return CadenceClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _tree_sum(arrays: tuple, x) -> float:
+    """Sum of the trees' leaf values for one sample (trees in order, left to right)."""
+    feat, thr, left, right, val, idx, depth = arrays
+    xa = np.asarray(x, dtype=np.float64)
+    for _ in range(depth):
+        idx = np.where(xa[feat[idx]] <= thr[idx], left[idx], right[idx])
+    # cumsum adds in order, as a loop would: the result does not depend on numpy's
+    # pairwise summation
+    return float(np.cumsum(val[idx])[-1])
+
+
+def _proba(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
+
+
+#: Version of the compiled-array layout (a change invalidates the .npz caches).
+_COMPILED_FORMAT = 1
+_ARRAY_NAMES = ("feat", "thr", "left", "right", "val", "root")
+
+
+class CompiledModel:
+    """A fitted :class:`CadenceClassifier` reduced to what inference needs: its trees as flat
+    arrays and the offset. ``machine_proba`` gives exactly the estimator's fast-path value
+    (the same arrays and arithmetic). Any other attribute (``predict_proba``,
+    ``get_params``, ``estimator_`` ...) loads the estimator from the skops file ``path``
+    (``sha256``) and is taken from it.
     """
 
-    def __init__(self, *, max_iter=150, max_depth=3, learning_rate=0.08, min_samples_leaf=40,
-                 l2_regularization=0.0, monotonic=True, random_state=0):
-        self.max_iter = max_iter
-        self.max_depth = max_depth
-        self.learning_rate = learning_rate
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.monotonic = monotonic
-        self.random_state = random_state
+    def __init__(self, arrays: tuple, offset: float, *, path: str | Path, sha256: str) -> None:
+        self.tree_arrays_ = arrays
+        self.offset_ = float(offset)
+        self.path = str(path)
+        self.sha256 = sha256
+        self.n_features_in_ = len(FEATURE_NAMES)
+        self._estimator: CadenceClassifier | None = None
 
-    def fit(self, X, y, sample_weight=None):
-        X, y = validate_data(self, X, y)
-        check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(
-                f"Only binary classification is supported: CadenceClassifier needs exactly two classes in y "
-                f"(0 human, 1 machine); got {len(self.classes_)} class(es) {self.classes_.tolist()}."
-            )
-        cst = None
-        if self.monotonic and X.shape[1] == len(FEATURE_NAMES):
-            cst = [MONOTONIC.get(n, 0) for n in FEATURE_NAMES]
-        self.estimator_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, max_depth=self.max_depth, learning_rate=self.learning_rate,
-            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
-            monotonic_cst=cst, early_stopping=False, random_state=self.random_state,
-        ).fit(X, y, sample_weight=sample_weight)
-        self.n_iter_ = self.estimator_.n_iter_
-        self._compile()
-        return self
+    def machine_proba(self, x) -> float:
+        """P(class 1) for one feature vector, by the compiled trees."""
+        return _proba(self.offset_ + _tree_sum(self.tree_arrays_, x))
+
+    def _tree_sum(self, x) -> float:
+        return _tree_sum(self.tree_arrays_, x)
+
+    @property
+    def estimator(self) -> CadenceClassifier:
+        """The full estimator, loaded from the skops file on first use."""
+        if self._estimator is None:
+            with _LOAD_LOCK:
+                est = load_model(self.path)
+            if file_sha256(self.path) != self.sha256:
+                raise ModelError(f"{self.path} changed since its compiled trees were loaded (sha256 {self.sha256[:12]}...); "
+                                 f"reload it with default_model().")
+            self._estimator = est
+        return self._estimator
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "_estimator":
+            raise AttributeError(name)
+        return getattr(self.estimator, name)
 
     def __getstate__(self):
-        # the compiled trees are derived data: not saved (model files stay small), rebuilt on use
         state = dict(self.__dict__)
-        state.pop("trees_", None)
-        state.pop("offset_", None)
-        state.pop("tree_arrays_", None)
+        state["_estimator"] = None  # workers load it again if they need it
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
 
-    def _compile(self) -> None:
-        est = self.estimator_
-        trees = []
-        for (pred,) in est._predictors:  # binary: one predictor per iteration
-            nodes = pred.nodes
-            left = np.where(nodes["is_leaf"].astype(bool), -1, nodes["left"].astype(np.int64)).tolist()
-            trees.append((nodes["feature_idx"].astype(int).tolist(), nodes["num_threshold"].astype(float).tolist(),
-                          left, nodes["right"].astype(int).tolist(), nodes["value"].astype(float).tolist()))
-        self.trees_ = trees
-        # the same trees as flat arrays over (tree, node), walked for all trees at once;
-        # a leaf points to itself, so walking ``depth`` levels ends on every tree's leaf
-        width = max(len(t[0]) for t in trees)
-        n = len(trees) * width
-        feat, left, right = np.zeros(n, np.intp), np.zeros(n, np.intp), np.zeros(n, np.intp)
-        thr, val = np.zeros(n), np.zeros(n)
-        depth = 0
-        for i, (f, th, lf, rt, v) in enumerate(trees):
-            base, k = i * width, len(f)
-            feat[base : base + k], thr[base : base + k], val[base : base + k] = f, th, v
-            level = [0] * k
-            for j in range(k):
-                if lf[j] == -1:
-                    left[base + j] = right[base + j] = base + j
-                else:
-                    left[base + j], right[base + j] = base + lf[j], base + rt[j]
-                    level[lf[j]] = level[rt[j]] = level[j] + 1
-            depth = max(depth, max(level))
-        self.tree_arrays_ = (feat, thr, left, right, val, np.arange(len(trees)) * width, depth)
-        x0 = np.zeros((1, self.n_features_in_))
-        self.offset_ = float(est.decision_function(x0)[0]) - self._tree_sum(x0[0].tolist())
+    @classmethod
+    def of(cls, model: CadenceClassifier, *, path: str | Path, sha256: str) -> CompiledModel:
+        if "tree_arrays_" not in model.__dict__:
+            model._compile()
+        m = cls(model.tree_arrays_, model.offset_, path=path, sha256=sha256)
+        m._estimator = model
+        return m
 
-    def _tree_sum(self, x) -> float:
-        """Sum of the trees' leaf values for one sample (trees in order, left to right)."""
-        feat, thr, left, right, val, idx, depth = self.tree_arrays_
-        xa = np.asarray(x, dtype=np.float64)
-        for _ in range(depth):
-            idx = np.where(xa[feat[idx]] <= thr[idx], left[idx], right[idx])
-        # cumsum adds in order, as a loop would: the result does not depend on numpy's
-        # pairwise summation
-        return float(np.cumsum(val[idx])[-1])
+    def save(self, path: str | Path) -> None:
+        """Write the arrays as an uncompressed .npz (numbers only), atomically."""
+        feat, thr, left, right, val, root, depth = self.tree_arrays_
+        arrays = dict(feat=feat, thr=thr, left=left, right=right, val=val, root=root)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()},  # type: ignore[arg-type]
+                     depth=np.int64(depth), offset=np.float64(self.offset_), format=np.int64(_COMPILED_FORMAT),
+                     sha256=np.array(self.sha256), n_features=np.int64(self.n_features_in_))
 
-    def _tree_sum_loop(self, x) -> float:
-        """The same sum by walking each tree in Python (reference for tests)."""
-        s = 0.0
-        for feat, thr, left, right, val in self.trees_:
-            i = 0
-            while left[i] != -1:
-                i = left[i] if x[feat[i]] <= thr[i] else right[i]
-            s += val[i]
-        return s
-
-    def decision_function(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.decision_function(X)
-
-    def predict_proba(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.predict_proba(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # P(machine) against P(human), by design
-        return tags
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def machine_proba(self, x: list[float]) -> float:
-        """P(class 1) for one feature vector, by the compiled trees (fast path)."""
-        if "trees_" not in self.__dict__:
-            self._compile()
-        z = self.offset_ + self._tree_sum(x)
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        ez = math.exp(z)
-        return ez / (1.0 + ez)
+    @classmethod
+    def load(cls, npz: str | Path, *, path: str | Path, sha256: str) -> CompiledModel:
+        """Read arrays written by :meth:`save` for the model file ``path`` with ``sha256``; a
+        ValueError when the file is not such a cache (the caller then rebuilds it)."""
+        with np.load(npz, allow_pickle=False) as z:
+            if int(z["format"]) != _COMPILED_FORMAT or str(z["sha256"]) != sha256 or int(z["n_features"]) != len(FEATURE_NAMES):
+                raise ValueError(f"{npz} is not the compiled form of {path} (sha256 {sha256[:12]}...)")
+            feat, thr, left, right, val, root = (z[k] for k in _ARRAY_NAMES)
+            depth, offset = int(z["depth"]), float(z["offset"])
+        n = len(feat)
+        if not (len(thr) == len(left) == len(right) == len(val) == n) or n == 0:
+            raise ValueError(f"{npz}: arrays of different lengths")
+        ints = [np.ascontiguousarray(a, dtype=np.intp) for a in (feat, left, right, root)]
+        if any(a.min() < 0 or a.max() >= n for a in ints[1:]) or ints[0].max() >= len(FEATURE_NAMES) or ints[0].min() < 0:
+            raise ValueError(f"{npz}: node or feature index out of range")
+        arrays = (ints[0], np.ascontiguousarray(thr, np.float64), ints[1], ints[2], np.ascontiguousarray(val, np.float64),
+                  ints[3], depth)
+        return cls(arrays, offset, path=path, sha256=sha256)
 
 
 _TRUSTED = {
@@ -206,8 +201,6 @@ _TRUSTED = {
 }
 
 
-
-
 def resolve_model_path(ref: str, base_dir: str | Path | None = None) -> Path:
     """'builtin:default' -> the packaged model; a relative path is resolved against ``base_dir``."""
     if ref == "builtin:default":
@@ -223,6 +216,7 @@ def save_model(model: CadenceClassifier, path: str | Path, *, metadata: dict | N
     import json
 
     import skops.io as sio
+    from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model)
     path = Path(path)
@@ -238,6 +232,8 @@ def save_model(model: CadenceClassifier, path: str | Path, *, metadata: dict | N
 def load_model(path: str | Path) -> CadenceClassifier:
     """Load a skops model file, refusing any type outside lsdlab's and scikit-learn's own."""
     import skops.io as sio
+
+    from ._estimator import CadenceClassifier
 
     path = Path(path)
     if not path.is_file():
@@ -261,13 +257,44 @@ def load_model(path: str | Path) -> CadenceClassifier:
     return model
 
 
+def compiled_cache_dir() -> Path:
+    """Where compiled models are cached: ``$XDG_CACHE_HOME/lsdlab/models`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lsdlab" / "models"
+
+
+def load_compiled(path: str | Path, *, cache_dir: str | Path | None = None) -> CompiledModel:
+    """The :class:`CompiledModel` of the skops file ``path``: from ``<cache>/<sha256>.npz``
+    when present and valid, else by loading the file with :func:`load_model` (all its checks)
+    and writing that cache. The cache is an optimisation: any problem with it falls back to
+    the skops file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file; train one with `lsdlab train CORPUS --out {path.name}` or use 'builtin:default'.")
+    sha = file_sha256(path)
+    npz = Path(cache_dir) if cache_dir is not None else compiled_cache_dir()
+    npz = npz / f"{sha}.npz"
+    if npz.is_file():
+        try:
+            return CompiledModel.load(npz, path=path, sha256=sha)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+            logger.warning("compiled model cache %s unusable (%s); rebuilding it from %s", npz, exc, path)
+    model = CompiledModel.of(load_model(path), path=path, sha256=sha)
+    try:
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        model.save(npz)
+    except OSError as exc:
+        logger.warning("could not write the compiled model cache %s: %s", npz, exc)
+    return model
+
+
 @lru_cache(maxsize=8)
-def _cached(path: str, mtime_ns: int) -> CadenceClassifier:
-    return load_model(path)
+def _cached(path: str, mtime_ns: int) -> CompiledModel:
+    return load_compiled(path)
 
 
-def default_model(ref: str = "builtin:default") -> CadenceClassifier:
-    """The model named by a settings reference (cached per file version)."""
+def default_model(ref: str = "builtin:default") -> CompiledModel:
+    """The model named by a settings reference, compiled for inference (cached per file version)."""
     p = resolve_model_path(ref)
     if not p.is_file():
         raise ModelError(f"model {ref!r} ({p}) not found; for the built-in one run `lsdlab train corpora/demo --out {BUILTIN_MODEL}`.")
@@ -275,7 +302,7 @@ def default_model(ref: str = "builtin:default") -> CadenceClassifier:
         return _cached(str(p), p.stat().st_mtime_ns)
 
 
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = threading.RLock()
 
 
 #: The sha256 of a model file (settings files record it).

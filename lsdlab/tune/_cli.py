@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 
+from .._detect_cli import add_cluster_args
 from .profiles import Profile, list_profiles, load_profile
 
 
@@ -160,6 +161,7 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
                    help="safety margin: ... and with every decision MS later (default 200; 0 = off)")
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="processes for tracing and the evidence run (default: the number of CPUs)")
+    add_cluster_args(t)
     t.add_argument("--cache-dir", metavar="DIR", help="trace cache (default ~/.cache/lsdlab/traces)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
     t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
@@ -192,6 +194,7 @@ def _warn(text: str) -> None:
 
 
 def _tune(args) -> int:
+    from .._detect_cli import cluster_client
     from .._extras import require
     from ..errors import ParameterError
 
@@ -205,10 +208,11 @@ def _tune(args) -> int:
     profile = load_profile(args.profile if args.profile else args.country)
     progress = not args.no_progress and sys.stderr.isatty()
     cache = False if args.no_cache else args.cache_dir
-    result = tune(args.corpus, profile, dialer_drop_rate=args.dialer_drop_rate, agent_connect_ms=args.agent_connect_ms,
-                  n_trials=args.trials, seed=args.seed, evidence=args.evidence_corpus, backend=args.backend,
-                  progress=progress, jobs=max(1, args.jobs), margin_logit=args.margin_logit, margin_ms=args.margin_ms,
-                  cache_dir=cache, sampler=args.sampler)
+    with cluster_client(args) as client:
+        result = tune(args.corpus, profile, dialer_drop_rate=args.dialer_drop_rate, agent_connect_ms=args.agent_connect_ms,
+                      n_trials=args.trials, seed=args.seed, evidence=args.evidence_corpus, backend=args.backend,
+                      progress=progress, jobs=max(1, args.jobs), margin_logit=args.margin_logit, margin_ms=args.margin_ms,
+                      cache_dir=cache, sampler=args.sampler, client=client, ship_audio=args.ship_audio)
     for line in result.summary().splitlines():
         if line.startswith("WARNING: "):
             _warn(line)

@@ -21,7 +21,6 @@ corpus each trial; its audio is loaded once).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -50,6 +49,7 @@ __all__ = [
     "score_decisions",
     "load_traces",
     "trace_cache_key",
+    "call_trace_key",
     "pareto_front",
     "tune",
     "infeasible_message",
@@ -240,12 +240,24 @@ def _model_sha(model: str) -> str:
 
 
 def trace_cache_key(corpus: Corpus, settings: DetectorSettings) -> str:
-    """The disk-cache key of a corpus's traces: corpus sha256, trace-level settings, model and code."""
+    """A key for all of a corpus's traces: corpus sha256, trace-level settings, model and code
+    (the disk cache itself is per call: see :func:`call_trace_key`)."""
+    payload = json.dumps({"corpus": corpus.sha256, "base": _trace_base(settings)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _trace_base(settings: DetectorSettings) -> dict:
+    """Everything besides the audio that a trace depends on."""
     d = {f: getattr(settings, f) for f in TRACE_FIELDS}
     d["model"] = _model_sha(settings.model)
-    payload = json.dumps({"corpus": corpus.sha256, "settings": d, "code": _code_hash(), "channel": None, "lead_in_s": 0.0,
-                          "whole_clip": True},
-                         sort_keys=True)
+    return {"settings": d, "code": _code_hash(), "channel": None, "lead_in_s": 0.0, "whole_clip": True, "format": 2}
+
+
+def call_trace_key(audio_sha256: str, base: dict) -> str:
+    """The disk-cache key of one call's trace: (the audio file's sha256, the detector's code
+    and version, the trace-level settings with the model's sha256) — ``base`` from
+    :func:`_trace_base`. Adding calls to a corpus, or renaming files, re-traces nothing else."""
+    payload = json.dumps({"audio": audio_sha256, "base": base}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -264,42 +276,72 @@ def _one_full_trace(args) -> CallTrace:
     return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
 
 
+def _read_trace(path: Path) -> CallTrace | None:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return CallTrace.from_arrays(z)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError) as exc:
+        logger.warning("unreadable cached trace %s (%s); tracing that call again", path, exc)
+        return None
+
+
+def _write_trace(path: Path, trace: CallTrace) -> None:
+    import numpy as np
+
+    from ..audio.io import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **trace.to_arrays())  # type: ignore[arg-type]
+
+
 def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, jobs: int = 1, progress: bool = False,
-                cache_dir: str | os.PathLike | None | bool = None) -> list[CallTrace]:
-    """The traces of every call of ``corpus`` (default backend), from the disk cache if present.
+                cache_dir: str | os.PathLike | None | bool = None, client=None, ship_audio: bool = False) -> list[CallTrace]:
+    """The traces of every call of ``corpus`` (default backend), each from the disk cache if present.
 
     ``cache_dir``: a folder, None for ``~/.cache/lsdlab/traces`` (``$XDG_CACHE_HOME``), or
-    False for no disk cache. The cache key covers the corpus content, the trace-level
+    False for no disk cache. The cache holds one ``.npz`` (numeric arrays, read without
+    pickle) per call, keyed by :func:`call_trace_key`: the audio's sha256, the trace-level
     settings (:data:`TRACE_FIELDS`, with the model's sha256) and the detector's source code.
+    Only calls without a cached trace are traced (``jobs`` processes, or on the Dask cluster
+    of ``client``; ``ship_audio``: see :func:`lsdlab.evaluate.run_corpus`).
     """
-    from ..audio.io import atomic_path
-    from ..evaluate import _farend, _map
+    from .._hashing import file_sha256
+    from ..evaluate import _farend, _items, _map
 
     settings = settings if settings is not None else DetectorSettings()
-    path = None
+    calls = list(corpus.calls)
+    traces: list[CallTrace | None] = [None] * len(calls)
+    paths: list[Path | None] = [None] * len(calls)
     if cache_dir is not False:
         folder = Path(cache_dir) if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir()
-        path = folder / f"{trace_cache_key(corpus, settings)}.json.gz"
-        if path.is_file():
-            try:
-                with gzip.open(path, "rt", encoding="utf-8") as f:
-                    traces = [CallTrace.from_dict(d) for d in json.load(f)]
-                if len(traces) == len(corpus):
-                    logger.info("traces of %s from the cache %s", corpus.root, path)
-                    return traces
-            except (OSError, ValueError, KeyError, TypeError, EOFError):
-                logger.warning("unreadable trace cache %s; tracing again", path)
-    far = _farend(corpus, None, 0.0, 0)
-    items = [(far, c, settings) for c in corpus.calls]
-    traces = _map(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace")
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
-                json.dump([t.to_dict() for t in traces], f)
-        except OSError as exc:  # a cache is an optimisation: never fail the tuning for it
-            logger.warning("could not write the trace cache %s: %s", path, exc)
-    return traces
+        base = _trace_base(settings)
+        for i, c in enumerate(calls):
+            key = call_trace_key(file_sha256(c.audio_path), base)
+            paths[i] = folder / key[:2] / f"{key}.npz"
+            traces[i] = _read_trace(paths[i])  # type: ignore[arg-type]
+    todo = [i for i, t in enumerate(traces) if t is None]
+    if todo:
+        from ..detect import LiveSpeakerDetector
+
+        LiveSpeakerDetector(settings, trace=True)  # load the model here: forked workers inherit it
+        far = _farend(corpus, None, 0.0, 0)
+        items = _items(far, [calls[i] for i in todo], settings, client=client, ship_audio=ship_audio)
+        made = _map(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace", client=client)
+        for i, t in zip(todo, made):
+            traces[i] = t
+            p = paths[i]
+            if p is not None:
+                try:
+                    _write_trace(p, t)
+                except OSError as exc:  # a cache is an optimisation: never fail the tuning for it
+                    logger.warning("could not write the trace cache %s: %s", p, exc)
+    logger.info("traces of %s: %d from the cache, %d traced", corpus.root, len(calls) - len(todo), len(todo))
+    return traces  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- results
@@ -565,21 +607,77 @@ def _suggest_amd(trial, base):
     return AmdSettings(**vals) if base is None else base.__class__(**vals)
 
 
-class _AmdRunner:
-    """Runs AppAmdDetector over a corpus's audio (loaded once) for one setting."""
+_AMD_STATE: dict[str, Any] = {}
 
-    def __init__(self, corpus: Corpus, *, jobs: int) -> None:
+
+def _amd_init(calls, audio) -> None:
+    """A worker's share of the corpus (given once, when the worker starts)."""
+    _AMD_STATE["calls"], _AMD_STATE["audio"] = calls, audio
+
+
+def _amd_chunk(args) -> list:
+    settings, lo, hi = args
+    return _amd_decisions(settings, _AMD_STATE["calls"][lo:hi], _AMD_STATE["audio"][lo:hi])
+
+
+def _amd_decisions(settings, calls, audio) -> list:
+    from ..detect import classify
+    from ..evaluate import Decision
+
+    return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(calls, audio)]
+
+
+def _amd_part(settings, part) -> list:
+    calls, audio = part
+    return _amd_decisions(settings, calls, audio)
+
+
+class _AmdRunner:
+    """Runs AppAmdDetector over a corpus's audio (loaded once) for one setting: in this
+    process, in ``jobs`` worker processes that keep the audio between trials, or on the Dask
+    cluster of ``client`` (the audio scattered to the workers once)."""
+
+    def __init__(self, corpus: Corpus, *, jobs: int, client=None) -> None:
         from ..evaluate import _farend
 
         far = _farend(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
-        self.calls = corpus.calls
+        self.calls = tuple(corpus.calls)
         self.audio = [far.audio(c.path) for c in corpus.calls]
+        self._pool = None
+        self._parts = None
+        self._client = client
+        n = len(self.calls)
+        if client is not None:
+            k = max(1, min(n, 2 * max(1, len(client.scheduler_info().get("workers", {})))))
+            bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
+            self._parts = client.scatter([(self.calls[lo:hi], self.audio[lo:hi]) for lo, hi in bounds])
+        elif jobs > 1 and n >= 8:
+            from concurrent.futures import ProcessPoolExecutor
+
+            from ..evaluate import _mp_context
+
+            k = 2 * jobs
+            self._bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context(), initializer=_amd_init,
+                                             initargs=(self.calls, self.audio))
+            self._pool.submit(int).result()  # start the workers now, before any progress bar's thread
 
     def decisions(self, settings) -> list:
-        from ..detect import classify
-        from ..evaluate import Decision
+        if self._client is not None:
+            futs = [self._client.submit(_amd_part, settings, part, pure=False) for part in self._parts or []]
+            return [d for part in self._client.gather(futs) for d in part]
+        if self._pool is not None:
+            out = self._pool.map(_amd_chunk, [(settings, lo, hi) for lo, hi in self._bounds])
+            return [d for part in out for d in part]
+        return _amd_decisions(settings, self.calls, self.audio)
 
-        return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(self.calls, self.audio)]
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        if self._parts is not None and self._client is not None:
+            self._client.cancel(self._parts)
+            self._parts = None
 
 
 # --------------------------------------------------------------------------- the study
@@ -662,7 +760,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
          evidence: Corpus | str | os.PathLike | None = None, backend: str = "default", progress: bool = True,
          jobs: int = 1, margin_logit: float = 0.5, margin_ms: int = 200, base: Any = None,
          cache_dir: str | os.PathLike | None | bool = None, traces: Sequence[CallTrace] | None = None,
-         sampler: str = "tpe") -> TuneResult:
+         sampler: str = "tpe", client=None, ship_audio: bool = False) -> TuneResult:
     """Search detector settings and the LSD timeout that hold a country's abandoned-call budget.
 
     Parameters
@@ -687,7 +785,11 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     progress : bool
         A tqdm progress bar.
     jobs : int
-        Processes for tracing and the evidence run.
+        Processes for tracing, the evidence run and the app_amd backend's trials.
+    client : dask.distributed.Client, optional
+        Run tracing, the evidence run and the app_amd trials on this Dask cluster instead
+        (the study itself stays in this process); ``ship_audio`` as in
+        :func:`lsdlab.evaluate.run_corpus`.
     margin_logit, margin_ms : float, int
         Safety margins a setting must also hold the budget under (see the module docstring).
     base : DetectorSettings or AmdSettings, optional
@@ -731,12 +833,14 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     ev_corpus = evidence if evidence is not None else corpus
 
     kw: dict[str, Any] = dict(dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms))
+    runner: _AmdRunner | None = None
     if backend == "default":
         base = base if base is not None else DetectorSettings()
         if not isinstance(base, DetectorSettings):
             raise ParameterError(f"The 'base' parameter of tune must be a DetectorSettings for backend 'default'. Got {type(base).__name__} instead.")
         if traces is None:
-            traces = load_traces(corpus, base, jobs=jobs, progress=progress, cache_dir=cache_dir)
+            traces = load_traces(corpus, base, jobs=jobs, progress=progress, cache_dir=cache_dir, client=client,
+                                 ship_audio=ship_audio)
 
         def evaluate(trial):
             s = _suggest_default(trial, base)
@@ -747,7 +851,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         from ..detect.app_amd import AmdSettings
 
         base = base if base is not None else AmdSettings()
-        runner = _AmdRunner(corpus, jobs=jobs)
+        runner = _AmdRunner(corpus, jobs=jobs, client=client)  # its workers start before the bar
 
         def evaluate(trial):
             s = _suggest_amd(trial, base)
@@ -796,6 +900,8 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
             study.optimize(objective, n_trials=n_trials, callbacks=[cb])
         finally:
             bar.close()
+            if runner is not None:
+                runner.close()
 
     best_rec, best = _pick_best([(r, scores[r.number]) for r in records])
     result = TuneResult(
@@ -812,7 +918,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     # the evidence: the real streaming detector over every call of the evidence corpus
     from ..evaluate import run_corpus
 
-    decisions = run_corpus(ev_corpus, best.settings, jobs=jobs, progress=progress)
+    decisions = run_corpus(ev_corpus, best.settings, jobs=jobs, progress=progress, client=client, ship_audio=ship_audio)
     ev = compliance(decisions, profile, **kw)
     result.evidence = ev
     if ev_corpus is corpus:
