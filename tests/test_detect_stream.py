@@ -294,12 +294,15 @@ def test_initial_silence_does_not_fire_once_speech_started():
 def test_speech_deadline_ms_counts_from_the_speech_onset(deadline_ms, tmt, expected):
     y = np.concatenate([silence(0.5), speech("vm-intro"), silence(2.0)])
     s = DetectorSettings(timeout_ms=10000, machine_threshold=1.0, human_threshold=1.0, speech_deadline_ms=deadline_ms,
-                         timeout_machine_threshold=tmt)
+                         timeout_machine_threshold=tmt, min_machine_speech_ms=0)
     det = stream(y, s)
     (onset,) = of(det, SpeechOnset)
     v = det.verdict
     assert (v.reason, v.far_end_type) == (Reason.TIMEOUT, expected)
     assert v.decided_at_s == pytest.approx(onset.at_s + deadline_ms / 1000, abs=0.0101)
+    # with the default floor of 3 s of speech, less speech than that is never a machine at a timer
+    v3 = stream(y, s.replace(min_machine_speech_ms=3000)).verdict
+    assert (v3.reason, v3.far_end_type, v3.decided_at_s) == (Reason.TIMEOUT, FarEndType.UNKNOWN, v.decided_at_s)
 
 
 def test_timeout_during_speech():

@@ -56,11 +56,6 @@ _INIT_FLOOR_DB = -50.0
 #: 100 ms is shorter than the 0.1 s a burst needs to count as the onset.
 _INIT_FLOOR_HOPS = 10
 _MIN_SPEECH_DB = -60.0
-#: The floor follows the quietest level held for this many hops in a row, not the quietest
-#: single hop: on real lines the noise level swings by 5-10 dB from hop to hop, and one quiet
-#: hop set the floor so low that the line's own (hum-voiced) noise counted as speech, so a
-#: person's turn never ended (real telephone speech, real-dev phone-speech).
-_FLOOR_SUSTAIN_HOPS = 3
 _VOICED = 0.5
 #: Once speech has been heard, a hop that is clearly voiced (_WEAK_VOICED) counts as speech
 #: at a margin over the floor this much smaller than ``vad_margin_db`` (not below 2 dB). On a
@@ -444,7 +439,6 @@ class LiveSpeakerDetector(StreamingDetector):
         self._blocks_min = 1e9  # min(self._blocks), 1e9 while empty
         self._block_min = 1e9
         self._block_n = 0
-        self._lv_prev = (1e9,) * (_FLOOR_SUSTAIN_HOPS - 1)  # the levels of the hops before this one
         # tones
         self._seg: list | None = None  # see _track_tone
         self._seg_prev_level = 0.0
@@ -546,11 +540,8 @@ class LiveSpeakerDetector(StreamingDetector):
         tonal = loud and purity >= _TONE_PURITY
         ring_like = loud and rb >= 0.7 and not speech_seen
         # ringback is not line noise: a 2 s US ring must not become the floor (and end early)
-        sustained = max(level, *self._lv_prev) if _FLOOR_SUSTAIN_HOPS > 1 else level
-        if _FLOOR_SUSTAIN_HOPS > 1:
-            self._lv_prev = (*self._lv_prev[1:], level)
-        if sustained < self._block_min and not (loud and rb >= 0.5 and not speech_seen):
-            self._block_min = sustained
+        if level < self._block_min and not (loud and rb >= 0.5 and not speech_seen):
+            self._block_min = level
         self._block_n += 1
         if self._block_n == _FLOOR_BLOCK:
             self._blocks.append(self._block_min)
