@@ -64,32 +64,21 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def load_any_settings(path: str | None, backend: str | None):
-    """(detector settings, TunedSettings or None) from a settings file or a backend name."""
-    from .detect import DetectorSettings, settings_from_dict
+    """(detector settings, TunedSettings or None) from a settings file or a backend name.
 
-    tuned = None
+    The detector settings come from :func:`lsdlab.settingsfile.resolve_detector_settings`,
+    the resolver the call channel and the report use too: a tuned file's model is resolved
+    against the file's folder and its sha256 checked.
+    """
+    from .settingsfile import _read_json, load_settings, resolve_detector_settings
+
     if path is None:
-        if backend == "app_amd":
-            from .detect.app_amd import AmdSettings
-
-            return AmdSettings(), None
-        return DetectorSettings(), None
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ParameterError(f"--settings {path}: no such file.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not JSON ({exc}); pass a file written by `lsdlab tune` or a detector settings JSON.") from None
-    if isinstance(d, dict) and "schema_version" in d:
-        from .settingsfile import load_settings
-
-        tuned = load_settings(p)
-        det = tuned.detector_settings
-    else:
-        det = settings_from_dict(d)
-    if backend is not None and backend != det.backend:
-        raise ParameterError(f"--backend {backend} conflicts with {path}, which holds settings of the {det.backend!r} backend.")
+        return resolve_detector_settings(None, backend=backend), None
+    if not Path(path).exists():
+        raise ParameterError(f"--settings {path}: no such file; give a settings file written by `lsdlab tune` or a detector settings JSON.")
+    d = _read_json(Path(path))
+    tuned = load_settings(Path(path)) if isinstance(d, dict) and "schema_version" in d else None
+    det = resolve_detector_settings(tuned if tuned is not None else path, backend=backend, owner=f"--settings {path}")
     return det, tuned
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ __all__ = [
     "load_settings",
     "save_settings",
     "builtin_model_path",
+    "resolve_detector_settings",
     "file_sha256",
     "EVIDENCE_REQUIRED_KEYS",
     "EVIDENCE_OPTIONAL_KEYS",
@@ -205,11 +207,9 @@ class TunedSettings:
 
     def detector_dict(self) -> dict:
         """The detector settings to build the detector from: a copy of ``detector`` whose
-        ``model`` (if it has one) is the resolved, checksum-verified model file path."""
-        d = copy.deepcopy(self.detector)
-        if "model" in d and self.model_path is not None:
-            d["model"] = str(self.model_path)
-        return d
+        ``model`` is the resolved, checksum-verified model file path (the top-level ``model``
+        applies even when ``detector`` does not repeat it)."""
+        return _with_model(self.detector, self.model, self.model_path)
 
     @property
     def backend(self) -> str:
@@ -278,6 +278,15 @@ def builtin_model_path(name: str = "default") -> Path:
     return Path(__file__).resolve().parent / "detect" / "models" / f"{name}.skops"
 
 
+
+
+def _with_model(detector: dict, model: ModelReference | None, model_path: Path | None) -> dict:
+    """A copy of a detector dict whose ``model`` is the resolved, checksum-verified model file
+    (for a backend with a model), never the raw reference."""
+    d = copy.deepcopy(detector)
+    if model is not None and model_path is not None and d.get("backend", "default") == "default":
+        d["model"] = str(model_path)
+    return d
 
 
 def _is_int(v: Any) -> bool:
@@ -648,7 +657,9 @@ def _parse(
     detector_settings = None
     if hook is not None:
         try:
-            detector_settings = hook(copy.deepcopy(d["detector"]))
+            # the hook sees the model it will load: the resolved, checksum-verified file, never
+            # the raw reference (which a reader would resolve against its working folder)
+            detector_settings = hook(_with_model(d["detector"], model, model_path))
         except (SettingsError, ValueError, TypeError, KeyError) as exc:
             c.bad("detector", f"the detector refused its settings: {exc}", "fix that detector setting or tune again")
             c.raise_if_any()
@@ -755,3 +766,87 @@ def save_settings(
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def resolve_detector_settings(
+    obj: Any = None,
+    *,
+    backend: str | None = None,
+    timeout_ms: int | None = None,
+    timer_mode: TimerMode | str | None = None,
+    owner: str = "--settings",
+) -> Any:
+    """Detector settings from any accepted form: the one resolver of channel, CLI and report.
+
+    Parameters
+    ----------
+    obj : None, DetectorSettings, AmdSettings, TunedSettings, dict, str or Path
+        None gives the backend's defaults; a settings object is used as it is; a
+        TunedSettings (or a tuned settings file, or its dict) gives its detector settings
+        with the model resolved against the settings file's folder and its sha256 checked,
+        and the file's LSD timeout and timer mode applied; a plain detector-settings file
+        (``{"backend": ..., ...}``) has a relative ``model`` resolved against its folder.
+    backend : {'default', 'app_amd'}, optional
+        The backend asked for; a settings object of another backend is refused.
+    timeout_ms, timer_mode : optional
+        A call's LSD timeout and timer mode, applied over the settings' own.
+    owner : str
+        Names the argument in error messages (e.g. ``--settings``, ``live_speaker_detect``).
+
+    Returns
+    -------
+    DetectorSettings or AmdSettings
+
+    Raises
+    ------
+    SettingsError
+        A settings file that is missing, not a regular file, too large or deep, or invalid.
+    ParameterError
+        ``obj`` of an unknown type, or settings of a backend other than ``backend``.
+    """
+    from .detect import DetectorSettings, settings_from_dict, with_call_options
+    from .detect.app_amd import AmdSettings
+    from .errors import ParameterError
+
+    tuned: TunedSettings | None = None
+    if obj is None:
+        det: Any = AmdSettings() if backend == "app_amd" else DetectorSettings()
+    elif isinstance(obj, (DetectorSettings, AmdSettings)):
+        det = obj
+    elif isinstance(obj, TunedSettings):
+        tuned = obj
+    elif isinstance(obj, dict):
+        if "schema_version" in obj:
+            tuned = load_settings(obj)
+        else:
+            det = settings_from_dict(obj)
+    elif isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        d = _read_json(path)
+        if isinstance(d, dict) and "schema_version" in d:
+            hook = _detector_hook(None)
+            tuned = _parse(d, where=f"settings file {str(path)!r}", base_dir=path.resolve().parent, hook=hook,
+                           source=str(path))
+        else:
+            if isinstance(d, dict) and isinstance(d.get("model"), str) and not _BUILTIN.match(d["model"]):
+                d = {**d, "model": str(_resolve_model(d["model"], path.resolve().parent))}
+            try:
+                det = settings_from_dict(d)
+            except SettingsError as exc:
+                raise SettingsError(f"settings file {str(path)!r}: {exc}") from None
+    else:
+        raise ParameterError(
+            f"{owner} must be None, DetectorSettings, AmdSettings, TunedSettings, a settings dict or the path "
+            f"of a settings file. Got {type(obj).__name__} instead."
+        )
+    if tuned is not None:
+        det = tuned.detector_settings
+        if det is None or isinstance(det, dict):
+            det = settings_from_dict(tuned.detector_dict())
+        det = with_call_options(det, timeout_ms=tuned.lsd_timeout_milliseconds, timer_mode=tuned.timer_mode)
+    if backend is not None and backend != det.backend:
+        raise ParameterError(f"{owner}: backend {backend} conflicts with settings of the {det.backend!r} backend; "
+                             "drop --backend or pass settings of that backend.")
+    if timeout_ms is not None or timer_mode is not None:
+        det = with_call_options(det, timeout_ms=timeout_ms, timer_mode=timer_mode)
+    return det

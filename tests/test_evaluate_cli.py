@@ -121,7 +121,7 @@ def test_evaluate_with_a_settings_file(small_corpus, tmp_path, capsys):
         ({"backend": "default", "timeout_ms": 12000}, r"'timeout_ms' parameter of DetectorSettings must be an int in the range \[500, 10000\]"),
         ({"backend": "default", "timeout_s": 3}, r"detector\.timeout_s: unknown key"),
         ({"backend": "webrtc"}, r"unknown backend 'webrtc'"),
-        ("{not json", r"not JSON"),
+        ("{not json", r"not valid JSON"),
     ],
 )
 def test_evaluate_bad_settings_file_exits_2(small_corpus, tmp_path, capsys, content, pattern):

@@ -185,10 +185,12 @@ def render_report(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 
     from ..corpus import Corpus, load
     from ..evaluate import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
+    from ..settingsfile import resolve_detector_settings
     from .export import load_record
     from .metrics import compliance_for_budget
 
     ts = load_settings(settings)
+    detector = resolve_detector_settings(ts)  # the model resolved beside the file, sha256 checked
     if record is None and isinstance(settings, (str, os.PathLike)):
         record = load_record(settings)
     ev = ts.evidence
@@ -204,7 +206,7 @@ def render_report(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 
         corpus = load(corpus)
     decisions = comp = None
     if corpus is not None:
-        decisions = run_corpus(corpus, ts.detector_settings, jobs=jobs, progress=progress)
+        decisions = run_corpus(corpus, detector, jobs=jobs, progress=progress)
         comp = compliance_for_budget(decisions, budget, country=ts.country)
         if corpus.sha256 != ev["corpus_sha256"]:
             notes.append(f"The corpus shown ({corpus.root}, sha256 {corpus.sha256[:12]}...) is not the evidence corpus "
@@ -236,8 +238,8 @@ def render_report(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 
     # settings and budget
     h.append("<h2>1. The settings</h2>")
     h.append(_table(_settings_rows(ts), ("setting", "value")))
-    if ts.backend == "app_amd" and ts.detector_settings is not None:
-        h.append("<p>The same values as an Asterisk <code>amd.conf</code>:</p><pre>" + _e(ts.detector_settings.to_amd_conf()) + "</pre>")
+    if ts.backend == "app_amd":
+        h.append("<p>The same values as an Asterisk <code>amd.conf</code>:</p><pre>" + _e(detector.to_amd_conf()) + "</pre>")
     h.append("<h2>2. The budget</h2>")
     h.append(_table([
         ("maximum abandoned live calls", _pct(budget.abandoned_rate_max, 2)),
@@ -321,7 +323,7 @@ def render_report(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 
         for d, why in shown:
             call = calls[d.path]
             dl = _deadline(d, budget) if d.label == "human" else None
-            fig = call_timeline(far.audio(d.path), ts.detector_settings, call=call, deadline_s=dl,
+            fig = call_timeline(far.audio(d.path), detector, call=call, deadline_s=dl,
                                 title=f"{d.path}: {why}")
             h.append(f"<h3>{_e(d.path)}</h3><p class='sub'>{_e(why)}; {_e(call.notes[:200])}</p>")
             h.append(_img(fig, d.path))
