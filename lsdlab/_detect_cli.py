@@ -82,7 +82,23 @@ def load_any_settings(path: str | None, backend: str | None):
     return det, tuned
 
 
-def _run(args):
+def corpus_inputs(corpus) -> dict[str, list]:
+    """The files a corpus command reads (for :func:`check_output_paths`): manifest and audio."""
+    from .corpus.load import MANIFEST
+
+    return {"the corpus manifest": [Path(corpus.root) / MANIFEST],
+            "an audio file of the corpus": [c.audio_path for c in corpus.calls]}
+
+
+def settings_inputs(settings_path, det, tuned) -> dict[str, list]:
+    """The settings file and model file a command reads (for :func:`check_output_paths`)."""
+    model = getattr(tuned, "model_path", None) or getattr(det, "model", None)
+    return {"the settings file": [settings_path],
+            "the model file": [model if model and not str(model).startswith("builtin:") else None]}
+
+
+def _run(args, outputs: dict | None = None):
+    from ._validation import check_output_paths
     from .corpus import load
     from .evaluate import run_corpus
 
@@ -91,6 +107,8 @@ def _run(args):
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
         raise ParameterError(f"--lead-in must be between 0 and 30 seconds. Got {args.lead_in}.")
+    # every output path checked before the work: a bad one fails now, in one line, not after the run
+    check_output_paths(outputs or {}, inputs={**corpus_inputs(corpus), **settings_inputs(args.settings, det, tuned)})
     decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=max(1, args.jobs),
                            progress=not args.no_progress and sys.stderr.isatty())
     return corpus, det, tuned, decisions
@@ -108,9 +126,9 @@ def _figures(decisions, tuned):
 def _evaluate(args) -> int:
     from .evaluate import write_decisions
 
-    corpus, det, tuned, decisions = _run(args)
+    corpus, det, tuned, decisions = _run(args, {"--decisions": args.decisions})
     fig, comp = _figures(decisions, tuned)
-    if args.decisions:
+    if args.decisions is not None:
         write_decisions(args.decisions, decisions)
     if args.json:
         out = {"corpus": str(corpus.root), "corpus_sha256": corpus.sha256, "backend": det.backend, "figures": fig.to_dict()}
@@ -157,6 +175,7 @@ def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
 
 
 def _train(args) -> int:
+    from ._validation import check_output_paths
     from .corpus import load
     from .train import build_training_set, cross_validate, dump_report, format_report, train_model
 
@@ -164,10 +183,17 @@ def _train(args) -> int:
         raise ParameterError(f"--folds must be at least 2. Got {args.folds}.")
     corpora = []
     sources = []
+    inputs: dict[str, list] = {}
     for c in args.corpora:
         corpus = load(c)
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
+        for what, files in corpus_inputs(corpus).items():
+            inputs.setdefault(what, []).extend(files)
+    # the model and its report (the .json beside it) checked before the work: `--out m.json`
+    # would write the model, then overwrite it with the report
+    check_output_paths({"--out": args.out, "the model's report (--out with .json)": Path(args.out).with_suffix(".json")},
+                       inputs=inputs)
     ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
                             progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed)
     params = {"random_state": args.seed}
@@ -191,7 +217,7 @@ def _flat(fig) -> dict:
 def _regress(args) -> int:
     from .audio.io import atomic_path
 
-    corpus, det, tuned, decisions = _run(args)
+    corpus, det, tuned, decisions = _run(args, {"--baseline": args.baseline} if args.update else None)
     fig, _ = _figures(decisions, tuned)
     cur = _flat(fig)
     base_path = Path(args.baseline)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any, Literal, overload
 
 from .errors import ParameterError
@@ -57,3 +61,63 @@ def check_choice(value: Any, name: str, owner: str, choices: tuple) -> Any:
             f"Got {value!r} instead."
         )
     return value
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (same real path, or hard links of one inode)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_output_paths(
+    outputs: Mapping[str, Any],
+    *,
+    inputs: Mapping[str, Iterable[Any]] | None = None,
+) -> list[Path]:
+    """Check where a command will write, before it does any work; return the paths.
+
+    ``outputs`` maps how each output was given (e.g. ``"--decisions"``, ``"the model's
+    report (beside --out)"``) to its path; ``inputs`` maps a description (``"the corpus
+    manifest"``) to the input files the command reads. Each output must be a non-empty
+    path whose folder exists and takes new files, that is not a folder, a device or a FIFO,
+    not one of the inputs and not another output. Raises one-line ParameterErrors.
+    """
+    seen: list[tuple[str, Path]] = []
+    for name, raw in outputs.items():
+        if raw is None:
+            continue
+        if str(raw).strip() == "":
+            raise ParameterError(f"{name}: the path is empty; give a file name, e.g. {name} out/result.csv.")
+        path = Path(raw)
+        if path.is_dir():
+            raise ParameterError(f"{name} {path}: is a folder; give a file name inside it, e.g. {path / ('result' + (path.suffix or '.out'))}.")
+        if path.exists() and not path.is_file():
+            raise ParameterError(f"{name} {path}: exists and is not a regular file (a device, FIFO or socket); give a file path.")
+        parent = path.parent
+        if not parent.is_dir():
+            up = parent
+            while not up.exists() and up != up.parent:
+                up = up.parent
+            if up.exists() and not up.is_dir():
+                raise ParameterError(f"{name} {path}: is under the file {up}, which is not a folder; choose a path in a folder.")
+            raise ParameterError(f"{name} {path}: the folder {parent} does not exist; create it first (mkdir -p {parent}).")
+        try:  # the one sure test that the folder takes new files (permissions, read-only or virtual file systems)
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        except OSError as exc:
+            raise ParameterError(f"{name} {path}: cannot write in the folder {parent} ({exc.strerror}); choose a writable folder.") from None
+        os.close(fd)
+        os.unlink(probe)
+        for other_name, other in seen:
+            if _same_file(path, other) or os.path.realpath(path) == os.path.realpath(other):
+                raise ParameterError(f"{name} {path}: is also {other_name}; the second would overwrite the first; give them different paths.")
+        for what, files in (inputs or {}).items():
+            for f in files:
+                if f is not None and str(f) != "" and _same_file(path, Path(f)):
+                    raise ParameterError(f"{name} {path}: is {what} ({f}), an input of this command; writing it would destroy it; choose another path.")
+        seen.append((name, path))
+    return [p for _, p in seen]

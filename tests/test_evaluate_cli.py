@@ -264,3 +264,90 @@ def test_demo_machines_pause_like_real_greetings():
     assert len(m) >= 120
     share = {t: sum(p >= t for p in m) / len(m) for t in (0.5, 0.6, 0.75)}
     assert share[0.5] <= 0.2 and share[0.6] <= 0.08 and share[0.75] <= 0.02, share
+
+
+# --------------------------------------------------------------------------- outputs never destroy work (issue 15 item 5)
+def _one_error_line(err: str) -> str:
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+def test_evaluate_refuses_to_overwrite_its_manifest(small_corpus, capsys):
+    manifest = small_corpus / "manifest.csv"
+    before = manifest.read_bytes()
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--decisions", str(manifest))
+    assert code == 2
+    assert "--decisions" in _one_error_line(err) and "manifest" in err
+    assert manifest.read_bytes() == before
+
+
+def test_evaluate_refuses_to_overwrite_its_settings_or_audio(small_corpus, tmp_path, capsys):
+    s = tmp_path / "s.json"
+    s.write_text(json.dumps({"backend": "default", "timeout_ms": 1000}))
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--settings", str(s), "--decisions", str(s))
+    assert code == 2 and "settings" in _one_error_line(err)
+    wav = next(small_corpus.glob("*/*.wav"))
+    before = wav.read_bytes()
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--decisions", str(wav))
+    assert code == 2 and "input" in _one_error_line(err)
+    assert wav.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("where", "pattern"),
+    [
+        ("afile/d.csv", r"under the file .*afile.*not a folder"),
+        ("missing/d.csv", r"folder .*missing.* does not exist"),
+        ("adir", r"is a folder"),
+        ("", r"empty"),
+    ],
+    ids=["under-a-file", "missing-folder", "a-folder", "empty"],
+)
+def test_bad_output_paths_fail_before_the_work_in_one_line(small_corpus, tmp_path, capsys, monkeypatch, where, pattern):
+    import lsdlab.evaluate
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+
+    def never(*a, **k):
+        raise AssertionError("the corpus was run before the output path was checked")
+
+    monkeypatch.setattr(lsdlab.evaluate, "run_corpus", never)
+    target = str(tmp_path / where) if where else ""
+    for argv in (["evaluate", str(small_corpus), "--decisions", target],
+                 ["regress", str(small_corpus), "--baseline", target, "--update"]):
+        code, _, err = run(capsys, *argv, "--no-progress")
+        assert code == 2
+        import re
+
+        assert re.search(pattern, _one_error_line(err)), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+
+
+def test_train_refuses_a_model_path_its_report_would_overwrite(small_corpus, tmp_path, capsys, monkeypatch):
+    import lsdlab.train
+
+    def never(*a, **k):
+        raise AssertionError("training started before the output paths were checked")
+
+    monkeypatch.setattr(lsdlab.train, "build_training_set", never)
+    code, _, err = run(capsys, "train", str(small_corpus), "--out", str(tmp_path / "m.json"), "--no-progress")
+    assert code == 2 and "report" in _one_error_line(err)
+    code, _, err = run(capsys, "train", str(small_corpus), "--out", str(small_corpus / "manifest.csv"), "--no-progress")
+    assert code == 2 and "manifest" in _one_error_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tune_and_report_check_out_before_the_work(small_corpus, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    bad = str(tmp_path / "afile" / "s.json")
+    code, _, err = run(capsys, "tune", str(small_corpus), "--country", "GB", "--trials", "1", "--no-progress",
+                       "--no-cache", "--jobs", "1", "--out", bad)
+    assert code == 2 and "not a folder" in _one_error_line(err)
+    code, _, err = run(capsys, "tune", str(small_corpus), "--country", "GB", "--trials", "1", "--no-progress",
+                       "--no-cache", "--jobs", "1", "--out", str(small_corpus / "manifest.csv"))
+    assert code == 2 and "manifest" in _one_error_line(err)
+    shipped = REPO / "settings" / "GB.json"
+    code, _, err = run(capsys, "report", str(shipped), "--out", str(tmp_path / "afile" / "r.html"), "--no-progress")
+    assert code == 2 and "not a folder" in _one_error_line(err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -101,18 +102,27 @@ def duration_s(path: str | os.PathLike) -> float:
 class atomic_path:
     """Context manager yielding a temp path beside ``path``, renamed onto it on success.
 
-    A failure leaves the destination untouched (never half-written).
+    A failure (in the body or in the final rename) leaves the destination untouched (never
+    half-written) and removes the temp file. The folder must exist: none is created
+    silently (``parents=True`` creates it, for writers that own a whole tree).
     """
 
-    def __init__(self, path: str | os.PathLike, suffix: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, suffix: str | None = None, *, parents: bool = False) -> None:
         self.path = Path(path)
         self.suffix = suffix if suffix is not None else self.path.suffix
+        self.parents = parents
         self.tmp: Path | None = None
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        parent = self.path.parent
+        if self.parents:
+            parent.mkdir(parents=True, exist_ok=True)
+        elif not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"
+            raise FileNotFoundError(errno.ENOENT, f"the folder {parent} {what}; create it first or choose another path",
+                                    str(self.path))
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=self.suffix + ".tmp", dir=self.path.parent
+            prefix=f".{self.path.name}.", suffix=self.suffix + ".tmp", dir=parent
         )
         os.close(fd)
         self.tmp = Path(tmp)
@@ -120,13 +130,17 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self.tmp is not None
-        if exc_type is None:
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        try:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
             os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)  # e.g. the destination is a folder: no .name.XXXX.tmp left behind
+            raise
 
 
 def save_wav(

@@ -61,8 +61,15 @@ def _stats(args) -> int:
 
 
 def _build_demo(args) -> int:
+    from pathlib import Path
+
+    from ..errors import ParameterError
     from .demo import build_demo
 
+    parent = Path(args.out).parent
+    if not str(args.out).strip() or not parent.is_dir():
+        what = "an empty path" if not str(args.out).strip() else f"the folder {parent} does not exist (or is not a folder)"
+        raise ParameterError(f"build-demo {args.out!r}: {what}; give a new or empty folder inside an existing one.")
     out = build_demo(args.out, seed=args.seed, small=args.small)
     print(f"built {out}")
     return 0

@@ -182,6 +182,7 @@ def _tune(args) -> int:
 
     if args.amd_conf and args.backend != "app_amd":
         raise ParameterError("--amd-conf writes Asterisk's amd.conf, which holds app_amd settings; add --backend app_amd or drop --amd-conf.")
+    _check_tune_outputs(args)
     profile = load_profile(args.profile if args.profile else args.country)
     progress = not args.no_progress and sys.stderr.isatty()
     cache = False if args.no_cache else args.cache_dir
@@ -198,6 +199,20 @@ def _tune(args) -> int:
     ev_root = result.evidence_corpus.root if result.evidence_corpus is not None else result.tuning_corpus.root
     print(f"check it: lsdlab evaluate {ev_root} --settings {path}")
     return 0
+
+
+def _check_tune_outputs(args) -> None:
+    """--out, its tuning record and --amd-conf checked before the study starts (one line each)."""
+    from pathlib import Path
+
+    from .._validation import check_output_paths
+    from ..corpus.load import MANIFEST
+    from .export import record_path
+
+    manifests = [Path(c) / MANIFEST for c in (args.corpus, args.evidence_corpus) if c]
+    outputs = {"--out": args.out, "the tuning record (beside --out)": None if not str(args.out).strip() else record_path(args.out),
+               "--amd-conf": args.amd_conf}
+    check_output_paths(outputs, inputs={"the corpus manifest": manifests, "the --profile file": [args.profile]})
 
 
 def _report(args) -> int:

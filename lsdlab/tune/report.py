@@ -343,9 +343,17 @@ def write_report(settings: str | os.PathLike, out: str | os.PathLike, *, corpus=
 
     check_int_range(max_calls, "max_calls", "write_report", 0, 1000)
     check_int_range(n_trials, "n_trials", "write_report", 1, 10000)
+    from .._validation import check_output_paths
+    from ..corpus.load import MANIFEST
+    from .export import record_path
+
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ParameterError(f"--out {out}: the report is one HTML file; give a name ending in .html.")
+    # checked before the (long) rendering: a bad --out fails now, in one line
+    inputs = {"the settings file": [settings], "the tuning record": [record_path(settings)],
+              "the corpus manifest": [Path(str(getattr(corpus, "root", corpus))) / MANIFEST] if corpus is not None else []}
+    check_output_paths({"--out": out}, inputs=inputs)
     text = render_report(settings, corpus=corpus, max_calls=max_calls, n_trials=n_trials, jobs=jobs, progress=progress)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
