@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
 from .audio.channel import ChannelSettings
 from .errors import ParameterError, SettingsError
 
@@ -35,11 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the cadence model (group-aware CV report, skops file)")
     t.add_argument("corpora", nargs="+", metavar="CORPUS")
     t.add_argument("--out", required=True, metavar="MODEL.skops")
-    t.add_argument("--folds", type=int, default=5)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--folds", type=int_arg(2, 100), default=5)
+    t.add_argument("--seed", type=int_arg(*SEED_RANGE), default=0)
     t.add_argument("--channel", action="store_true", help="render calls through the telephone channel with a 0.2-1.2 s lead-in (for raw, not call-shaped clips)")
     t.add_argument("--allow-unlicensed", action="store_true", help="also train on audio whose licence does not allow redistribution (private models only)")
-    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    t.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=os.cpu_count() or 1)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_train)
 
@@ -55,11 +56,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="FILE", help="a tuned settings file (lsdlab tune) or detector settings JSON")
     p.add_argument("--backend", choices=("default", "app_amd"), default=None, help="detector backend (default: the settings' or 'default')")
     p.add_argument("--channel", action="store_true", help="pass calls through the telephone-channel model (off by default: corpora are call audio already)")
-    p.add_argument("--lead-in", type=float, default=0.0, metavar="S", help="silence added after connect before each recording")
+    p.add_argument("--lead-in", type=real_arg(0.0, 30.0), default=0.0, metavar="S", help="silence added after connect before each recording")
     p.add_argument("--after", choices=("hangup", "silence"), default="hangup",
                    help="when a recording ends: the far end hangs up (default) or the line stays up, silent")
     p.add_argument("--labels", metavar="L1,L2", help="use only rows with these labels (e.g. machine)")
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=1)
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -121,3 +121,46 @@ def check_output_paths(
                     raise ParameterError(f"{name} {path}: is {what} ({f}), an input of this command; writing it would destroy it; choose another path.")
         seen.append((name, path))
     return [p for _, p in seen]
+
+
+def int_arg(low: int, high: int):
+    """An argparse ``type`` accepting an int in ``[low, high]``; anything else is a one-line
+    usage error (exit 2) naming the rule and the value, before any work starts."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}]; got {text!r}") from None
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}]; got {v}")
+        return v
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def real_arg(low: float, high: float, *, high_open: bool = False, low_open: bool = False):
+    """An argparse ``type`` accepting a finite number in the interval (NaN and inf refused)."""
+    import argparse
+
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number in {interval}; got {text!r}") from None
+        if (not math.isfinite(v) or v < low or v > high or (low_open and v == low) or (high_open and v == high)):
+            raise argparse.ArgumentTypeError(f"must be a finite number in {interval}; got {text}")
+        return v
+
+    parse.__name__ = "number"
+    return parse
+
+
+#: The range of every --jobs option (worker processes).
+JOBS_RANGE = (1, 256)
+#: The range of every --seed option.
+SEED_RANGE = (0, 2**32 - 1)

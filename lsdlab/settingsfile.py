@@ -407,14 +407,56 @@ class _Checker:
 # --------------------------------------------------------------------------- loading
 
 
+#: The largest settings file read (bytes): an exported file is a few KB.
+MAX_SETTINGS_BYTES = 2 * 2**20
+#: The deepest nesting of JSON arrays/objects in a settings file (an exported file has 4).
+MAX_SETTINGS_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of [ and { in JSON text (brackets inside strings do not count)."""
+    import numpy as np
+
+    b = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    step = np.zeros(b.shape, dtype=np.int64)
+    step[(b == ord("[")) | (b == ord("{"))] = 1
+    step[(b == ord("]")) | (b == ord("}"))] = -1
+    return int(np.cumsum(step).max()) if step.size else 0
+
+
 def _read_json(path: Path) -> Any:
+    """Read a settings file: a regular file (never a device or FIFO, which could hang or never
+    end), at most MAX_SETTINGS_BYTES, nested at most MAX_SETTINGS_DEPTH deep, strict JSON."""
+    import stat
+
     where = f"settings file {str(path)!r}"
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
     except FileNotFoundError:
         raise SettingsError(f"{where}: not found; give the path of a settings file written by `lsdlab tune`") from None
     except OSError as exc:
         raise SettingsError(f"{where}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SettingsError(f"{where}: is not a regular file (a folder, device, FIFO or socket); "
+                                "give the path of a settings file written by `lsdlab tune`")
+        if st.st_size > MAX_SETTINGS_BYTES:
+            raise SettingsError(f"{where}: is too large ({st.st_size} bytes; a settings file is at most "
+                                f"{MAX_SETTINGS_BYTES} bytes); give the file written by `lsdlab tune`")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_SETTINGS_BYTES + 1)
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise SettingsError(f"{where}: is too large (more than {MAX_SETTINGS_BYTES} bytes); give the file written by `lsdlab tune`")
+    depth = _json_depth(raw)
+    if depth > MAX_SETTINGS_DEPTH:
+        raise SettingsError(f"{where}: is nested {depth} levels deep (at most {MAX_SETTINGS_DEPTH}); "
+                            "it is not a settings file: export it again with `lsdlab tune`")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from .._validation import SEED_RANGE, int_arg
 from .load import check, load
 from .schema import TIMING_COLUMNS
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_stats)
     b = csub.add_parser("build-demo", help="rebuild the licence-clean demo corpus reproducibly")
     b.add_argument("out", help="output folder (written atomically: built aside, then renamed)")
-    b.add_argument("--seed", type=int, default=20261126)
+    b.add_argument("--seed", type=int_arg(*SEED_RANGE), default=20261126)
     b.add_argument("--small", action="store_true", help="a few calls per kind (for tests)")
     b.set_defaults(func=_build_demo)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

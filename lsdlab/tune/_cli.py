@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 
+from .._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
 from .profiles import Profile, list_profiles, load_profile
 
 
@@ -142,20 +143,20 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--country", metavar="CODE", help="a packaged country profile (see `lsdlab rules list`)")
     g.add_argument("--profile", metavar="FILE", help="your own country profile .toml")
-    t.add_argument("--dialer-drop-rate", type=float, default=0.0, metavar="R",
+    t.add_argument("--dialer-drop-rate", type=real_arg(0.0, 1.0, high_open=True), default=0.0, metavar="R",
                    help="share of live calls the dialer itself drops (default 0.0)")
-    t.add_argument("--agent-connect-ms", type=int, default=300, metavar="MS", help="time to bridge an agent (default 300)")
-    t.add_argument("--trials", type=int, default=100, metavar="N", help="Optuna trials (default 100)")
-    t.add_argument("--seed", type=int, default=0, metavar="S", help="sampler seed: same seed, same result (default 0)")
+    t.add_argument("--agent-connect-ms", type=int_arg(0, 10000), default=300, metavar="MS", help="time to bridge an agent (default 300)")
+    t.add_argument("--trials", type=int_arg(1, 100000), default=100, metavar="N", help="Optuna trials (default 100)")
+    t.add_argument("--seed", type=int_arg(*SEED_RANGE), default=0, metavar="S", help="sampler seed: same seed, same result (default 0)")
     t.add_argument("--sampler", choices=("tpe", "tpe-independent", "nsga2"), default="tpe",
                    help="Optuna sampler with constraints (default tpe: multivariate TPE)")
     t.add_argument("--evidence-corpus", metavar="CORPUS2", help="measure the exported evidence here (default: CORPUS)")
     t.add_argument("--backend", choices=("default", "app_amd"), default="default")
-    t.add_argument("--margin-logit", type=float, default=0.5, metavar="M",
+    t.add_argument("--margin-logit", type=real_arg(0.0, 10.0), default=0.5, metavar="M",
                    help="safety margin: the setting must also hold the budget with its machine thresholds M lower in log-odds (default 0.5; 0 = off)")
-    t.add_argument("--margin-ms", type=int, default=200, metavar="MS",
+    t.add_argument("--margin-ms", type=int_arg(0, 5000), default=200, metavar="MS",
                    help="safety margin: ... and with every decision MS later (default 200; 0 = off)")
-    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
+    t.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=os.cpu_count() or 1, metavar="N")
     t.add_argument("--cache-dir", metavar="DIR", help="trace cache (default ~/.cache/lsdlab/traces)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
     t.add_argument("--no-progress", action="store_true")
@@ -167,9 +168,9 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     r.add_argument("settings", metavar="settings.json")
     r.add_argument("--corpus", metavar="CORPUS", help="the corpus to show calls from (default: the evidence corpus named in the tuning record)")
     r.add_argument("--out", required=True, metavar="report.html")
-    r.add_argument("--max-calls", type=int, default=8, metavar="N", help="at most N wrongly handled calls with spectrograms (default 8)")
-    r.add_argument("--trials", type=int, default=60, metavar="N", help="trials of the small study run for the Pareto plot when the settings have no tuning record (default 60)")
-    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
+    r.add_argument("--max-calls", type=int_arg(0, 1000), default=8, metavar="N", help="at most N wrongly handled calls with spectrograms (default 8)")
+    r.add_argument("--trials", type=int_arg(1, 10000), default=60, metavar="N", help="trials of the small study run for the Pareto plot when the settings have no tuning record (default 60)")
+    r.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=os.cpu_count() or 1, metavar="N")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_report)
 
