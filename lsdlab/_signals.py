@@ -65,3 +65,27 @@ def install_sigterm_exit() -> bool:
             signal.signal(signal.SIGTERM, _sigterm)
             return True
     return False
+
+
+def die_with_parent(parent_pid: int | None = None) -> bool:
+    """Have the kernel kill this process (SIGKILL) when its parent ends (Linux PR_SET_PDEATHSIG).
+
+    Called in corpus workers and in the fork server, so that neither outlives a killed
+    ``lsdlab evaluate``/``tune``. ``parent_pid``: exit at once if the parent is already
+    gone (it may have died before the call). Returns False where prctl is unavailable.
+    """
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the request took effect
+    return True

@@ -80,27 +80,58 @@ def _mp_context():
     if threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["lsdlab.evaluate"])
+    # the fork server dies with this process (and its workers with it): no orphans after a kill
+    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluate"])
     return ctx
 
 
+def _worker_init(parent_pid: int) -> None:
+    """In each corpus worker: die with the parent (a killed evaluate/tune leaves no workers)."""
+    from ._signals import die_with_parent
+
+    die_with_parent(parent_pid)
+
+
+def _stop_pool(ex: ProcessPoolExecutor) -> None:
+    """End a pool now: queued work cancelled, running workers killed (an interrupted or
+    terminated run must not first finish the whole corpus, as shutdown(wait=True) would)."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join(timeout=5)
+
+
 def _map(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
+    import os
+
     from tqdm.auto import tqdm
 
+    # the start method is chosen before the progress bar starts its monitor thread: that
+    # thread alone must not switch a script to the fork server (which re-imports __main__
+    # and so needs an `if __name__ == "__main__":` guard)
+    ctx = _mp_context() if jobs > 1 and len(items) >= 8 else None
     bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="call", leave=False)
     try:
-        if jobs <= 1 or len(items) < 8:
+        if ctx is None:
             out = []
             for it in items:
                 out.append(fn(it))
                 bar.update()
             return out
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as ex:
+        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+        try:
             out = []
             for r in ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))):
                 out.append(r)
                 bar.update()
-            return out
+        except BaseException:  # Ctrl-C, SIGTERM (SystemExit) or a failed call: stop the workers now
+            _stop_pool(ex)
+            raise
+        ex.shutdown(wait=True)
+        return out
     finally:
         bar.close()
 

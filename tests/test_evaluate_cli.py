@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -351,3 +352,111 @@ def test_tune_and_report_check_out_before_the_work(small_corpus, tmp_path, capsy
     shipped = REPO / "settings" / "GB.json"
     code, _, err = run(capsys, "report", str(shipped), "--out", str(tmp_path / "afile" / "r.html"), "--no-progress")
     assert code == 2 and "not a folder" in _one_error_line(err)
+
+
+# --------------------------------------------------------------------------- signals: no orphans (issue 15 item 6)
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(p)
+    return alive
+
+
+_THREADED = """
+import sys, threading, time
+from lsdlab.corpus import load
+from lsdlab.evaluate import run_corpus
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # another thread: the fork server is used
+run_corpus(load(sys.argv[1]), jobs=2)
+"""
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill", "sigkill-forkserver"])
+def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
+    """SIGTERM or SIGKILL to `evaluate --jobs 2`: the workers (and the fork server and its
+    resource tracker) end with it; SIGTERM exits 143 after a clean shutdown."""
+    import signal
+    import time
+
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    if how == "sigkill-forkserver":
+        script = tmp_path / "threaded.py"
+        script.write_text(_THREADED)
+        argv = [sys.executable, str(script), str(DEMO)]
+    else:
+        argv = [sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(seen) < 2 + (how == "sigkill-forkserver"):
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            seen |= _descendants(p.pid)
+            time.sleep(0.1)
+        assert len(seen) >= 2, "the workers never started"
+        time.sleep(1.0)
+        seen |= _descendants(p.pid)
+        p.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+        code = p.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _alive(seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _alive(seen)
+        assert not left, f"orphans after {how}: " + "; ".join(Path(f"/proc/{x}/cmdline").read_text().replace("\0", " ")[:120] for x in left)
+        if how == "sigterm":
+            err = p.stderr.read()
+            assert code == 143, err[-2000:]
+            assert "Traceback" not in err, err[-2000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for x in _alive(seen):  # never leave a process of this test behind, even when it fails
+            os.kill(x, 9)
+
+
+_NO_GUARD = """
+import sys
+from lsdlab.corpus import load
+from lsdlab.evaluate import run_corpus
+c = load(sys.argv[1])
+print(len(run_corpus(c.subset(c.calls[:16]), jobs=2, progress=True)), "decisions")
+"""
+
+
+def test_run_corpus_jobs_2_in_a_script_without_a_main_guard(tmp_path):
+    """A plain script (no `if __name__ == "__main__":`) with progress on: the bar's monitor
+    thread used to switch to the fork server, which re-ran the script: BrokenProcessPool."""
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    script = tmp_path / "plain.py"
+    script.write_text(_NO_GUARD)
+    p = subprocess.run([sys.executable, str(script), str(DEMO)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "16 decisions" in p.stdout
