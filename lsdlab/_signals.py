@@ -89,3 +89,22 @@ def die_with_parent(parent_pid: int | None = None) -> bool:
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)  # the parent died before the request took effect
     return True
+
+
+def exit_when_parent_dies(parent_pid: int, *, interval_s: float = 0.25) -> threading.Thread:
+    """Watch the parent from a daemon thread; end this process at once when it is gone.
+
+    For long-lived workers (CallPool): unlike PR_SET_PDEATHSIG, which fires when the parent
+    *thread* that started the worker ends, this follows the parent *process*.
+    """
+    import os
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    t = threading.Thread(target=watch, name="lsdlab-parent-watch", daemon=True)
+    t.start()
+    return t

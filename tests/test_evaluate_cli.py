@@ -460,3 +460,23 @@ def test_run_corpus_jobs_2_in_a_script_without_a_main_guard(tmp_path):
     p = subprocess.run([sys.executable, str(script), str(DEMO)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "16 decisions" in p.stdout
+
+
+def test_ctrl_c_in_tune_prints_one_line(small_corpus, tmp_path, capfd, monkeypatch):
+    """Ctrl-C during the study: one line and exit 130, not Optuna's 20-line 'Trial failed' traceback."""
+    import lsdlab.tune.search
+
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lsdlab.tune.search, "score", interrupted)
+    code = main(["tune", str(small_corpus), "--country", "GB", "--trials", "3", "--no-cache", "--no-progress",
+                 "--jobs", "1", "--out", str(tmp_path / "s.json")])
+    err = capfd.readouterr().err
+    assert calls and code == 130
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert lines == ["interrupted"], err
+    assert not (tmp_path / "s.json").exists()

@@ -175,6 +175,36 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_report)
 
 
+class _NoInterruptReport:
+    """A logging filter dropping Optuna's report of a trial ended by Ctrl-C ('Trial N failed
+    ... KeyboardInterrupt()' with its traceback, then 'Trial N failed with value None.'): the
+    command then prints one line ('interrupted') and exits 130."""
+
+    def __init__(self) -> None:
+        self.interrupted_trial: str | None = None
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        msg = record.getMessage()
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupted_trial = msg.split(" failed", 1)[0]  # 'Trial N'
+            return False
+        if self.interrupted_trial and msg.startswith(self.interrupted_trial + " failed"):
+            return False
+        return True
+
+
+def _quiet_optuna_on_interrupt() -> None:
+    import logging
+
+    import optuna
+
+    optuna.logging.get_logger("optuna")  # creates Optuna's own handler, if not there yet
+    for h in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _NoInterruptReport) for f in h.filters):
+            h.addFilter(_NoInterruptReport())
+
+
 def _tune(args) -> int:
     from ..errors import ParameterError
     from .export import export
@@ -184,6 +214,7 @@ def _tune(args) -> int:
     if args.amd_conf and args.backend != "app_amd":
         raise ParameterError("--amd-conf writes Asterisk's amd.conf, which holds app_amd settings; add --backend app_amd or drop --amd-conf.")
     _check_tune_outputs(args)
+    _quiet_optuna_on_interrupt()
     profile = load_profile(args.profile if args.profile else args.country)
     progress = not args.no_progress and sys.stderr.isatty()
     cache = False if args.no_cache else args.cache_dir
