@@ -457,3 +457,43 @@ def test_demo_espeak_variants_exist():
     assert say("en-us+NoSuchVariant") == plain  # the fallback this test guards against
     same = [v for v in _ESPEAK_VARIANTS if say(f"en-us+{v}") == plain]
     assert same == []
+
+
+def test_sigterm_to_build_demo_removes_its_temp_folders(tmp_path):
+    """SIGTERM mid-build: exit 143 after a clean shutdown, no `.out.building-*` beside the
+    output and no `/tmp/lsdlab-tts-*` of this build left (issue 15 item 6)."""
+    import os
+    import signal
+    import tempfile
+    import time
+
+    from lsdlab.corpus.demo import _check_tools
+
+    try:
+        _check_tools()
+    except Exception as exc:  # noqa: BLE001 - the tools are a system dependency
+        pytest.skip(str(exc))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir)}  # this build's /tmp/lsdlab-tts-* lands here
+    assert tempfile.gettempdir() != str(tmpdir)
+    out = tmp_path / "demo"
+    p = subprocess.Popen([sys.executable, "-m", "lsdlab", "corpus", "build-demo", str(out), "--small"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not list(tmpdir.glob("lsdlab-tts-*")):
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".demo.building-*")) and list(tmpdir.glob("lsdlab-tts-*"))
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read()
+    assert code == 143, err[-2000:]
+    assert not list(tmp_path.glob(".demo.building-*")) and not out.exists()
+    assert not list(tmpdir.glob("lsdlab-tts-*"))
