@@ -351,7 +351,7 @@ def write_report(settings: str | os.PathLike, out: str | os.PathLike, *, corpus=
     if out.suffix.lower() not in (".html", ".htm"):
         raise ParameterError(f"--out {out}: the report is one HTML file; give a name ending in .html.")
     # checked before the (long) rendering: a bad --out fails now, in one line
-    inputs = {"the settings file": [settings], "the tuning record": [record_path(settings)],
+    inputs: dict[str, list] = {"the settings file": [settings], "the tuning record": [record_path(settings)],
               "the corpus manifest": [Path(str(getattr(corpus, "root", corpus))) / MANIFEST] if corpus is not None else []}
     check_output_paths({"--out": out}, inputs=inputs)
     text = render_report(settings, corpus=corpus, max_calls=max_calls, n_trials=n_trials, jobs=jobs, progress=progress)
