@@ -164,3 +164,28 @@ def real_arg(low: float, high: float, *, high_open: bool = False, low_open: bool
 JOBS_RANGE = (1, 256)
 #: The range of every --seed option.
 SEED_RANGE = (0, 2**32 - 1)
+
+
+def check_output_folder(path: Any, name: str) -> Path:
+    """Check a folder a command will write into, before the work: an existing, writable
+    folder, or a new one whose parent folder exists (no chain of folders made silently)."""
+    if path is None or str(path).strip() == "":
+        raise ParameterError(f"{name}: the path is empty; give a folder, e.g. {name} recordings.")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ParameterError(f"{name} {p}: is a file, not a folder; give a folder path.")
+    probe_in = p if p.is_dir() else p.parent
+    if not probe_in.is_dir():
+        up = probe_in
+        while not up.exists() and up != up.parent:
+            up = up.parent
+        if up.exists() and not up.is_dir():
+            raise ParameterError(f"{name} {p}: is under the file {up}, which is not a folder; choose a path in a folder.")
+        raise ParameterError(f"{name} {p}: the folder {probe_in} does not exist; create it first (mkdir -p {probe_in}).")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lsdlab-probe.", dir=probe_in)
+    except OSError as exc:
+        raise ParameterError(f"{name} {p}: cannot write in the folder {probe_in} ({exc.strerror}); choose a writable folder.") from None
+    os.close(fd)
+    os.unlink(probe)
+    return p

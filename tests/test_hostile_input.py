@@ -212,3 +212,22 @@ def test_numeric_cli_options_are_range_checked(tmp_path, capsys, monkeypatch, ar
     assert info.value.code == 2 and "Traceback" not in err
     assert "must be" in err and argv[-2] in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["C"]
+
+
+@pytest.mark.parametrize(
+    ("where", "pattern"),
+    [("afile/rec", r"under the file .*afile"), ("afile", r"is a file, not a folder"), ("no/such/rec", r"does not exist"),
+     ("", r"empty")],
+    ids=["under-a-file", "a-file", "missing-parents", "empty"],
+)
+def test_farend_record_dir_checked_before_serving(tmp_path, capsys, where, pattern):
+    import re
+
+    _wav(tmp_path / "c" / "m.wav")
+    root = _manifest(tmp_path / "c", ["m.wav,machine,"])
+    (tmp_path / "afile").write_text("x")
+    code = main(["farend", "serve", str(root), "--port", "0", "--seconds", "1",
+                 "--record-dir", str(tmp_path / where) if where else ""])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and re.search(pattern, err), err
+    assert not (tmp_path / "no").exists()

@@ -27,9 +27,12 @@ def register(subparsers) -> None:
 
 
 def _serve(args) -> int:
+    from .._validation import check_output_folder
     from .scenario import Scenario
     from .sip import SimulatedFarEnd
 
+    if args.record_dir is not None:  # checked before any worker starts: one line, not a traceback later
+        check_output_folder(args.record_dir, "--record-dir")
     far = SimulatedFarEnd(args.corpus, host=args.host, port=args.port, workers=args.workers,
                           after=args.after, record_dir=args.record_dir, allow_remote=args.allow_remote)
     stop = {"now": False}
@@ -52,4 +55,4 @@ def _serve(args) -> int:
             pass
         n = len(far.calls())
     print(f"served {n} call(s)", flush=True)
-    return 0
+    return 143 if stop["now"] else 0  # SIGTERM: 128 + 15 after the clean shutdown
