@@ -497,3 +497,29 @@ def test_sigterm_to_build_demo_removes_its_temp_folders(tmp_path):
     assert code == 143, err[-2000:]
     assert not list(tmp_path.glob(".demo.building-*")) and not out.exists()
     assert not list(tmpdir.glob("lsdlab-tts-*"))
+
+
+def test_build_demo_removes_what_killed_builds_left(tmp_path, monkeypatch):
+    """Temp folders of builds that were killed (old, unmodified) are removed on the next start;
+    fresh ones (a build running now) are kept."""
+    import os
+    import tempfile
+    import time
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    old_t = time.time() - 3 * 86400
+    made = {}
+    for name, where in (("lsdlab-tts-old", tmpdir), ("lsdlab-tts-new", tmpdir),
+                        (".demo.building-old", tmp_path), (".demo.building-new", tmp_path), (".demo.old-old", tmp_path)):
+        d = where / name
+        d.mkdir()
+        (d / "x.wav").write_bytes(b"x")
+        if name.endswith("-old"):
+            os.utime(d, (old_t, old_t))
+        made[name] = d
+    (tmp_path / "demo").write_text("not a corpus")  # build_demo then refuses at once
+    code = main(["corpus", "build-demo", str(tmp_path / "demo"), "--small"])
+    assert code == 2
+    assert sorted(n for n, d in made.items() if d.exists()) == [".demo.building-new", "lsdlab-tts-new"]

@@ -71,6 +71,14 @@ def _build_demo(args) -> int:
     if not str(args.out).strip() or not parent.is_dir():
         what = "an empty path" if not str(args.out).strip() else f"the folder {parent} does not exist (or is not a folder)"
         raise ParameterError(f"build-demo {args.out!r}: {what}; give a new or empty folder inside an existing one.")
+    # what an abruptly ended build left (a clean end, SIGTERM included, removes its own)
+    import tempfile
+
+    from .._leftovers import remove_stale
+
+    remove_stale(tempfile.gettempdir(), "lsdlab-tts-")
+    for prefix in (f".{Path(args.out).name}.building-", f".{Path(args.out).name}.old-"):
+        remove_stale(parent, prefix)
     out = build_demo(args.out, seed=args.seed, small=args.small)
     print(f"built {out}")
     return 0

@@ -33,6 +33,11 @@ def _serve(args) -> int:
 
     if args.record_dir is not None:  # checked before any worker starts: one line, not a traceback later
         check_output_folder(args.record_dir, "--record-dir")
+    import tempfile
+
+    from .._leftovers import remove_stale
+
+    remove_stale(tempfile.gettempdir(), "lsdlab-farend-")  # left by far ends that were killed
     far = SimulatedFarEnd(args.corpus, host=args.host, port=args.port, workers=args.workers,
                           after=args.after, record_dir=args.record_dir, allow_remote=args.allow_remote)
     stop = {"now": False}
