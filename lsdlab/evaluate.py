@@ -85,7 +85,7 @@ def _mp_context():
     return ctx
 
 
-def _worker_init(parent_pid: int) -> None:
+def _worker_init(parent_pid: int | None) -> None:
     """In each corpus worker: die with the parent (a killed evaluate/tune leaves no workers)."""
     from ._signals import die_with_parent
 
@@ -121,7 +121,10 @@ def _map(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
                 out.append(fn(it))
                 bar.update()
             return out
-        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+        # a forked worker's parent is this process; a fork server's worker's parent is the
+        # fork server (which itself dies with this process)
+        parent = os.getpid() if ctx.get_start_method() == "fork" else None
+        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
         try:
             out = []
             for r in ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))):

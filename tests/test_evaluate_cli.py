@@ -391,8 +391,11 @@ _THREADED = """
 import sys, threading, time
 from lsdlab.corpus import load
 from lsdlab.evaluate import run_corpus
-threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # another thread: the fork server is used
-run_corpus(load(sys.argv[1]), jobs=2)
+if __name__ == "__main__":
+    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # another thread: the fork server is used
+    c = load(sys.argv[1])
+    print(len(run_corpus(c.subset(c.calls[:16]), jobs=2)), flush=True)  # the fork server's workers work
+    run_corpus(c, jobs=2)
 """
 
 
@@ -411,9 +414,12 @@ def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
         argv = [sys.executable, str(script), str(DEMO)]
     else:
         argv = [sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"]
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE if how == "sigkill-forkserver" else subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
     seen: set[int] = set()
     try:
+        if how == "sigkill-forkserver":
+            assert p.stdout.readline().strip() == "16", p.stderr.read()[-2000:] if p.poll() is not None else ""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(seen) < 2 + (how == "sigkill-forkserver"):
             assert p.poll() is None, p.stderr.read()[-2000:]
