@@ -486,3 +486,39 @@ def test_ctrl_c_in_tune_prints_one_line(small_corpus, tmp_path, capfd, monkeypat
     lines = [x for x in err.splitlines() if x.strip()]
     assert lines == ["interrupted"], err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_ctrl_c_to_evaluate_jobs_2_prints_one_line(tmp_path):
+    """Ctrl-C reaches the whole process group (the workers too): one line, exit 130, no
+    worker tracebacks and no process left."""
+    import signal
+    import time
+
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    p = subprocess.Popen([sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(seen) < 2:
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            seen |= _descendants(p.pid)
+            time.sleep(0.1)
+        time.sleep(1.0)
+        seen |= _descendants(p.pid)
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        code = p.wait(timeout=30)
+        err = p.stderr.read()
+        assert code == 130, err[-2000:]
+        assert [x for x in err.splitlines() if x.strip()] == ["interrupted"], err[-3000:]
+        deadline = time.monotonic() + 10
+        while _alive(seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(seen)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for x in _alive(seen):
+            os.kill(x, 9)
