@@ -86,9 +86,16 @@ def _mp_context():
 
 
 def _worker_init(parent_pid: int | None) -> None:
-    """In each corpus worker: die with the parent (a killed evaluate/tune leaves no workers)."""
+    """In each corpus worker: die with the parent (a killed evaluate/tune leaves no workers)
+    and ignore Ctrl-C, which a terminal sends to the whole process group: the parent stops
+    the pool (one line, not a traceback per worker)."""
+    import contextlib
+    import signal
+
     from ._signals import die_with_parent
 
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
 
 
