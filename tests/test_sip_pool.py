@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -175,3 +176,53 @@ def test_ctrl_c_shuts_everything_down_cleanly(corpus, tmp_path):
     # the 4 calls that were up come back (hung up at once); the 2 never placed are cancelled
     assert "cancelled 2" in out and "answered 4" in out
     assert "Abort" not in err and "Traceback" not in err
+
+
+_KILLED_PARENT = """
+from lsdlab.uas import CallPool
+if __name__ == "__main__":
+    import threading, time
+    pool = CallPool(workers=1).start()
+    # calls in progress to a port where nobody answers: the workers are busy when the parent dies
+    threading.Thread(target=pool.run, args=(["sip:nobody@127.0.0.1:9"] * 4,), kwargs={"progress": False},
+                     daemon=True).start()
+    time.sleep(1.0)
+    print("READY", *pool.pids, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL to the process holding a CallPool: its workers end within 3 s (they used to
+    outlive it by ~20 s)."""
+    script = tmp_path / "parent.py"
+    script.write_text(_KILLED_PARENT)
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        line = p.stdout.readline().split()
+        assert line and line[0] == "READY", p.stderr.read()[-2000:] if p.poll() is not None else line
+        workers = [int(x) for x in line[1:]]
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and any(os.path.exists(f"/proc/{w}") and _state(w) != "Z" for w in workers):
+            time.sleep(0.05)
+        left = [w for w in workers if os.path.exists(f"/proc/{w}") and _state(w) != "Z"]
+        assert not left, f"pool workers {left} outlived their killed parent"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for w in workers:
+            with contextlib.suppress(OSError):
+                if _state(w) != "Z":
+                    os.kill(w, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

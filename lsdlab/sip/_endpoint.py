@@ -16,7 +16,6 @@ import contextlib
 import gc
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ import weakref
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._signals import install_sigterm_exit, no_raise_code
 from .._validation import check_choice, check_int_range
 from ..errors import ParameterError, SipError
 
@@ -107,7 +107,7 @@ class EndpointSettings:
     owner must call :meth:`SipEndpoint.handle_events`). log_level: pjsip log level routed
     to the ``lsdlab.sip.pjsip`` logger (0 none ... 5 debug). rtp_port: first RTP port tried.
     public_address: address to put in SDP/Contact (for NAT), '' = the bound one.
-    handle_sigterm: turn SIGTERM into a normal exit (so the clean shutdown runs) when
+    handle_sigterm: turn SIGTERM into a normal exit with code 143 (so the clean shutdown runs) when
     nobody else handles it.
     """
 
@@ -399,8 +399,6 @@ _CREATE_LOCK = threading.Lock()
 _ATEXIT_DONE = False
 
 
-def _sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
-    raise SystemExit(0)
 
 
 def get_endpoint(settings: EndpointSettings | None = None, **changes: Any) -> SipEndpoint:
@@ -441,10 +439,10 @@ def get_endpoint(settings: EndpointSettings | None = None, **changes: Any) -> Si
             atexit.register(shutdown_endpoint)
             gc.callbacks.append(_gc_register_thread)
             _ATEXIT_DONE = True
-        if ep.settings.handle_sigterm and threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                    signal.signal(signal.SIGTERM, _sigterm)
+        if ep.settings.handle_sigterm:
+            # exit 143 after the clean shutdown; never raised inside _gc_register_thread (a gc
+            # callback, where the exception would be dropped and SIGTERM ignored)
+            install_sigterm_exit()
         return ep
 
 
@@ -467,6 +465,9 @@ def _gc_register_thread(phase: str, info: dict) -> None:
             ep.ep.libRegisterThread(f"gc-{threading.get_ident()}"[:30])
     except Exception:  # noqa: BLE001 - never let a GC callback raise
         pass
+
+
+no_raise_code(_gc_register_thread.__code__)
 
 
 def current_endpoint() -> SipEndpoint | None:

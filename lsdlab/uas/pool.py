@@ -258,6 +258,7 @@ class CallPool:
                     "max_call_s": self.max_call_s,
                     "log_level": self.log_level,
                     "rtp_port": 10000 + 400 * (i % 100),
+                    "parent_pid": os.getpid(),
                 }
                 p = ctx.Process(target=_worker_main, args=(conf, self._tasks, self._results, self._stop),
                                 daemon=True, name=f"lsdlab-callpool-{i}")
@@ -410,6 +411,9 @@ def _worker_main(conf: dict, tasks, results, stop) -> None:
     import faulthandler
 
     faulthandler.enable()  # a crash inside pjsua2 then leaves a Python stack on stderr
+    from .._signals import exit_when_parent_dies
+
+    exit_when_parent_dies(conf["parent_pid"])  # a killed parent leaves no worker behind
     # Ctrl-C goes to the whole process group: the parent decides, the workers follow `stop`.
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
