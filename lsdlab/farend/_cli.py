@@ -12,8 +12,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("farend", help="the simulated far end (SIP answerer playing corpus recordings)")
     sub = p.add_subparsers(dest="farend_command", metavar="SUBCOMMAND")
     s = sub.add_parser("serve", help="answer SIP calls with corpus recordings until interrupted")
-    s.add_argument("corpus", help="corpus root (URIs name recordings relative to it)")
-    s.add_argument("--port", type=int, default=5070, help="SIP port of the first worker (default 5070; 0 = free)")
+    s.add_argument("corpus", help="corpus folder; URIs name its manifest rows by id (sip:machine-043@HOST:PORT), never paths")
+    s.add_argument("--port", type=int, default=5070, help="the SIP port callers use (default 5070; 0 = free); workers take free ports of their own")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     s.add_argument("--allow-remote", action="store_true", help="required to bind a non-loopback address")
     s.add_argument("--workers", type=int, default=1, help="answerer processes (4 calls each), consecutive ports")
@@ -25,7 +25,6 @@ def register(subparsers) -> None:
 
 
 def _serve(args) -> int:
-    from .scenario import Scenario
     from .sip import SimulatedFarEnd
 
     far = SimulatedFarEnd(args.corpus, host=args.host, port=args.port, workers=args.workers,
@@ -37,9 +36,14 @@ def _serve(args) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     with far:
-        example = Scenario(kind="busy").to_uri_user()
-        print(f"far end listening on {far.host} ports {far.ports}", flush=True)
-        print(f"  e.g. sip:{example}@{far.host}:{far.ports[0]}  (lsdlab.farend.Scenario.to_uri_user())", flush=True)
+        print(f"far end listening on {far.host}:{far.port} ({far.capacity} calls at once, "
+              f"{len(far.row_ids)} recordings)", flush=True)
+        ids = far.row_ids
+        if ids:
+            print(f"  e.g. sip:{ids[0]}@{far.host}:{far.port}  (plays manifest row {ids[0]}; "
+                  f"ids: {ids[0]} .. {ids[-1]})", flush=True)
+        print(f"       sip:busy@{far.host}:{far.port}  (486; also reject, unavailable, no_answer; "
+              f"the URI grammar: `python -c 'import lsdlab.farend; help(lsdlab.farend)'`)", flush=True)
         t0 = time.monotonic()
         try:
             while not stop["now"] and far.alive():
