@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -75,6 +76,8 @@ def _call(ch, far, user: str):
     uri = f"sip:{user}@{far.host}:{far.port}"
     before = len(far.calls())
     st = ch.call(uri, seconds_timeout=5)
+    if st == ch.State.ANSWERED:
+        time.sleep(0.5)  # let some audio flow
     ch.hang_up()
     ch.wait_for_idle(5)
     rec = far.wait_for_calls(before + 1, timeout_s=10)[-1]
@@ -125,10 +128,12 @@ def test_urls_naming_files_are_refused(ch, far, corpus, which):
     assert raw == "404" and rec.status == 404 and not rec.connected and rec.samples_sent == 0
 
 
-def test_log_reveals_nothing_about_files_outside_the_corpus(ch, far, capfd):
-    capfd.readouterr()
-    for path in ("/etc/passwd", "/nonexistent/x.wav"):
-        _call(ch, far, _old_style(path))
+def test_log_reveals_nothing_about_files_outside_the_corpus(ch, corpus, capfd):
+    from lsdlab.farend import SimulatedFarEnd
+
+    with SimulatedFarEnd(corpus) as far1:  # started here, so that its workers' stderr is captured
+        for path in ("/etc/passwd", "/nonexistent/x.wav"):
+            _call(ch, far1, _old_style(path))
     err = capfd.readouterr().err
     lines = [ln.split(": ", 2)[-1] for ln in err.splitlines() if "404 for call" in ln]
     assert len(lines) == 2, err[-2000:]

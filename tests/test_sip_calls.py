@@ -296,3 +296,34 @@ def test_abrupt_end_exits_cleanly(corpus, tmp_path, how):
     p = subprocess.run([sys.executable, str(script), str(corpus), how], capture_output=True, text=True, timeout=60)
     assert "ANSWERED" in p.stdout, p.stderr
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_normal_call_logs_no_error_when_rtp_ports_are_taken(ch, far, caplog):
+    """pjsua steps past RTP ports in use; each one it skipped was logged as an ERROR
+    ("RTP socket bind() ... Address already in use") on a call that worked."""
+    import logging
+    import socket
+
+    from lsdlab.sip import current_endpoint
+
+    ep = current_endpoint()
+    held = []
+    for port in range(ep.settings.rtp_port, ep.settings.rtp_port + 16):  # the ports pjsua tries first
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((ep.settings.host, port))
+            held.append(s)
+        except OSError:
+            s.close()
+    assert held, "could not take any RTP port for the test"
+    try:
+        with caplog.at_level(logging.DEBUG, logger="lsdlab"):
+            assert ch.call(far.uri("hello.wav", ring_s=0.1), seconds_timeout=10) == ch.State.ANSWERED
+            time.sleep(0.3)
+            ch.hang_up()
+            assert ch.wait_for_idle(5)
+    finally:
+        for s in held:
+            s.close()
+    assert any("Address already in use" in r.getMessage() for r in caplog.records)  # it did step past them
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
