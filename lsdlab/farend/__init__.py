@@ -28,7 +28,15 @@ Examples: ``sip:busy@127.0.0.1:5070``, ``sip:machine-043@127.0.0.1:5070``,
 """
 
 from .offline import OfflineFarEnd, call_seed
-from .scenario import KINDS, SIP_FAILURES, FarEndRequest, Scenario, parse_uri_user, render, scenario_for_call
+from .scenario import (
+    KINDS,
+    SIP_FAILURES,
+    FarEndRequest,
+    Scenario,
+    parse_uri_user,
+    render,
+    scenario_for_call,
+)
 
 __all__ = [
     "OfflineFarEnd",

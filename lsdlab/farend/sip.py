@@ -244,10 +244,11 @@ class SimulatedFarEnd:
                 if left <= 0:
                     raise SipError(f"Far-end workers {sorted(set(range(self.workers)) - set(ready))} did not "
                                    f"start within {self.start_timeout_s} s (start_timeout_s).")
-                for c in mpc.wait([c for i, c in enumerate(self._conns) if i not in ready], timeout=min(left, 0.5)):
-                    i = self._conns.index(c)  # type: ignore[arg-type]
+                waiting = {id(c): i for i, c in enumerate(self._conns) if i not in ready}
+                for c in mpc.wait([self._conns[i] for i in waiting.values()], timeout=min(left, 0.5)):
+                    i = waiting[id(c)]
                     try:
-                        msg = c.recv()  # type: ignore[union-attr]
+                        msg = self._conns[i].recv()
                     except EOFError:
                         raise SipError(f"Far-end worker {i} exited during start-up; its stderr above says "
                                        f"why (launcher exit code {self._launcher.poll()}).") from None
@@ -747,6 +748,8 @@ def _render_request(server: _Server, req: FarEndRequest):
     if y is not None:
         return y
     rid = req.row_id
+    if rid is None or rid not in server.files:
+        raise _Rejected("the request names no row of this corpus")
     try:
         info = sf.info(server.files[rid])
     except Exception:  # noqa: BLE001 - the row's file changed since the index was built
