@@ -188,3 +188,21 @@ def test_far_end_without_main_guard(corpus, tmp_path, how):
     assert p.returncode == 0, p.stdout + p.stderr[-3000:]
     assert "STATE ANSWERED" in p.stdout and "EXIT [0, 0]" in p.stdout, p.stdout + p.stderr[-3000:]
     assert "Traceback" not in p.stderr
+
+
+def test_start_time_hardly_grows_with_workers(corpus):
+    """Workers are forked from one process that imported everything once: 6 workers start
+    about as fast as 1 (each spawned worker importing numpy, scipy and pjsua2 on its own took
+    38-55 s for 8 workers on this busy 2-core machine, past the 30 s start timeout)."""
+    import time as _time
+
+    from lsdlab.farend import SimulatedFarEnd
+
+    took = {}
+    for n in (1, 6):
+        t0 = _time.monotonic()
+        with SimulatedFarEnd(corpus, workers=n, start_timeout_s=120) as f:
+            took[n] = _time.monotonic() - t0
+            assert len(set(f.ports)) == n and f.alive()
+        assert f.exitcodes == [0] * n
+    assert took[6] < 2.0 * took[1] + 3.0, took
