@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     s.add_argument("--port", type=int, default=5070, help="the SIP port callers use (default 5070; 0 = free); workers take free ports of their own")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     s.add_argument("--allow-remote", action="store_true", help="required to bind a non-loopback address")
-    s.add_argument("--workers", type=int, default=1, help="answerer processes (4 calls each), consecutive ports")
+    s.add_argument("--workers", type=int, default=1, help="answerer processes (4 calls each); calls to --port go to one with a free slot")
     s.add_argument("--after", choices=("hangup", "silence"), default="hangup", help="when the recording ends")
     s.add_argument("--record-dir", default=None, help="keep per-call recordings and calls-*.jsonl here")
     s.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
