@@ -146,6 +146,19 @@ def test_calls_go_to_a_far_end_worker_with_a_free_slot(far):
     assert st["refused"] == 0 and st["max_busy"] <= far.capacity
 
 
+def test_back_to_back_calls_wait_for_a_free_call_slot(far):
+    """Four channels hanging up at the answer and calling again at once: a call just hung up
+    still holds its pjsua slot for a moment, and the next makeCall failed with PJ_ETOOMANY,
+    coming back as NOCHANNELS. Now the worker waits for the slot."""
+    from lsdlab.uas import CallJob, CallPool, Cause
+
+    jobs = [CallJob(far.uri("short.wav", ring_s=0.0), hold=0.0) for _ in range(60)]
+    with CallPool(workers=1, calls_per_worker=4) as pool:
+        r = pool.run(jobs, progress=False)
+    assert [x.cause for x in r if x.cause != Cause.NORMAL] == []
+    assert all(x.answered and x.error is None for x in r)
+
+
 def test_a_full_far_end_refuses_with_an_error_not_busy(corpus):
     """A far end with every slot taken queues a call for queue_s, then refuses it with 503:
     the pool reports it as an error, never as a BUSY outcome."""

@@ -50,8 +50,6 @@ HOLD_MODES = ("verdict", "far_end")
 
 #: How long a pool channel waits for a free pjsua call slot of its process (NOCHANNELS).
 _SLOT_WAIT_S = 30.0
-#: pjsua call slots per process (PJSUA_MAX_CALLS of the wheel).
-_CALL_SLOTS = 4
 
 # channel options that configure the worker's endpoint rather than its channels
 _ENDPOINT_KEYS = ("host", "port", "transport")
@@ -517,33 +515,18 @@ def _channel_loop(w: int, ch, conf: dict, tasks, results, stop, n_calls: list) -
         results.put(("result", r))
 
 
-def _busy_call_slots() -> int:
-    """pjsua call slots of this process in use (a call object is attached to the slot)."""
-    from ..sip import current_endpoint
-
-    ep = current_endpoint()
-    if ep is None:
-        return 0
-    ep.register_thread()
-    pj = ep.pj
-    return sum(pj.Call.lookup(i) is not None for i in range(_CALL_SLOTS))
-
-
 def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_call_s: float, stop) -> CallResult:
     t0 = time.time()
     error = None
     before = ch.Details  # start_call replaces it; still this object = the call never started
     slot_wait_s = 0.0
     try:
-        # Never ask pjsua for a 5th call: wait until one of the process's call slots is free
-        # (a call hung up a moment ago holds its slot until pjsip has finished it).
-        while _busy_call_slots() >= _CALL_SLOTS and not stop.is_set() and slot_wait_s < _SLOT_WAIT_S:
-            time.sleep(0.02)
-            slot_wait_s += 0.02
         while True:
             st = ch.call(call_to, **options)
             # PJ_ETOOMANY: this process's 4 pjsua call slots are taken, e.g. by a call hung up
             # a moment ago that pjsip has not freed yet. The call was never placed: wait, retry.
+            # (Counting busy slots first with pj.Call.lookup() is unsafe: lookup writes into
+            # the Call object, which another thread may be deleting; a soak aborted in pjsip.)
             if (st != State.IDLE or ch.cause() != Cause.NOCHANNELS or stop.is_set()
                     or slot_wait_s >= _SLOT_WAIT_S):
                 break
