@@ -147,9 +147,10 @@ def test_calls_go_to_a_far_end_worker_with_a_free_slot(far):
 
 
 def test_back_to_back_calls_wait_for_a_free_call_slot(far):
-    """Four channels hanging up at the answer and calling again at once: a call just hung up
-    still holds its pjsua slot for a moment, and the next makeCall failed with PJ_ETOOMANY,
-    coming back as NOCHANNELS. Now the worker waits for the slot."""
+    """Four channels hanging up at the answer and calling again at once. Hung up in the very
+    instant of the answer, calls leaked pjsip ioqueue keys and after about 29 calls the worker
+    aborted (pj_ioqueue_register_sock2: free_list empty); a call just hung up can also still
+    hold its pjsua slot (PJ_ETOOMANY, NOCHANNELS). Every call must come back answered."""
     from lsdlab.uas import CallJob, CallPool, Cause
 
     jobs = [CallJob(far.uri("short.wav", ring_s=0.0), hold=0.0) for _ in range(60)]
