@@ -504,8 +504,11 @@ class _Front:
         self._thread: threading.Thread | None = None
 
     def start(self, host: str, ports: list[int], conns: list) -> None:
-        self.workers = [(host, p) for p in ports]
-        self.by_addr = {a: i for i, a in enumerate(self.workers)}
+        # the workers listen on this host; a wildcard bind is reached on loopback
+        wh = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        self.workers = [(wh, p) for p in ports]
+        self.by_port = {p: i for i, p in enumerate(ports)}
+        self.local = {wh, host}
         self.conns = conns
         self.busy = [set() for _ in ports]
         self._thread = threading.Thread(target=self._loop, name="lsdlab-farend-relay", daemon=True)
@@ -597,7 +600,7 @@ class _Front:
         cid = _call_id(headers)
         if cid is None:
             return
-        if addr in self.by_addr:  # a worker's response: back to the caller
+        if addr[1] in self.by_port and (addr[0] in self.local or _is_loopback(addr[0])):  # a worker's reply
             with self.lock:
                 r = self.route.get(cid)
             if r is not None and r[1] is not None:
