@@ -384,3 +384,61 @@ def test_sigterm_exits_143_even_during_gc_callbacks(tmp_path):
                 p.wait()
         assert p.returncode == 143, (trial, p.returncode, err[-1500:])
         assert "Exception ignored" not in err, err[-1500:]
+
+
+def _own_udp_ports() -> set[int]:
+    """UDP ports bound by this process (from /proc: its socket inodes in /proc/net/udp)."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes:
+                ports.add(int(cols[1].split(":")[1], 16))
+    return ports
+
+
+def test_normal_call_logs_no_error_when_rtp_ports_are_taken(ch, far, caplog):
+    """pjsua steps past RTP ports in use; each one it skipped was logged as an ERROR
+    ("RTP socket bind() ... Address already in use") on a call that worked."""
+    import logging
+    import socket
+
+    from lsdlab.sip import current_endpoint
+
+    ep = current_endpoint()
+    # pjsua takes RTP ports upwards from where its last call left off: find that place
+    before = _own_udp_ports()
+    assert ch.call(far.uri("hello.wav", ring_s=0.1), seconds_timeout=10) == ch.State.ANSWERED
+    rtp = [p for p in _own_udp_ports() - before if p >= ep.settings.rtp_port]
+    ch.hang_up()
+    assert ch.wait_for_idle(5) and rtp
+    held = []
+    for port in range(max(rtp) + 1, max(rtp) + 33):  # the ports pjsua tries next
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((ep.settings.host, port))
+            held.append(s)
+        except OSError:
+            s.close()
+    assert held, "could not take any RTP port for the test"
+    try:
+        with caplog.at_level(logging.DEBUG, logger="lsdlab"):
+            assert ch.call(far.uri("hello.wav", ring_s=0.1), seconds_timeout=10) == ch.State.ANSWERED
+            time.sleep(0.3)
+            ch.hang_up()
+            assert ch.wait_for_idle(5)
+    finally:
+        for s in held:
+            s.close()
+    assert any("Address already in use" in r.getMessage() for r in caplog.records)  # it did step past them
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -146,12 +146,25 @@ class _LogWriter:  # replaced by a pj.LogWriter subclass at first use
     pass
 
 
+def _pj_log_level(level: int, msg: str) -> int:
+    """The ``logging`` level of a pjsip log line.
+
+    pjsua looks for a free RTP port by binding one port after another from ``rtp_port`` and
+    logs every port in use ("RTP socket bind() at 127.0.0.1:4002 error: Address already in
+    use") at level 1 before taking the next one: routine on a machine running several
+    endpoints, so DEBUG. Running out of ports is reported by a different line (still ERROR).
+    """
+    if "socket bind()" in msg and "Address already in use" in msg and ("RTP" in msg or "RTCP" in msg):
+        return logging.DEBUG
+    return _PJ_LEVELS.get(level, logging.DEBUG)
+
+
 def _make_log_writer(pj):
     class LogWriter(pj.LogWriter):
         def write(self, entry):  # runs on any pjsip thread
             try:
                 msg = entry.msg.rstrip()
-                pjlog.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", msg)
+                pjlog.log(_pj_log_level(entry.level, msg), "%s", msg)
             except Exception:  # noqa: BLE001 - never raise into C++
                 pass
 
