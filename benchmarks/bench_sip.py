@@ -165,7 +165,7 @@ def bench_concurrency(n: int, calls, ref, *, hold_s: float, progress: bool) -> d
     workers = math.ceil(n / 4)
     picks = [calls[i % len(calls)] for i in range(n)]
     with SimulatedFarEnd(DEMO, workers=workers, after="silence") as far:
-        far_pids = [p.pid for p in far._procs]
+        far_pids = far.pids
         jobs = [CallJob(far.uri(c.path, ring_s=0.1), {"live_speaker_detect": LiveSpeakerDetectionSettings.DEFAULT,
                                                       "lsd_timeout_milliseconds": 7000}, hold=hold_s) for c in picks]
         with CallPool(workers=workers, calls_per_worker=4, no_answer_timeout_s=30.0) as pool:

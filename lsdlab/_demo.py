@@ -15,6 +15,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ._validation import int_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the main job on the embedded demo corpus (corpus, evaluation, real SIP calls, tuning)")
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "built once into ~/.cache/lsdlab/demo-corpus, which needs the Debian packages espeak-ng, "
                         "flite and asterisk-core-sounds-en-wav)")
     p.add_argument("--country", default="US", help="country profile to tune for (default US)")
-    p.add_argument("--trials", type=int, default=60, help="tuner trials (default 60)")
+    p.add_argument("--trials", type=int_arg(1, 100000), default=60, help="tuner trials (default 60)")
     p.add_argument("--out", default="out", help="folder for the exported settings (default ./out)")
     p.add_argument("--no-sip", action="store_true", help="skip the real SIP calls")
     p.set_defaults(func=run)

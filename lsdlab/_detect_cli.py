@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
 from .audio.channel import ChannelSettings
 from .errors import ParameterError, SettingsError
 
@@ -37,11 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the cadence model (group-aware CV report, skops file)")
     t.add_argument("corpora", nargs="+", metavar="CORPUS", help="one or more corpus folders (holding manifest.csv) to train on")
     t.add_argument("--out", required=True, metavar="MODEL.skops", help="the model file to write (a .json report is written beside it)")
-    t.add_argument("--folds", type=int, default=5, help="cross-validation folds; calls of one group stay on one side (default 5, at least 2)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the model and of the channel rendering: same seed, same model file (default 0)")
+    t.add_argument("--folds", type=int_arg(2, 100), default=5, help="cross-validation folds; calls of one group stay on one side (default 5, at least 2)")
+    t.add_argument("--seed", type=int_arg(*SEED_RANGE), default=0, help="seed of the model and of the channel rendering: same seed, same model file (default 0)")
     t.add_argument("--channel", action="store_true", help="render calls through the telephone channel with a 0.2-1.2 s lead-in (for raw, not call-shaped clips)")
     t.add_argument("--allow-unlicensed", action="store_true", help="also train on audio whose licence does not allow redistribution (private models only)")
-    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help="processes for tracing the calls (default: the number of CPUs)")
+    t.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=os.cpu_count() or 1, metavar="N", help="processes for tracing the calls (default: the number of CPUs)")
     add_cluster_args(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar and no per-fold lines on stderr")
     t.set_defaults(func=_train)
@@ -58,11 +59,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="FILE", help="a tuned settings file (lsdlab tune) or detector settings JSON")
     p.add_argument("--backend", choices=("default", "app_amd"), default=None, help="detector backend (default: the settings' or 'default')")
     p.add_argument("--channel", action="store_true", help="pass calls through the telephone-channel model (off by default: corpora are call audio already)")
-    p.add_argument("--lead-in", type=float, default=0.0, metavar="S", help="seconds of silence added after connect before each recording (0-30, default 0)")
+    p.add_argument("--lead-in", type=real_arg(0.0, 30.0), default=0.0, metavar="S", help="seconds of silence added after connect before each recording (0-30, default 0)")
     p.add_argument("--after", choices=("hangup", "silence"), default="hangup",
                    help="when a recording ends: the far end hangs up (default) or the line stays up, silent")
     p.add_argument("--labels", metavar="L1,L2", help="use only rows with these labels (e.g. machine)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="processes running the calls (default 1)")
+    p.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=1, metavar="N", help="processes running the calls (default 1)")
     add_cluster_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
 
@@ -108,36 +109,41 @@ def cluster_client(args):
 
 
 def load_any_settings(path: str | None, backend: str | None):
-    """(detector settings, TunedSettings or None) from a settings file or a backend name."""
-    from .detect import DetectorSettings, settings_from_dict
+    """(detector settings, TunedSettings or None) from a settings file or a backend name.
 
-    tuned = None
+    The detector settings come from :func:`lsdlab.settingsfile.resolve_detector_settings`,
+    the resolver the call channel and the report use too: a tuned file's model is resolved
+    against the file's folder and its sha256 checked.
+    """
+    from .settingsfile import _read_json, load_settings, resolve_detector_settings
+
     if path is None:
-        if backend == "app_amd":
-            from .detect.app_amd import AmdSettings
-
-            return AmdSettings(), None
-        return DetectorSettings(), None
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ParameterError(f"--settings {path}: no such file.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not JSON ({exc}); pass a file written by `lsdlab tune` or a detector settings JSON.") from None
-    if isinstance(d, dict) and "schema_version" in d:
-        from .settingsfile import load_settings
-
-        tuned = load_settings(p)
-        det = tuned.detector_settings
-    else:
-        det = settings_from_dict(d)
-    if backend is not None and backend != det.backend:
-        raise ParameterError(f"--backend {backend} conflicts with {path}, which holds settings of the {det.backend!r} backend.")
+        return resolve_detector_settings(None, backend=backend), None
+    if not Path(path).exists():
+        raise ParameterError(f"--settings {path}: no such file; give a settings file written by `lsdlab tune` or a detector settings JSON.")
+    d = _read_json(Path(path))
+    tuned = load_settings(Path(path)) if isinstance(d, dict) and "schema_version" in d else None
+    det = resolve_detector_settings(tuned if tuned is not None else path, backend=backend, owner=f"--settings {path}")
     return det, tuned
 
 
-def _run(args):
+def corpus_inputs(corpus) -> dict[str, list]:
+    """The files a corpus command reads (for :func:`check_output_paths`): manifest and audio."""
+    from .corpus.load import MANIFEST
+
+    return {"the corpus manifest": [Path(corpus.root) / MANIFEST],
+            "an audio file of the corpus": [c.audio_path for c in corpus.calls]}
+
+
+def settings_inputs(settings_path, det, tuned) -> dict[str, list]:
+    """The settings file and model file a command reads (for :func:`check_output_paths`)."""
+    model = getattr(tuned, "model_path", None) or getattr(det, "model", None)
+    return {"the settings file": [settings_path],
+            "the model file": [model if model and not str(model).startswith("builtin:") else None]}
+
+
+def _run(args, outputs: dict | None = None):
+    from ._validation import check_output_paths
     from .corpus import load
     from .evaluate import run_corpus
 
@@ -146,6 +152,8 @@ def _run(args):
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
         raise ParameterError(f"--lead-in must be between 0 and 30 seconds. Got {args.lead_in}.")
+    # every output path checked before the work: a bad one fails now, in one line, not after the run
+    check_output_paths(outputs or {}, inputs={**corpus_inputs(corpus), **settings_inputs(args.settings, det, tuned)})
     with cluster_client(args) as client:
         decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=max(1, args.jobs),
                                progress=not args.no_progress and sys.stderr.isatty(), client=client,
@@ -165,9 +173,9 @@ def _figures(decisions, tuned):
 def _evaluate(args) -> int:
     from .evaluate import write_decisions
 
-    corpus, det, tuned, decisions = _run(args)
+    corpus, det, tuned, decisions = _run(args, {"--decisions": args.decisions})
     fig, comp = _figures(decisions, tuned)
-    if args.decisions:
+    if args.decisions is not None:
         write_decisions(args.decisions, decisions)
     if args.json:
         out = {"corpus": str(corpus.root), "corpus_sha256": corpus.sha256, "backend": det.backend, "figures": fig.to_dict()}
@@ -214,6 +222,7 @@ def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
 
 
 def _train(args) -> int:
+    from ._validation import check_output_paths
     from .corpus import load
     from .train import build_training_set, cross_validate, dump_report, format_report, train_model
 
@@ -221,10 +230,17 @@ def _train(args) -> int:
         raise ParameterError(f"--folds must be at least 2. Got {args.folds}.")
     corpora = []
     sources = []
+    inputs: dict[str, list] = {}
     for c in args.corpora:
         corpus = load(c)
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
+        for what, files in corpus_inputs(corpus).items():
+            inputs.setdefault(what, []).extend(files)
+    # the model and its report (the .json beside it) checked before the work: `--out m.json`
+    # would write the model, then overwrite it with the report
+    check_output_paths({"--out": args.out, "the model's report (--out with .json)": Path(args.out).with_suffix(".json")},
+                       inputs=inputs)
     with cluster_client(args) as client:
         ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
                                 progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed, client=client,
@@ -256,7 +272,7 @@ def _flat(fig) -> dict:
 def _regress(args) -> int:
     from .audio.io import atomic_path
 
-    corpus, det, tuned, decisions = _run(args)
+    corpus, det, tuned, decisions = _run(args, {"--baseline": args.baseline} if args.update else None)
     fig, _ = _figures(decisions, tuned)
     cur = _flat(fig)
     base_path = Path(args.baseline)

@@ -58,6 +58,10 @@ def verbosity(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._signals import install_sigterm_exit
+
+    # SIGTERM: a clean exit with code 143 (pools stopped, temp folders removed, SIP shut down)
+    install_sigterm_exit()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -103,7 +103,8 @@ def _mp_context():
     if "fork" in multiprocessing.get_all_start_methods() and not _other_threads():
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["lsdlab.evaluate"])
+    # the fork server dies with this process (and its workers with it): no orphans after a kill
+    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluate"])
     return ctx
 
 
@@ -118,35 +119,75 @@ def _batches(items: list, n_workers: int, batch_size: int | None) -> list[list]:
     return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
 
 
+def _worker_init(parent_pid: int | None) -> None:
+    """In each corpus worker: die with the parent (a killed evaluate/tune leaves no workers)
+    and ignore Ctrl-C, which a terminal sends to the whole process group: the parent stops
+    the pool (one line, not a traceback per worker)."""
+    import contextlib
+    import signal
+
+    from ._signals import die_with_parent
+
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+
+
+def _stop_pool(ex: ProcessPoolExecutor) -> None:
+    """End a pool now: queued work cancelled, running workers killed (an interrupted or
+    terminated run must not first finish the whole corpus, as shutdown(wait=True) would)."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join(timeout=5)
+
+
 def _map(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
     """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
     processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
+    import os
+
     if client is not None:
         return _map_dask(fn, items, client=client, progress=progress, desc=desc, batch_size=batch_size)
     serial = jobs <= 1 or len(items) < 8
-    ctx = None if serial else _mp_context()  # before the bar: tqdm's monitor thread is a thread
-    if not progress:
-        if serial:
-            return [fn(it) for it in items]
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
-            return list(ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))))
-    from tqdm.auto import tqdm
+    # the start method is chosen before the progress bar starts its monitor thread: that
+    # thread alone must not switch a script to the fork server (which re-imports __main__
+    # and so needs an `if __name__ == "__main__":` guard)
+    ctx = None if serial else _mp_context()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(items), desc=desc, unit="call", leave=False)
+        bar = tqdm(total=len(items), desc=desc, unit="call", leave=False)
     try:
-        out = []
-        if serial:
+        if ctx is None:
+            out = []
             for it in items:
                 out.append(fn(it))
-                bar.update()
+                if bar is not None:
+                    bar.update()
             return out
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
+        # a forked worker's parent is this process; a fork server's worker's parent is the
+        # fork server (which itself dies with this process)
+        parent = os.getpid() if ctx.get_start_method() == "fork" else None
+        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
+        try:
+            out = []
             for r in ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))):
                 out.append(r)
-                bar.update()
-            return out
+                if bar is not None:
+                    bar.update()
+        except BaseException:  # Ctrl-C, SIGTERM (SystemExit) or a failed call: stop the workers now
+            _stop_pool(ex)
+            raise
+        ex.shutdown(wait=True)
+        return out
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def _map_dask(fn, items: list, *, client, progress: bool, desc: str, batch_size: int | None) -> list:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ __all__ = [
     "load_settings",
     "save_settings",
     "builtin_model_path",
+    "resolve_detector_settings",
     "file_sha256",
     "EVIDENCE_REQUIRED_KEYS",
     "EVIDENCE_OPTIONAL_KEYS",
@@ -205,11 +207,9 @@ class TunedSettings:
 
     def detector_dict(self) -> dict:
         """The detector settings to build the detector from: a copy of ``detector`` whose
-        ``model`` (if it has one) is the resolved, checksum-verified model file path."""
-        d = copy.deepcopy(self.detector)
-        if "model" in d and self.model_path is not None:
-            d["model"] = str(self.model_path)
-        return d
+        ``model`` is the resolved, checksum-verified model file path (the top-level ``model``
+        applies even when ``detector`` does not repeat it)."""
+        return _with_model(self.detector, self.model, self.model_path)
 
     @property
     def backend(self) -> str:
@@ -278,6 +278,15 @@ def builtin_model_path(name: str = "default") -> Path:
     return Path(__file__).resolve().parent / "detect" / "models" / f"{name}.skops"
 
 
+
+
+def _with_model(detector: dict, model: ModelReference | None, model_path: Path | None) -> dict:
+    """A copy of a detector dict whose ``model`` is the resolved, checksum-verified model file
+    (for a backend with a model), never the raw reference."""
+    d = copy.deepcopy(detector)
+    if model is not None and model_path is not None and d.get("backend", "default") == "default":
+        d["model"] = str(model_path)
+    return d
 
 
 def _is_int(v: Any) -> bool:
@@ -398,14 +407,56 @@ class _Checker:
 # --------------------------------------------------------------------------- loading
 
 
+#: The largest settings file read (bytes): an exported file is a few KB.
+MAX_SETTINGS_BYTES = 2 * 2**20
+#: The deepest nesting of JSON arrays/objects in a settings file (an exported file has 4).
+MAX_SETTINGS_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of [ and { in JSON text (brackets inside strings do not count)."""
+    import numpy as np
+
+    b = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    step = np.zeros(b.shape, dtype=np.int64)
+    step[(b == ord("[")) | (b == ord("{"))] = 1
+    step[(b == ord("]")) | (b == ord("}"))] = -1
+    return int(np.cumsum(step).max()) if step.size else 0
+
+
 def _read_json(path: Path) -> Any:
+    """Read a settings file: a regular file (never a device or FIFO, which could hang or never
+    end), at most MAX_SETTINGS_BYTES, nested at most MAX_SETTINGS_DEPTH deep, strict JSON."""
+    import stat
+
     where = f"settings file {str(path)!r}"
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
     except FileNotFoundError:
         raise SettingsError(f"{where}: not found; give the path of a settings file written by `lsdlab tune`") from None
     except OSError as exc:
         raise SettingsError(f"{where}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SettingsError(f"{where}: is not a regular file (a folder, device, FIFO or socket); "
+                                "give the path of a settings file written by `lsdlab tune`")
+        if st.st_size > MAX_SETTINGS_BYTES:
+            raise SettingsError(f"{where}: is too large ({st.st_size} bytes; a settings file is at most "
+                                f"{MAX_SETTINGS_BYTES} bytes); give the file written by `lsdlab tune`")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_SETTINGS_BYTES + 1)
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise SettingsError(f"{where}: is too large (more than {MAX_SETTINGS_BYTES} bytes); give the file written by `lsdlab tune`")
+    depth = _json_depth(raw)
+    if depth > MAX_SETTINGS_DEPTH:
+        raise SettingsError(f"{where}: is nested {depth} levels deep (at most {MAX_SETTINGS_DEPTH}); "
+                            "it is not a settings file: export it again with `lsdlab tune`")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -648,7 +699,9 @@ def _parse(
     detector_settings = None
     if hook is not None:
         try:
-            detector_settings = hook(copy.deepcopy(d["detector"]))
+            # the hook sees the model it will load: the resolved, checksum-verified file, never
+            # the raw reference (which a reader would resolve against its working folder)
+            detector_settings = hook(_with_model(d["detector"], model, model_path))
         except (SettingsError, ValueError, TypeError, KeyError) as exc:
             c.bad("detector", f"the detector refused its settings: {exc}", "fix that detector setting or tune again")
             c.raise_if_any()
@@ -755,3 +808,87 @@ def save_settings(
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def resolve_detector_settings(
+    obj: Any = None,
+    *,
+    backend: str | None = None,
+    timeout_ms: int | None = None,
+    timer_mode: TimerMode | str | None = None,
+    owner: str = "--settings",
+) -> Any:
+    """Detector settings from any accepted form: the one resolver of channel, CLI and report.
+
+    Parameters
+    ----------
+    obj : None, DetectorSettings, AmdSettings, TunedSettings, dict, str or Path
+        None gives the backend's defaults; a settings object is used as it is; a
+        TunedSettings (or a tuned settings file, or its dict) gives its detector settings
+        with the model resolved against the settings file's folder and its sha256 checked,
+        and the file's LSD timeout and timer mode applied; a plain detector-settings file
+        (``{"backend": ..., ...}``) has a relative ``model`` resolved against its folder.
+    backend : {'default', 'app_amd'}, optional
+        The backend asked for; a settings object of another backend is refused.
+    timeout_ms, timer_mode : optional
+        A call's LSD timeout and timer mode, applied over the settings' own.
+    owner : str
+        Names the argument in error messages (e.g. ``--settings``, ``live_speaker_detect``).
+
+    Returns
+    -------
+    DetectorSettings or AmdSettings
+
+    Raises
+    ------
+    SettingsError
+        A settings file that is missing, not a regular file, too large or deep, or invalid.
+    ParameterError
+        ``obj`` of an unknown type, or settings of a backend other than ``backend``.
+    """
+    from .detect import DetectorSettings, settings_from_dict, with_call_options
+    from .detect.app_amd import AmdSettings
+    from .errors import ParameterError
+
+    tuned: TunedSettings | None = None
+    if obj is None:
+        det: Any = AmdSettings() if backend == "app_amd" else DetectorSettings()
+    elif isinstance(obj, (DetectorSettings, AmdSettings)):
+        det = obj
+    elif isinstance(obj, TunedSettings):
+        tuned = obj
+    elif isinstance(obj, dict):
+        if "schema_version" in obj:
+            tuned = load_settings(obj)
+        else:
+            det = settings_from_dict(obj)
+    elif isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        d = _read_json(path)
+        if isinstance(d, dict) and "schema_version" in d:
+            hook = _detector_hook(None)
+            tuned = _parse(d, where=f"settings file {str(path)!r}", base_dir=path.resolve().parent, hook=hook,
+                           source=str(path))
+        else:
+            if isinstance(d, dict) and isinstance(d.get("model"), str) and not _BUILTIN.match(d["model"]):
+                d = {**d, "model": str(_resolve_model(d["model"], path.resolve().parent))}
+            try:
+                det = settings_from_dict(d)
+            except SettingsError as exc:
+                raise SettingsError(f"settings file {str(path)!r}: {exc}") from None
+    else:
+        raise ParameterError(
+            f"{owner} must be None, DetectorSettings, AmdSettings, TunedSettings, a settings dict or the path "
+            f"of a settings file. Got {type(obj).__name__} instead."
+        )
+    if tuned is not None:
+        det = tuned.detector_settings
+        if det is None or isinstance(det, dict):
+            det = settings_from_dict(tuned.detector_dict())
+        det = with_call_options(det, timeout_ms=tuned.lsd_timeout_milliseconds, timer_mode=tuned.timer_mode)
+    if backend is not None and backend != det.backend:
+        raise ParameterError(f"{owner}: backend {backend} conflicts with settings of the {det.backend!r} backend; "
+                             "drop --backend or pass settings of that backend.")
+    if timeout_ms is not None or timer_mode is not None:
+        det = with_call_options(det, timeout_ms=timeout_ms, timer_mode=timer_mode)
+    return det

@@ -275,3 +275,20 @@ def test_atomic_path_removes_temp_on_error(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
+
+
+def test_save_wav_does_not_create_missing_folders(tmp_path):
+    with pytest.raises(AudioError, match=r"folder .*nope.* does not exist"):
+        save_wav(tmp_path / "nope" / "deeper" / "out.wav", np.zeros(100, np.float32))
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_path_removes_temp_when_the_rename_fails(tmp_path):
+    target = tmp_path / "a_folder"
+    target.mkdir()
+    (target / "x").write_text("keep me")
+    with pytest.raises(OSError):
+        with atomic_path(target, suffix=".txt") as tmp:
+            tmp.write_text("new")
+    assert sorted(os.listdir(tmp_path)) == ["a_folder"]
+    assert (target / "x").read_text() == "keep me"

@@ -488,3 +488,69 @@ def test_demo_espeak_variants_exist():
     assert say("en-us+NoSuchVariant") == plain  # the fallback this test guards against
     same = [v for v in _ESPEAK_VARIANTS if say(f"en-us+{v}") == plain]
     assert same == []
+
+
+def test_sigterm_to_build_demo_removes_its_temp_folders(tmp_path):
+    """SIGTERM mid-build: exit 143 after a clean shutdown, no `.out.building-*` beside the
+    output and no `/tmp/lsdlab-tts-*` of this build left (issue 15 item 6)."""
+    import os
+    import signal
+    import tempfile
+    import time
+
+    from lsdlab.corpus.demo import _check_tools
+
+    try:
+        _check_tools()
+    except Exception as exc:  # noqa: BLE001 - the tools are a system dependency
+        pytest.skip(str(exc))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir)}  # this build's /tmp/lsdlab-tts-* lands here
+    assert tempfile.gettempdir() != str(tmpdir)
+    out = tmp_path / "demo"
+    p = subprocess.Popen([sys.executable, "-m", "lsdlab", "corpus", "build-demo", str(out), "--small"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not list(tmpdir.glob("lsdlab-tts-*")):
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".demo.building-*")) and list(tmpdir.glob("lsdlab-tts-*"))
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read()
+    assert code == 143, err[-2000:]
+    assert not list(tmp_path.glob(".demo.building-*")) and not out.exists()
+    assert not list(tmpdir.glob("lsdlab-tts-*"))
+
+
+def test_build_demo_removes_what_killed_builds_left(tmp_path, monkeypatch):
+    """Temp folders of builds that were killed (old, unmodified) are removed on the next start;
+    fresh ones (a build running now) are kept."""
+    import os
+    import tempfile
+    import time
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    old_t = time.time() - 3 * 86400
+    made = {}
+    for name, where in (("lsdlab-tts-old", tmpdir), ("lsdlab-tts-new", tmpdir),
+                        (".demo.building-old", tmp_path), (".demo.building-new", tmp_path), (".demo.old-old", tmp_path)):
+        d = where / name
+        d.mkdir()
+        (d / "x.wav").write_bytes(b"x")
+        if name.endswith("-old"):
+            os.utime(d, (old_t, old_t))
+        made[name] = d
+    (tmp_path / "demo").write_text("not a corpus")  # build_demo then refuses at once
+    code = main(["corpus", "build-demo", str(tmp_path / "demo"), "--small"])
+    assert code == 2
+    assert sorted(n for n, d in made.items() if d.exists()) == [".demo.building-new", "lsdlab-tts-new"]

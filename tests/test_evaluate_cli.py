@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def test_evaluate_with_a_settings_file(small_corpus, tmp_path, capsys):
         ({"backend": "default", "timeout_ms": 12000}, r"'timeout_ms' parameter of DetectorSettings must be an int in the range \[500, 10000\]"),
         ({"backend": "default", "timeout_s": 3}, r"detector\.timeout_s: unknown key"),
         ({"backend": "webrtc"}, r"unknown backend 'webrtc'"),
-        ("{not json", r"not JSON"),
+        ("{not json", r"not valid JSON"),
     ],
 )
 def test_evaluate_bad_settings_file_exits_2(small_corpus, tmp_path, capsys, content, pattern):
@@ -264,3 +265,260 @@ def test_demo_machines_pause_like_real_greetings():
     assert len(m) >= 120
     share = {t: sum(p >= t for p in m) / len(m) for t in (0.5, 0.6, 0.75)}
     assert share[0.5] <= 0.2 and share[0.6] <= 0.08 and share[0.75] <= 0.02, share
+
+
+# --------------------------------------------------------------------------- outputs never destroy work (issue 15 item 5)
+def _one_error_line(err: str) -> str:
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+def test_evaluate_refuses_to_overwrite_its_manifest(small_corpus, capsys):
+    manifest = small_corpus / "manifest.csv"
+    before = manifest.read_bytes()
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--decisions", str(manifest))
+    assert code == 2
+    assert "--decisions" in _one_error_line(err) and "manifest" in err
+    assert manifest.read_bytes() == before
+
+
+def test_evaluate_refuses_to_overwrite_its_settings_or_audio(small_corpus, tmp_path, capsys):
+    s = tmp_path / "s.json"
+    s.write_text(json.dumps({"backend": "default", "timeout_ms": 1000}))
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--settings", str(s), "--decisions", str(s))
+    assert code == 2 and "settings" in _one_error_line(err)
+    wav = next(small_corpus.glob("*/*.wav"))
+    before = wav.read_bytes()
+    code, _, err = run(capsys, "evaluate", str(small_corpus), "--no-progress", "--decisions", str(wav))
+    assert code == 2 and "input" in _one_error_line(err)
+    assert wav.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("where", "pattern"),
+    [
+        ("afile/d.csv", r"under the file .*afile.*not a folder"),
+        ("missing/d.csv", r"folder .*missing.* does not exist"),
+        ("adir", r"is a folder"),
+        ("", r"empty"),
+    ],
+    ids=["under-a-file", "missing-folder", "a-folder", "empty"],
+)
+def test_bad_output_paths_fail_before_the_work_in_one_line(small_corpus, tmp_path, capsys, monkeypatch, where, pattern):
+    import lsdlab.evaluate
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+
+    def never(*a, **k):
+        raise AssertionError("the corpus was run before the output path was checked")
+
+    monkeypatch.setattr(lsdlab.evaluate, "run_corpus", never)
+    target = str(tmp_path / where) if where else ""
+    for argv in (["evaluate", str(small_corpus), "--decisions", target],
+                 ["regress", str(small_corpus), "--baseline", target, "--update"]):
+        code, _, err = run(capsys, *argv, "--no-progress")
+        assert code == 2
+        import re
+
+        assert re.search(pattern, _one_error_line(err)), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+
+
+def test_train_refuses_a_model_path_its_report_would_overwrite(small_corpus, tmp_path, capsys, monkeypatch):
+    import lsdlab.train
+
+    def never(*a, **k):
+        raise AssertionError("training started before the output paths were checked")
+
+    monkeypatch.setattr(lsdlab.train, "build_training_set", never)
+    code, _, err = run(capsys, "train", str(small_corpus), "--out", str(tmp_path / "m.json"), "--no-progress")
+    assert code == 2 and "report" in _one_error_line(err)
+    code, _, err = run(capsys, "train", str(small_corpus), "--out", str(small_corpus / "manifest.csv"), "--no-progress")
+    assert code == 2 and "manifest" in _one_error_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tune_and_report_check_out_before_the_work(small_corpus, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    bad = str(tmp_path / "afile" / "s.json")
+    code, _, err = run(capsys, "tune", str(small_corpus), "--country", "GB", "--trials", "1", "--no-progress",
+                       "--no-cache", "--jobs", "1", "--out", bad)
+    assert code == 2 and "not a folder" in _one_error_line(err)
+    code, _, err = run(capsys, "tune", str(small_corpus), "--country", "GB", "--trials", "1", "--no-progress",
+                       "--no-cache", "--jobs", "1", "--out", str(small_corpus / "manifest.csv"))
+    assert code == 2 and "manifest" in _one_error_line(err)
+    shipped = REPO / "settings" / "GB.json"
+    code, _, err = run(capsys, "report", str(shipped), "--out", str(tmp_path / "afile" / "r.html"), "--no-progress")
+    assert code == 2 and "not a folder" in _one_error_line(err)
+
+
+# --------------------------------------------------------------------------- signals: no orphans (issue 15 item 6)
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(p)
+    return alive
+
+
+_THREADED = """
+import sys, threading, time
+from lsdlab.corpus import load
+from lsdlab.evaluate import run_corpus
+if __name__ == "__main__":
+    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # another thread: the fork server is used
+    c = load(sys.argv[1])
+    print(len(run_corpus(c.subset(c.calls[:16]), jobs=2)), flush=True)  # the fork server's workers work
+    run_corpus(c, jobs=2)
+"""
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill", "sigkill-forkserver"])
+def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
+    """SIGTERM or SIGKILL to `evaluate --jobs 2`: the workers (and the fork server and its
+    resource tracker) end with it; SIGTERM exits 143 after a clean shutdown."""
+    import signal
+    import time
+
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    if how == "sigkill-forkserver":
+        script = tmp_path / "threaded.py"
+        script.write_text(_THREADED)
+        argv = [sys.executable, str(script), str(DEMO)]
+    else:
+        argv = [sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE if how == "sigkill-forkserver" else subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    try:
+        if how == "sigkill-forkserver":
+            assert p.stdout.readline().strip() == "16", p.stderr.read()[-2000:] if p.poll() is not None else ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(seen) < 2 + (how == "sigkill-forkserver"):
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            seen |= _descendants(p.pid)
+            time.sleep(0.1)
+        assert len(seen) >= 2, "the workers never started"
+        time.sleep(1.0)
+        seen |= _descendants(p.pid)
+        p.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+        code = p.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _alive(seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _alive(seen)
+        assert not left, f"orphans after {how}: " + "; ".join(Path(f"/proc/{x}/cmdline").read_text().replace("\0", " ")[:120] for x in left)
+        if how == "sigterm":
+            err = p.stderr.read()
+            assert code == 143, err[-2000:]
+            assert "Traceback" not in err, err[-2000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for x in _alive(seen):  # never leave a process of this test behind, even when it fails
+            os.kill(x, 9)
+
+
+_NO_GUARD = """
+import sys
+from lsdlab.corpus import load
+from lsdlab.evaluate import run_corpus
+c = load(sys.argv[1])
+print(len(run_corpus(c.subset(c.calls[:16]), jobs=2, progress=True)), "decisions")
+"""
+
+
+def test_run_corpus_jobs_2_in_a_script_without_a_main_guard(tmp_path):
+    """A plain script (no `if __name__ == "__main__":`) with progress on: the bar's monitor
+    thread used to switch to the fork server, which re-ran the script: BrokenProcessPool."""
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    script = tmp_path / "plain.py"
+    script.write_text(_NO_GUARD)
+    p = subprocess.run([sys.executable, str(script), str(DEMO)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "16 decisions" in p.stdout
+
+
+def test_ctrl_c_in_tune_prints_one_line(small_corpus, tmp_path, capfd, monkeypatch):
+    """Ctrl-C during the study: one line and exit 130, not Optuna's 20-line 'Trial failed' traceback."""
+    import lsdlab.tune.search
+
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lsdlab.tune.search, "score", interrupted)
+    code = main(["tune", str(small_corpus), "--country", "GB", "--trials", "3", "--no-cache", "--no-progress",
+                 "--jobs", "1", "--out", str(tmp_path / "s.json")])
+    err = capfd.readouterr().err
+    assert calls and code == 130
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert lines == ["interrupted"], err
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_ctrl_c_to_evaluate_jobs_2_prints_one_line(tmp_path):
+    """Ctrl-C reaches the whole process group (the workers too): one line, exit 130, no
+    worker tracebacks and no process left."""
+    import signal
+    import time
+
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    p = subprocess.Popen([sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(seen) < 2:
+            assert p.poll() is None, p.stderr.read()[-2000:]
+            seen |= _descendants(p.pid)
+            time.sleep(0.1)
+        time.sleep(1.0)
+        seen |= _descendants(p.pid)
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        code = p.wait(timeout=30)
+        err = p.stderr.read()
+        assert code == 130, err[-2000:]
+        assert [x for x in err.splitlines() if x.strip()] == ["interrupted"], err[-3000:]
+        deadline = time.monotonic() + 10
+        while _alive(seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(seen)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for x in _alive(seen):
+            os.kill(x, 9)

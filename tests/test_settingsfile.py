@@ -100,7 +100,8 @@ def test_load_good_file(tmp_path, good, model_file):
     assert s.budget.budget_left == pytest.approx(0.02)
     assert s.model == ModelReference(model_file.name, good["model"]["sha256"])
     assert s.model_path == model_file.resolve()
-    assert s.detector_settings == DETECTOR  # what the detector hook returned
+    # what the detector hook returned: the detector dict with the checked model file
+    assert s.detector_settings == {**DETECTOR, "model": str(model_file.resolve())}
     assert s.backend == "default"
     assert s.evidence["machine_recall"] == 0.9
     assert s.to_dict() == good
@@ -296,7 +297,8 @@ def test_default_hook_is_lsdlab_detect_settings_from_dict(tmp_path, good, monkey
     monkeypatch.setattr(lsdlab.detect, "settings_from_dict", fake, raising=False)
     with pytest.raises(SettingsError, match=r"detector: the detector refused its settings: unknown detector setting"):
         load_settings(_write(tmp_path / "s.json", good))
-    assert seen == [DETECTOR]
+    # the hook sees the resolved, checksum-verified model file, not the raw reference
+    assert seen == [{**DETECTOR, "model": str((tmp_path / "model.skops").resolve())}]
 
 
 def test_hook_type_errors_become_settings_errors(tmp_path, good):
@@ -397,7 +399,8 @@ def test_with_the_real_detector_settings(tmp_path, good, model_file):
     ).to_dict()
     good["detector"] = det
     s = load_settings(_write(tmp_path / "s.json", good))  # the real hook
-    assert s.detector_settings == detect.DetectorSettings.from_dict(det)
+    # the detector settings hold the resolved, checksum-verified model, not the raw reference
+    assert s.detector_settings == detect.DetectorSettings.from_dict({**det, "model": str(model_file.resolve())})
     assert s.detector_dict()["model"] == str(model_file.resolve())
     good["detector"]["no_such_setting"] = 1
     with pytest.raises(SettingsError, match=r"detector.*no_such_setting"):
@@ -418,3 +421,65 @@ def test_metrics_evidence_goes_into_a_settings_file(tmp_path, good):
     assert s.evidence["human_false_positive_upper95"] == result.figures.to_dict()["human_false_positive_upper95"]
     assert s.evidence["rules_passed"] == result.rules_passed
     assert s.budget.delay_reference is DelayReference.SPEECH_ONSET
+
+
+# --------------------------------------------------------------------------- issue 15 item 3 / issue 12
+def _tuned_in_folder(folder, good, *, detector_model: bool):
+    """A settings file in ``folder`` naming the real packaged model copied there as model.skops."""
+    import shutil
+
+    from lsdlab.detect import DetectorSettings
+
+    folder.mkdir()
+    model = folder / "model.skops"
+    shutil.copy(builtin_model_path("default"), model)
+    det = DetectorSettings(timeout_ms=3500, timer_mode=TimerMode.TIMEOUT_FROM_ANSWER_DETECT).to_dict()
+    if detector_model:
+        det["model"] = "model.skops"
+    else:
+        det.pop("model", None)
+    good["detector"] = det
+    good["model"] = {"reference": "model.skops", "sha256": file_sha256(model)}
+    return _write(folder / "settings.json", good), model
+
+
+@pytest.mark.parametrize("detector_model", [True, False], ids=["detector-names-model", "top-level-model-only"])
+def test_detector_settings_hold_the_checked_model_not_a_planted_one(tmp_path, good, monkeypatch, detector_model):
+    """A settings file in A/ used from B/ must give A/model.skops (sha256 checked), never ./model.skops."""
+    if not builtin_model_path("default").is_file():
+        pytest.skip("no packaged model")
+    from lsdlab._detect_cli import load_any_settings
+    from lsdlab.detect import make_detector
+
+    path, model = _tuned_in_folder(tmp_path / "A", good, detector_model=detector_model)
+    planted = tmp_path / "B"
+    planted.mkdir()
+    (planted / "model.skops").write_bytes(b"a planted model\n")
+    monkeypatch.chdir(planted)
+    s = load_settings("../A/settings.json")
+    assert s.detector_settings.model == str(model.resolve())
+    det, tuned = load_any_settings("../A/settings.json", None)
+    assert det.model == str(model.resolve()) and tuned is not None
+    assert det.timeout_ms == 3500 and det.timer_mode is TimerMode.TIMEOUT_FROM_ANSWER_DETECT
+    make_detector(det)  # loads A's model, not the planted bytes
+
+
+def test_resolve_detector_settings_is_one_function_for_every_form(tmp_path, good, monkeypatch):
+    if not builtin_model_path("default").is_file():
+        pytest.skip("no packaged model")
+    from lsdlab.detect import DetectorSettings
+    from lsdlab.settingsfile import resolve_detector_settings
+
+    path, model = _tuned_in_folder(tmp_path / "A", good, detector_model=True)
+    monkeypatch.chdir(tmp_path)
+    for form in (path, str(path), "A/settings.json", load_settings(path)):
+        s = resolve_detector_settings(form)
+        assert s.model == str(model.resolve()) and s.timeout_ms == 3500
+    assert resolve_detector_settings(path, timeout_ms=1200).timeout_ms == 1200
+    assert resolve_detector_settings(None) == DetectorSettings()
+    assert resolve_detector_settings(None, backend="app_amd").backend == "app_amd"
+    plain = tmp_path / "A" / "plain.json"
+    plain.write_text(json.dumps({"backend": "default", "model": "model.skops"}))
+    assert resolve_detector_settings("A/plain.json").model == str(model.resolve())
+    with pytest.raises(lsdlab.errors.ParameterError, match="backend app_amd conflicts"):
+        resolve_detector_settings(path, backend="app_amd")

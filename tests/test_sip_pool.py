@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -131,6 +132,53 @@ def test_more_than_four_concurrent_calls(far):
     assert {x.worker for x in r} == {0, 1}
 
 
+def test_calls_go_to_a_far_end_worker_with_a_free_slot(far):
+    """Long and short calls alternate: a far end spreading calls round-robin over its two
+    workers gave the fifth long call to a worker holding 4 calls already (486, a BUSY outcome
+    that was really the far end's own limit). Now no call comes back BUSY or refused."""
+    from lsdlab.uas import CallJob, CallPool, Cause
+
+    jobs = [CallJob(far.uri("long.wav", ring_s=0.1), hold=3.0 if i % 2 == 0 else "verdict") for i in range(14)]
+    with CallPool(workers=2, calls_per_worker=4) as pool:
+        r = pool.run(jobs, progress=False)
+    assert [x.cause for x in r if x.cause != Cause.NORMAL] == []
+    assert all(x.answered and x.error is None for x in r), [(x.raw_cause, x.error) for x in r if x.error or not x.answered]
+    st = far.stats()
+    assert st["refused"] == 0 and st["max_busy"] <= far.capacity
+
+
+def test_back_to_back_calls_wait_for_a_free_call_slot(far):
+    """Four channels hanging up at the answer and calling again at once. Hung up in the very
+    instant of the answer, calls leaked pjsip ioqueue keys and after about 29 calls the worker
+    aborted (pj_ioqueue_register_sock2: free_list empty); a call just hung up can also still
+    hold its pjsua slot (PJ_ETOOMANY, NOCHANNELS). Every call must come back answered."""
+    from lsdlab.uas import CallJob, CallPool, Cause
+
+    jobs = [CallJob(far.uri("short.wav", ring_s=0.0), hold=0.0) for _ in range(60)]
+    with CallPool(workers=1, calls_per_worker=4) as pool:
+        r = pool.run(jobs, progress=False)
+    assert [x.cause for x in r if x.cause != Cause.NORMAL] == []
+    assert all(x.answered and x.error is None for x in r)
+
+
+def test_a_full_far_end_refuses_with_an_error_not_busy(corpus):
+    """A far end with every slot taken queues a call for queue_s, then refuses it with 503:
+    the pool reports it as an error, never as a BUSY outcome."""
+    from lsdlab.farend import SimulatedFarEnd
+    from lsdlab.uas import CallJob, CallPool, Cause
+
+    with SimulatedFarEnd(corpus, workers=1, queue_s=1.0) as far1:
+        jobs = [CallJob(far1.uri("long.wav", ring_s=0.1), hold=4.0) for _ in range(5)]
+        with CallPool(workers=2, calls_per_worker=4) as pool:
+            r = pool.run(jobs, progress=False)
+        st = far1.stats()
+    assert sum(x.answered for x in r) == 4
+    refused = [x for x in r if not x.answered]
+    assert len(refused) == 1 and refused[0].cause != Cause.BUSY
+    assert refused[0].raw_cause == "503" and refused[0].error.startswith("refused")
+    assert st["refused"] == 1 and st["refusals"][0]["sip_call_id"] == refused[0].sip_call_id
+
+
 SCRIPT = """
 import signal, sys, time
 from lsdlab.farend import SimulatedFarEnd
@@ -175,3 +223,53 @@ def test_ctrl_c_shuts_everything_down_cleanly(corpus, tmp_path):
     # the 4 calls that were up come back (hung up at once); the 2 never placed are cancelled
     assert "cancelled 2" in out and "answered 4" in out
     assert "Abort" not in err and "Traceback" not in err
+
+
+_KILLED_PARENT = """
+from lsdlab.uas import CallPool
+if __name__ == "__main__":
+    import threading, time
+    pool = CallPool(workers=1).start()
+    # calls in progress to a port where nobody answers: the workers are busy when the parent dies
+    threading.Thread(target=pool.run, args=(["sip:nobody@127.0.0.1:9"] * 4,), kwargs={"progress": False},
+                     daemon=True).start()
+    time.sleep(1.0)
+    print("READY", *pool.pids, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL to the process holding a CallPool: its workers end within 3 s (they used to
+    outlive it by ~20 s)."""
+    script = tmp_path / "parent.py"
+    script.write_text(_KILLED_PARENT)
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        line = p.stdout.readline().split()
+        assert line and line[0] == "READY", p.stderr.read()[-2000:] if p.poll() is not None else line
+        workers = [int(x) for x in line[1:]]
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and any(os.path.exists(f"/proc/{w}") and _state(w) != "Z" for w in workers):
+            time.sleep(0.05)
+        left = [w for w in workers if os.path.exists(f"/proc/{w}") and _state(w) != "Z"]
+        assert not left, f"pool workers {left} outlived their killed parent"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for w in workers:
+            with contextlib.suppress(OSError):
+                if _state(w) != "Z":
+                    os.kill(w, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -158,7 +158,8 @@ def test_export_round_trips_and_reproduces(us_result, tmp_path, capsys):
     out = tmp_path / "us.json"
     export(us_result, out)
     ts = load_settings(out)
-    assert ts.country == "US" and ts.detector_settings == us_result.settings
+    # the detector settings hold the resolved, checksum-verified model file (issue 12's bug)
+    assert ts.country == "US" and ts.detector_settings == us_result.settings.replace(model=str(ts.model_path))
     assert ts.lsd_timeout_milliseconds == us_result.settings.timeout_ms
     assert ts.timer_mode is us_result.settings.timer_mode
     assert ts.evidence["corpus_sha256"] == us_result.evidence_corpus.sha256

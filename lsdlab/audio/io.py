@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import tempfile
@@ -12,10 +13,17 @@ import soundfile as sf
 
 from ..errors import AudioError, ParameterError
 
-__all__ = ["SR", "load", "save_wav", "resample", "valid_audio", "atomic_path", "duration_s"]
+__all__ = ["SR", "SR_RANGE_HZ", "MAX_DURATION_S", "load", "audio_info", "save_wav", "resample", "valid_audio",
+           "atomic_path", "duration_s", "nonfinite_samples"]
 
 #: The sample rate every detector works at (narrow-band telephony).
 SR = 8000
+#: The sample rates an audio file may declare, and ``load`` may resample to (Hz).
+SR_RANGE_HZ = (1000, 384000)
+#: The longest audio file any loader decodes (seconds): a call, not a day of recordings.
+MAX_DURATION_S = 3600.0
+#: The most channels a file may declare.
+MAX_CHANNELS = 64
 
 
 def valid_audio(y: np.ndarray, *, name: str = "y", owner: str = "lsdlab") -> np.ndarray:
@@ -72,17 +80,72 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int = SR) -> np.ndarray:
     return np.asarray(y_hat, dtype=np.float32)
 
 
-def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> tuple[np.ndarray, int]:
-    """Read an audio file, keep one channel, resample to ``sr`` (None keeps the file's rate).
+def audio_info(path: str | os.PathLike):
+    """The header of an audio file, checked before anything is decoded or allocated.
 
-    Returns ``(y, sr)`` with ``y`` float32 in [-1, 1]. Raises :class:`AudioError` naming the
-    file when it is missing, empty or not decodable audio.
+    The declared sample rate must lie in :data:`SR_RANGE_HZ`, the channels in [1, 64] and the
+    duration within :data:`MAX_DURATION_S`: a header claiming 2^31-1 Hz (which would make
+    resampling allocate hundreds of GiB) is refused here. Returns soundfile's info.
+    Raises :class:`AudioError` naming the file, the rule, the value and the fix.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file; check the path.")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes); re-export the recording.")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(
+            f"{path}: cannot decode audio ({str(exc).strip()}). Convert it to WAV, FLAC, OGG or MP3 "
+            f"(e.g. `ffmpeg -i in -ar 8000 -ac 1 out.wav`); a WebM/Opus or video file "
+            f"renamed to .wav does not work."
+        ) from None
+    low, high = SR_RANGE_HZ
+    if not low <= info.samplerate <= high:
+        raise AudioError(
+            f"{path}: the header declares a sample rate of {info.samplerate} Hz, outside [{low}, {high}] Hz; "
+            f"the file is damaged or not audio: re-export it (e.g. `ffmpeg -i in -ar 8000 -ac 1 out.wav`)."
+        )
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise AudioError(
+            f"{path}: the header declares {info.channels} channels, outside [1, {MAX_CHANNELS}]; "
+            f"re-export it as mono (e.g. `ffmpeg -i in -ac 1 out.wav`)."
+        )
+    seconds = info.frames / float(info.samplerate)
+    if seconds > MAX_DURATION_S:
+        raise AudioError(
+            f"{path}: the audio is {seconds:.3f} s long; lsdlab decodes at most {MAX_DURATION_S:g} s per file; "
+            f"cut it into calls (e.g. `ffmpeg -i in -t 60 out.wav`)."
+        )
+    return info
+
+
+def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> tuple[np.ndarray, int]:
+    """Read an audio file, keep one channel, resample to ``sr`` (None keeps the file's rate).
+
+    Returns ``(y, sr)`` with ``y`` float32 in [-1, 1]. The header is checked first
+    (:func:`audio_info`: sample rate, channels, duration). Raises :class:`AudioError`
+    naming the file when it is missing, empty, not decodable audio, or holds NaN or
+    infinite samples; :class:`ParameterError` for a bad ``sr`` or ``channel``.
+    """
+    low, high = SR_RANGE_HZ
+    if sr is not None and (isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not low <= sr <= high):
+        raise ParameterError(
+            f"The 'sr' parameter of load must be None (keep the file's rate) or an int sample rate in "
+            f"[{low}, {high}] Hz. Got {sr!r} instead."
+        )
+    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or channel < 0:
+        raise ParameterError(
+            f"The 'channel' parameter of load must be a channel index, an int >= 0. Got {channel!r} instead."
+        )
+    path = Path(path)
+    info = audio_info(path)
+    if not 0 <= channel < info.channels:
+        raise ParameterError(
+            f"The 'channel' parameter must be in [0, {info.channels - 1}] for {path} "
+            f"({info.channels} channel(s)). Got {channel!r} instead."
+        )
     try:
         data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -93,39 +156,67 @@ def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> t
         ) from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file decodes to no samples; re-export the recording.")
-    if not 0 <= channel < data.shape[1]:
-        raise ParameterError(
-            f"The 'channel' parameter must be in [0, {data.shape[1] - 1}] for {path} "
-            f"({data.shape[1]} channel(s)). Got {channel!r} instead."
-        )
     y = data[:, channel]
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise AudioError(
+            f"{path}: holds {bad.size} NaN or infinite sample(s), the first at {bad[0] / file_sr:.3f} s "
+            f"(sample {int(bad[0])}); re-export the recording as 16-bit PCM or clean it (np.nan_to_num)."
+        )
     if sr is not None and file_sr != sr:
-        y = resample(y, int(file_sr), sr)
+        y = resample(y, int(file_sr), int(sr))
         file_sr = sr
     return np.ascontiguousarray(y, dtype=np.float32), int(file_sr)
 
 
 def duration_s(path: str | os.PathLike) -> float:
-    """Duration of an audio file in seconds (header only)."""
-    info = sf.info(str(path))
+    """Duration of an audio file in seconds (header only, checked by :func:`audio_info`)."""
+    info = audio_info(path)
     return float(info.frames) / float(info.samplerate)
+
+
+def nonfinite_samples(path: str | os.PathLike, *, blocksize: int = 65536) -> tuple[int, float | None]:
+    """(count, first time in s) of NaN/inf samples in a float-encoded file, read in blocks.
+
+    Integer encodings (PCM, A-law, u-law) cannot hold them: (0, None) without reading.
+    """
+    info = audio_info(path)
+    if info.subtype not in ("FLOAT", "DOUBLE"):
+        return 0, None
+    count, first, pos = 0, None, 0
+    for block in sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True):
+        bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+        if bad.size and first is None:
+            first = (pos + int(bad[0])) / float(info.samplerate)
+        count += int(bad.size)
+        pos += block.shape[0]
+    return count, first
 
 
 class atomic_path:
     """Context manager yielding a temp path beside ``path``, renamed onto it on success.
 
-    A failure leaves the destination untouched (never half-written).
+    A failure (in the body or in the final rename) leaves the destination untouched (never
+    half-written) and removes the temp file. The folder must exist: none is created
+    silently (``parents=True`` creates it, for writers that own a whole tree).
     """
 
-    def __init__(self, path: str | os.PathLike, suffix: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, suffix: str | None = None, *, parents: bool = False) -> None:
         self.path = Path(path)
         self.suffix = suffix if suffix is not None else self.path.suffix
+        self.parents = parents
         self.tmp: Path | None = None
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        parent = self.path.parent
+        if self.parents:
+            parent.mkdir(parents=True, exist_ok=True)
+        elif not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"
+            raise FileNotFoundError(errno.ENOENT, f"the folder {parent} {what}; create it first or choose another path",
+                                    str(self.path))
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=self.suffix + ".tmp", dir=self.path.parent
+            prefix=f".{self.path.name}.", suffix=self.suffix + ".tmp", dir=parent
         )
         os.close(fd)
         self.tmp = Path(tmp)
@@ -133,13 +224,17 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self.tmp is not None
-        if exc_type is None:
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        try:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
             os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)  # e.g. the destination is a folder: no .name.XXXX.tmp left behind
+            raise
 
 
 def save_wav(

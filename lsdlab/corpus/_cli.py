@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from .._validation import SEED_RANGE, int_arg
 from .load import check, load
 from .schema import TIMING_COLUMNS
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_stats)
     b = csub.add_parser("build-demo", help="rebuild the licence-clean demo corpus reproducibly")
     b.add_argument("out", help="output folder (written atomically: built aside, then renamed)")
-    b.add_argument("--seed", type=int, default=20261126, help="seed of every random choice: same seed, byte-identical corpus (default 20261126, the shipped one)")
+    b.add_argument("--seed", type=int_arg(*SEED_RANGE), default=20261126, help="seed of every random choice: same seed, byte-identical corpus (default 20261126, the shipped one)")
     b.add_argument("--small", action="store_true", help="a few calls per kind (for tests)")
     b.set_defaults(func=_build_demo)
     ph = csub.add_parser("build-phone-speech",
@@ -67,8 +68,23 @@ def _stats(args) -> int:
 
 
 def _build_demo(args) -> int:
+    from pathlib import Path
+
+    from ..errors import ParameterError
     from .demo import build_demo
 
+    parent = Path(args.out).parent
+    if not str(args.out).strip() or not parent.is_dir():
+        what = "an empty path" if not str(args.out).strip() else f"the folder {parent} does not exist (or is not a folder)"
+        raise ParameterError(f"build-demo {args.out!r}: {what}; give a new or empty folder inside an existing one.")
+    # what an abruptly ended build left (a clean end, SIGTERM included, removes its own)
+    import tempfile
+
+    from .._leftovers import remove_stale
+
+    remove_stale(tempfile.gettempdir(), "lsdlab-tts-")
+    for prefix in (f".{Path(args.out).name}.building-", f".{Path(args.out).name}.old-"):
+        remove_stale(parent, prefix)
     out = build_demo(args.out, seed=args.seed, small=args.small)
     print(f"built {out}")
     return 0

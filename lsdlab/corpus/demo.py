@@ -996,6 +996,7 @@ def _build_into(root: Path, *, seed: int, small: bool, real_dev: Path | None,
             y = chan(call.y)
             counters[call.label] = counters.get(call.label, 0) + 1
             rel = f"{call.label}/{call.label}-{counters[call.label]:03d}.wav"
+            (root / rel).parent.mkdir(exist_ok=True)
             save_wav(root / rel, y, SR, subtype="ALAW" if codec == "alaw" else "ULAW")
             lvl = "" if call.level_dbfs is None else f"level {call.level_dbfs:.1f} dBFS, "
             rows.append({

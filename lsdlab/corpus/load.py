@@ -13,7 +13,8 @@ from pathlib import Path
 import soundfile as sf
 
 from .._hashing import file_sha256
-from ..errors import CorpusError
+from ..audio.io import audio_info, nonfinite_samples
+from ..errors import AudioError, CorpusError
 from .schema import PASSTHROUGH_COLUMNS, REQUIRED_COLUMNS, TIMING_COLUMNS, Call, Label, Problem
 
 __all__ = ["Corpus", "check", "load", "MANIFEST"]
@@ -81,6 +82,27 @@ def _parse_time(raw: str, col: str, mpath: str, line: int, problems: list[Proble
     return v
 
 
+def _checked_duration(rel: str, apath: Path, info, ms: str, lineno: int, problems: list[Problem]) -> float | None:
+    """The clip's duration from its header, or None after recording why it is refused: no
+    samples, an absurd header (sample rate, channels, duration) or NaN/inf samples."""
+    if info.frames <= 0:
+        problems.append(Problem(ms, lineno, f"{rel}: decodes to no audio samples; re-export the recording."))
+        return None
+    try:
+        audio_info(apath)  # the header limits every loader applies, before anything is allocated
+        n_bad, first = nonfinite_samples(apath)
+    except AudioError as exc:
+        msg = str(exc)
+        msg = msg[len(f"{apath}: "):] if msg.startswith(f"{apath}: ") else msg
+        problems.append(Problem(ms, lineno, f"{rel}: {msg}"))
+        return None
+    if n_bad:
+        problems.append(Problem(ms, lineno, f"{rel}: {n_bad} NaN or infinite sample(s), the first at {first:.3f} s; "
+                                            "re-export the recording as 16-bit PCM or clean it."))
+        return None
+    return info.frames / float(info.samplerate)
+
+
 def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) -> tuple[list[Call], list[Problem]]:
     root = Path(root)
     problems: list[Problem] = []
@@ -109,7 +131,8 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) ->
         len(r) > header.index("label") and r[header.index("label")].strip() == "human" for r in rows[1:]
     ):
         problems.append(Problem(ms, 1, "missing column greeting_end_s, required for human calls; add it with the end of each person's first greeting in seconds."))
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
+    root_real = root.resolve()
     for lineno, raw in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in raw):
             continue
@@ -127,14 +150,23 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) ->
         label_ok = label in _LABELS
         if not label_ok:
             problems.append(Problem(ms, lineno, f"{rel}: unknown label {label!r}; use one of {', '.join(_LABELS)}."))
-        if rel in seen:
-            problems.append(Problem(ms, lineno, f"{rel}: duplicate path, already on line {seen[rel]}; each recording appears once."))
-            continue
-        seen[rel] = lineno
         apath = (root / rel).resolve()
+        # one recording is one call however it is written: m.wav, ./m.wav, sub//m.wav and a
+        # symlink to it inside the corpus are the same file
+        key = str(apath)
+        if key in seen:
+            first_line, first_rel = seen[key]
+            same = "" if first_rel == rel else f" as {first_rel!r}, the same file"
+            problems.append(Problem(ms, lineno, f"{rel}: duplicate path, already on line {first_line}{same}; "
+                                                "each recording appears once."))
+            continue
+        seen[key] = (lineno, rel)
         duration = None
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             problems.append(Problem(ms, lineno, f"{rel}: the path must be relative to the corpus folder and stay inside it."))
+        elif not apath.is_relative_to(root_real):
+            problems.append(Problem(ms, lineno, f"{rel}: a symlink leading outside the corpus (to {apath}); "
+                                                "copy the recording into the corpus folder instead."))
         elif not apath.is_file():
             problems.append(Problem(ms, lineno, f"{rel}: missing file {apath}; add it or remove the row."))
         elif apath.stat().st_size == 0:
@@ -142,12 +174,10 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) ->
         else:
             try:
                 info = sf.info(str(apath))
-                duration = info.frames / float(info.samplerate) if info.samplerate else 0.0
-                if info.frames <= 0:
-                    problems.append(Problem(ms, lineno, f"{rel}: decodes to no audio samples; re-export the recording."))
-                    duration = None
             except (sf.LibsndfileError, RuntimeError) as exc:
                 problems.append(Problem(ms, lineno, f"{rel}: undecodable audio ({str(exc).strip()}); convert it to WAV/FLAC/OGG/MP3, e.g. `ffmpeg -i {rel} -ar 8000 -ac 1 fixed.wav` (WebM/Opus renamed to .wav does not work)."))
+            else:
+                duration = _checked_duration(rel, apath, info, ms, lineno, problems)
         times: dict[str, float | None] = {}
         for col, applies in TIMING_COLUMNS.items():
             v = _parse_time(row.get(col, ""), col, ms, lineno, problems) if col in header else None

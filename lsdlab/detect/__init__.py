@@ -106,6 +106,9 @@ def classify(y, sr: int = SR, settings=None, *, frame_length: int = 160, stop_at
     >>> (v.far_end_type.name, v.reason.name, v.decided_at_s)
     ('UNKNOWN', 'INITIAL_SILENCE', 2.0)
     """
+    from .._validation import check_int_range
+
+    frame_length = check_int_range(frame_length, "frame_length", "classify", 1, 10**6)
     y = _prepare(y, sr, "classify")
     det = make_detector(settings)
     for i in range(0, len(y), frame_length):

@@ -9,6 +9,8 @@ call carry the same samples (up to the network).
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -21,7 +23,8 @@ from ..audio.io import SR, load
 from ..audio.tones import RINGBACK, ringback
 from ..errors import ParameterError
 
-__all__ = ["Scenario", "KINDS", "SIP_FAILURES", "render", "parse_uri_user", "scenario_for_call"]
+__all__ = ["Scenario", "KINDS", "SIP_FAILURES", "render", "parse_uri_user", "scenario_for_call", "FarEndRequest",
+           "URI_EXTRA_KEYS"]
 
 #: Far-end behaviours. Recording kinds answer and play; the others fail the call.
 KINDS = (
@@ -95,51 +98,174 @@ class Scenario:
             raise ParameterError(f"Unknown Scenario key(s) {sorted(unknown)}; known: {sorted(known)}.")
         return cls(**d)
 
-    def to_uri_user(self) -> str:
-        """Encode as the user part of a SIP URI (URL-quoted JSON-free key=value pairs)."""
-        items = [f"kind={self.kind}"]
-        if self.path:
-            items.append("path=" + quote(self.path, safe=""))
-        for k in ("ring_s", "ringback_s", "ringback_country", "lead_in_s", "after", "seed"):
+    def to_uri_user(self, row_id: str | None = None, **extra: str) -> str:
+        """The user part of a SIP URI that makes the SIP far end do this scenario.
+
+        The readable grammar of the :mod:`lsdlab.farend` module docstring: the target (the
+        kind for failing kinds, else ``row_id``, the manifest row id of the recording, e.g.
+        ``'machine-043'``), then ``;key=value`` for the fields (channel fields only if the
+        recording goes through the channel model, which a full Scenario always does).
+        ``extra``: ``dtmf`` and ``dtmf_delay_s``. A URI never carries a file path.
+        """
+        if self.answers:
+            if not row_id:
+                raise ParameterError(
+                    f"A {self.kind!r} scenario's URI names the manifest row id of its recording "
+                    f"(e.g. 'machine-043'), never a path. Pass row_id, or use "
+                    f"SimulatedFarEnd.uri({self.path!r}) which looks the id up."
+                )
+            _check_token(row_id, "row_id")
+            items = [row_id]
+            if self.kind != "recording":
+                items.append(f"kind={self.kind}")
+        else:
+            items = [self.kind]
+        for k in ("ring_s", "ringback_s", "ringback_country", "lead_in_s", "after", "silence_after_s", "seed"):
             items.append(f"{k}={getattr(self, k)}")
         c = self.channel
         items += [f"codec={c.codec}", f"noise_dbfs={c.noise_dbfs}", f"packet_loss={c.packet_loss}",
                   f"level_dbfs={c.level_dbfs}"]
-        return quote(";".join(items), safe="")
+        for k, v in extra.items():
+            if k not in URI_EXTRA_KEYS:
+                raise ParameterError(f"Unknown far-end URI key {k!r}; known extras: {list(URI_EXTRA_KEYS)}.")
+            items.append(f"{k}={quote(str(v), safe='.-_')}")
+        return ";".join(items)
 
     def with_(self, **changes) -> Scenario:
         return replace(self, **changes)
 
 
-def parse_uri_user(user: str) -> Scenario:
-    """Inverse of :meth:`Scenario.to_uri_user`."""
-    raw = unquote(user)
-    kv: dict[str, str] = {}
-    for item in raw.split(";"):
-        if "=" in item:
-            k, v = item.split("=", 1)
-            kv[k] = unquote(v)
+#: A row id or kind in a far-end URI: letters, digits, '_', '-', '.' (1-64 characters).
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: Keys of the far-end URI grammar that set Scenario fields (value parsers).
+_SCENARIO_KEYS = {
+    "kind": str, "ring_s": float, "ringback_s": float, "ringback_country": str, "lead_in_s": float,
+    "after": str, "silence_after_s": float, "seed": int,
+}
+#: Keys that switch the channel model on (any of them present) and set its fields.
+_CHANNEL_KEYS = ("codec", "noise_dbfs", "packet_loss", "level_dbfs")
+#: Keys the SIP far end reads besides the scenario: RFC 2833 digits it sends after connect.
+URI_EXTRA_KEYS = ("dtmf", "dtmf_delay_s")
+#: ring_s when a URI does not give it (a readable URI rings briefly, like SimulatedFarEnd.uri).
+DEFAULT_RING_S = {"ring_then_answer": 3.0, "early_ringback": 3.0}
 
-    def num(v: str) -> float | None:
-        return None if v in ("None", "") else float(v)
+
+def _check_token(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise ParameterError(
+            f"The far-end URI's {what} must be 1-64 letters, digits, '_', '-' or '.', starting with a "
+            f"letter or digit (a manifest row id like 'machine-043' or a kind like 'busy'). "
+            f"Got {_shown(value)} instead."
+        )
+    return value
+
+
+def _shown(value) -> str:
+    """A URI fragment for an error message: repr'd and cut to 40 characters."""
+    r = repr(value)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+@dataclass(frozen=True)
+class FarEndRequest:
+    """A parsed far-end URI user part (see the :mod:`lsdlab.farend` grammar).
+
+    scenario: what to do (``path`` is the manifest path of the row, None for failing kinds);
+    row_id: the manifest row id or None; channel: whether the channel model applies;
+    extra: ``dtmf``/``dtmf_delay_s``; key: a canonical form (the render-cache key).
+    """
+
+    scenario: Scenario
+    row_id: str | None
+    channel: bool
+    extra: dict
+    key: str
+
+
+def parse_uri_user(user: str, rows: Mapping[str, str] | None = None) -> FarEndRequest:
+    """Parse a far-end URI user part; ``rows`` maps row ids to manifest paths.
+
+    Raises :class:`~lsdlab.errors.ParameterError` naming the bad part (never a file: the
+    URI names rows of the corpus index only, so nothing outside the corpus can be reached).
+    """
+    if not isinstance(user, str) or not user or len(user) > 512:
+        raise ParameterError(f"A far-end URI user part must be a non-empty string of at most 512 characters. "
+                             f"Got {_shown(user)} instead.")
+    raw = unquote(user)
+    parts = raw.split(";")
+    target = _check_token(parts[0], "target (its first item)")
+    kv: dict[str, str] = {}
+    for item in parts[1:]:
+        k, eq, v = item.partition("=")
+        if not eq:
+            raise ParameterError(f"Far-end URI item {_shown(item)} is not key=value.")
+        if k == "path":
+            raise ParameterError(
+                "Far-end URIs do not take 'path=': name the recording by its manifest row id "
+                "(e.g. sip:machine-043@HOST:PORT; SimulatedFarEnd.uri(path) gives it)."
+            )
+        if k not in _SCENARIO_KEYS and k not in _CHANNEL_KEYS and k not in URI_EXTRA_KEYS:
+            known = sorted([*_SCENARIO_KEYS, *_CHANNEL_KEYS, *URI_EXTRA_KEYS])
+            raise ParameterError(f"Unknown far-end URI key {_shown(k)}; known: {known}.")
+        if k in kv:
+            raise ParameterError(f"Far-end URI key {k!r} is given twice.")
+        kv[k] = v
+    fields_: dict = {}
+    for k, conv in _SCENARIO_KEYS.items():
+        if k in kv:
+            try:
+                fields_[k] = conv(kv[k])
+            except ValueError:
+                raise ParameterError(f"Far-end URI key {k!r} must be a {conv.__name__}. "
+                                     f"Got {_shown(kv[k])} instead.") from None
+    if target in KINDS:
+        if "kind" in fields_:
+            raise ParameterError(f"Far-end URI target {target!r} is a kind; 'kind=' goes with a row id.")
+        kind, row_id, path = target, None, None
+        if kind in ("recording", "ring_then_answer", "early_ringback"):
+            raise ParameterError(
+                f"Far-end URI target {target!r} needs a recording: name its manifest row id "
+                f"instead (e.g. 'machine-043;kind={target}')."
+            )
+    else:
+        kind = fields_.pop("kind", "recording")
+        if kind not in ("recording", "ring_then_answer", "early_ringback"):
+            raise ParameterError(f"Far-end URI key 'kind' after a row id must be 'recording', "
+                                 f"'ring_then_answer' or 'early_ringback'. Got {_shown(kind)} instead.")
+        row_id = target
+        path = (rows or {}).get(row_id)
+        if path is None:
+            raise ParameterError(f"Far-end URI names {_shown(row_id)}, which is no row id of this corpus "
+                                 f"(ids look like 'human-001', 'machine-043'; see SimulatedFarEnd.row_ids).")
+    fields_.pop("kind", None)
+    fields_.setdefault("ring_s", DEFAULT_RING_S.get(kind, 0.5))
+    channel = any(k in kv for k in _CHANNEL_KEYS)
+
+    def num(v: str | None, default: float | None) -> float | None:
+        if v is None:
+            return default
+        if v in ("None", ""):
+            return None
+        try:
+            return float(v)
+        except ValueError:
+            raise ParameterError(f"Far-end URI channel value {_shown(v)} is not a number.") from None
 
     ch = ChannelSettings(
         codec=kv.get("codec", "alaw"),
-        noise_dbfs=num(kv.get("noise_dbfs", "-65.0")),
-        packet_loss=float(kv.get("packet_loss", 0.0)),
-        level_dbfs=num(kv.get("level_dbfs", "None")),
+        noise_dbfs=num(kv.get("noise_dbfs"), -65.0),
+        packet_loss=num(kv.get("packet_loss"), 0.0) or 0.0,
+        level_dbfs=num(kv.get("level_dbfs"), None),
     )
-    return Scenario(
-        kind=kv.get("kind", "recording"),
-        path=kv.get("path") or None,
-        ring_s=float(kv.get("ring_s", 0.0)),
-        ringback_s=float(kv.get("ringback_s", 0.0)),
-        ringback_country=kv.get("ringback_country", "US"),
-        lead_in_s=float(kv.get("lead_in_s", 0.0)),
-        after=kv.get("after", "hangup"),
-        seed=int(kv.get("seed", 0)),
-        channel=ch,
-    )
+    sc = Scenario(kind=kind, path=path, channel=ch, **fields_)
+    extra = {k: kv[k] for k in URI_EXTRA_KEYS if k in kv}
+    if "dtmf" in extra and not re.fullmatch(r"[0-9A-Da-d*#]{1,32}", extra["dtmf"]):
+        raise ParameterError(f"Far-end URI key 'dtmf' must be 1-32 DTMF digits (0-9 A-D * #). "
+                             f"Got {_shown(extra['dtmf'])} instead.")
+    if "dtmf_delay_s" in extra:
+        check_real_range(num(extra["dtmf_delay_s"], 0.5), "dtmf_delay_s", "the far-end URI", 0.0, 60.0)
+    key = ";".join([target, *(f"{k}={kv[k]}" for k in sorted(kv) if k not in URI_EXTRA_KEYS)])
+    return FarEndRequest(scenario=sc, row_id=row_id, channel=channel, extra=extra, key=key)
 
 
 def render(scenario: Scenario, corpus_root: str | os.PathLike, *, channel: bool = True,

@@ -18,26 +18,32 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import ipaddress
 import itertools
 import json
 import logging
-import multiprocessing as mp
+import multiprocessing.connection as mpc
 import os
+import selectors
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
 
 from .._validation import check_choice, check_int_range, check_real_range
 from ..audio.channel import ChannelSettings
 from ..errors import ParameterError, SipError
-from .scenario import KINDS, SIP_FAILURES, Scenario, parse_uri_user
+from ._index import build_index
+from .scenario import _CHANNEL_KEYS, KINDS, SIP_FAILURES, FarEndRequest, Scenario, parse_uri_user
 
 if TYPE_CHECKING:
     from ..sip import FrameSink, FrameSource
@@ -47,8 +53,6 @@ __all__ = ["SimulatedFarEnd", "FarEndCall"]
 log = logging.getLogger("lsdlab.farend.sip")
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
-#: Extra (non-scenario) keys the SIP far end reads from the URI user part.
-_EXTRA_KEYS = ("dtmf", "dtmf_delay_s", "as_is")
 
 
 @dataclass(frozen=True)
@@ -80,40 +84,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _free_udp_ports(host: str, n: int) -> int:
-    """A base port such that base .. base+n-1 are free on ``host`` (best effort)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((host, 0))
-            base = s.getsockname()[1]
-        if base + n > 65000:
-            continue
-        socks = []
-        try:
-            for i in range(n):
-                t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(t)
-                t.bind((host, base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-    raise SipError(f"Could not find {n} consecutive free UDP ports on {host}; pass 'port' explicitly.")
-
-
 class SimulatedFarEnd:
     """A SIP answerer that plays corpus recordings (as they are, or through the channel model).
+
+    It answers on one SIP port (:attr:`port`) with a capacity of 4 calls per worker process
+    (:attr:`capacity`): a small UDP relay in this process hands each new INVITE to a worker
+    with a free call slot and queues it while every slot is taken (up to ``queue_s``, then
+    503 "far end full", counted in :meth:`stats`); replies and in-dialog requests then flow
+    between the caller and that worker directly. The workers start together, forked from
+    one ``python -m lsdlab.farend._worker`` process that imports the heavy modules once
+    (start-up time hardly grows with ``workers``; nothing re-imports ``__main__``, so a
+    script, a REPL or ``python -`` needs no ``if __name__ == '__main__'`` guard).
+
+    It plays only its corpus: URIs name manifest row ids (``sip:machine-043@HOST:PORT``; the
+    grammar is in the :mod:`lsdlab.farend` docstring), never paths.
 
     Parameters
     ----------
     corpus_dir : path
-        Root of the corpus; ``uri(path)`` takes paths relative to it (as in the manifest).
+        Root of the corpus; ``uri(path)`` takes manifest paths (relative to it).
     host : str
         Address to bind. Only loopback unless ``allow_remote=True``.
     port : int
-        SIP port of the first worker (0 = a free port); worker ``i`` uses ``port + i``.
+        The SIP port callers use (0 = a free port). The workers take free ports of their own
+        (:attr:`ports`; ``uri(worker=i)`` calls worker ``i`` directly, bypassing the relay).
     after : {'hangup', 'silence'}
         Default behaviour when the recording ends.
     channel : ChannelSettings or None
@@ -122,15 +116,24 @@ class SimulatedFarEnd:
         corpora rendered through a channel already (like corpora/demo); the call's own
         G.711 coding on the wire is then the only change to the samples.
     workers : int
-        Answerer processes (each serves at most 4 calls at once); ``uri()`` round-robins.
+        Answerer processes (each serves at most 4 calls at once).
     record_dir : path, optional
         Where per-call recordings and ``calls.jsonl`` go (default: a temporary directory
         removed by :meth:`close`).
     allow_remote : bool
         Required to bind a non-loopback address.
     start_timeout_s : float
-        How long to wait for the workers to come up.
+        How long to wait for the workers to come up (all together).
+    max_duration_s : float
+        Longest recording a worker decodes (by its header, before decoding); longer ones get 404.
+    cache_mb : float
+        Bound on each worker's cache of rendered audio, in MiB.
+    queue_s : float
+        How long an INVITE waits for a free slot before the far end refuses it (503).
     """
+
+    #: Calls one worker process can hold (pjsua's compiled-in limit).
+    SLOTS_PER_WORKER = 4
 
     def __init__(
         self,
@@ -145,6 +148,9 @@ class SimulatedFarEnd:
         allow_remote: bool = False,
         start_timeout_s: float = 30.0,
         log_level: int = 1,
+        max_duration_s: float = 300.0,
+        cache_mb: float = 64.0,
+        queue_s: float = 20.0,
     ) -> None:
         owner = "SimulatedFarEnd"
         self.corpus_dir = Path(corpus_dir)
@@ -167,14 +173,30 @@ class SimulatedFarEnd:
             raise ParameterError(f"The 'channel' parameter of {owner} must be a ChannelSettings. Got {channel!r} instead.")
         self.workers = check_int_range(workers, "workers", owner, 1, 64)
         self.start_timeout_s = check_real_range(start_timeout_s, "start_timeout_s", owner, 1.0, 600.0)
+        self.max_duration_s = check_real_range(max_duration_s, "max_duration_s", owner, 1.0, 3600.0)
+        self.cache_mb = check_real_range(cache_mb, "cache_mb", owner, 1.0, 4096.0)
+        self.queue_s = check_real_range(queue_s, "queue_s", owner, 0.0, 30.0)
         self.log_level = log_level
         self._record_dir_given = record_dir is not None
         self.record_dir = Path(record_dir) if record_dir is not None else None
-        self._procs: list[Any] = []
+        self.index = build_index(self.corpus_dir)
+        self._launcher: subprocess.Popen | None = None
         self._conns: list[Any] = []
+        self._front: _Front | None = None
+        self.pids: list[int] = []
         self.ports: list[int] = []
-        self._rr = itertools.count()
+        self.exitcodes: list[int | None] = []
         self._started = False
+
+    @property
+    def row_ids(self) -> list[str]:
+        """The ids of the recordings this far end serves (``'human-001'``, ...), in manifest order."""
+        return list(self.index.files)
+
+    @property
+    def capacity(self) -> int:
+        """Calls the far end holds at once (4 per worker)."""
+        return self.SLOTS_PER_WORKER * self.workers
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> SimulatedFarEnd:
@@ -185,7 +207,7 @@ class SimulatedFarEnd:
         self.close()
 
     def start(self) -> SimulatedFarEnd:
-        """Start the worker processes and wait until each listens."""
+        """Start the workers (all at once) and the relay; wait until every worker listens."""
         if self._started:
             return self
         from .._extras import require
@@ -194,79 +216,101 @@ class SimulatedFarEnd:
         if self.record_dir is None:
             self.record_dir = Path(tempfile.mkdtemp(prefix="lsdlab-farend-"))
         self.record_dir.mkdir(parents=True, exist_ok=True)
-        if self.port == 0 and self.workers > 1:
-            base = _free_udp_ports(self.host, self.workers)
-        else:
-            base = self.port
-        ctx = mp.get_context("spawn")
         self._started = True
+        socks: list[tuple[socket.socket, socket.socket]] = []
         try:
-            for i in range(self.workers):
-                parent_conn, child_conn = ctx.Pipe()
-                conf = {
-                    "worker": i,
-                    "corpus_dir": str(self.corpus_dir.resolve()),
-                    "host": self.host,
-                    "port": (base + i) if base else 0,
-                    "record_dir": str(self.record_dir.resolve()),
-                    "log_level": self.log_level,
-                    "rtp_port": 20000 + (os.getpid() * 7 + 200 * i) % 30000,
-                }
-                p = ctx.Process(target=_worker_main, args=(conf, child_conn), daemon=True,
-                                name=f"lsdlab-farend-{i}")
-                p.start()
-                child_conn.close()
-                self._procs.append(p)
-                self._conns.append(parent_conn)
-            for i, conn in enumerate(self._conns):
-                if not conn.poll(self.start_timeout_s):
-                    raise SipError(f"Far-end worker {i} did not start within {self.start_timeout_s} s.")
-                try:
-                    msg = conn.recv()
-                except EOFError:
-                    self._procs[i].join(2)
-                    raise SipError(
-                        f"Far-end worker {i} exited during start-up (exit code "
-                        f"{self._procs[i].exitcode}). Workers are started with multiprocessing "
-                        f"'spawn': in a script, create SimulatedFarEnd under "
-                        f"`if __name__ == '__main__':`."
-                    ) from None
-                if msg.get("error"):
-                    raise SipError(f"Far-end worker {i} failed to start: {msg['error']}")
-                self.ports.append(int(msg["port"]))
+            # the relay's port first, so that a taken port fails before any process starts
+            self._front = _Front(self.host, self.port, self.queue_s, self.SLOTS_PER_WORKER)
+            socks = [socket.socketpair() for _ in range(self.workers)]
+            spec = {"workers": [{"fd": b.fileno(), "conf": {
+                "worker": i,
+                "corpus_dir": str(self.index.root),
+                "host": self.host,
+                "port": 0,
+                "record_dir": str(self.record_dir.resolve()),
+                "log_level": self.log_level,
+                "rtp_port": 20000 + (os.getpid() * 7 + 200 * i) % 30000,
+                "files": self.index.files,
+                "paths": self.index.paths,
+                "max_duration_s": self.max_duration_s,
+                "cache_bytes": int(self.cache_mb * 1024 * 1024),
+            }} for i, (_, b) in enumerate(socks)]}
+            self._launcher = _launch(spec, [b.fileno() for _, b in socks])
+            for _, b in socks:
+                b.close()
+            self._conns = [mpc.Connection(a.detach()) for a, _ in socks]
+            socks = []
+            ready: dict[int, dict] = {}
+            end = time.monotonic() + self.start_timeout_s
+            while len(ready) < self.workers:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise SipError(f"Far-end workers {sorted(set(range(self.workers)) - set(ready))} did not "
+                                   f"start within {self.start_timeout_s} s (start_timeout_s).")
+                waiting = {id(c): i for i, c in enumerate(self._conns) if i not in ready}
+                for c in mpc.wait([self._conns[i] for i in waiting.values()], timeout=min(left, 0.5)):
+                    i = waiting[id(c)]
+                    try:
+                        msg = self._conns[i].recv()
+                    except EOFError:
+                        raise SipError(f"Far-end worker {i} exited during start-up; its stderr above says "
+                                       f"why (launcher exit code {self._launcher.poll()}).") from None
+                    if msg.get("error"):
+                        raise SipError(f"Far-end worker {i} failed to start: {msg['error']}")
+                    ready[i] = msg
+            self.ports = [int(ready[i]["port"]) for i in range(self.workers)]
+            self.pids = [int(ready[i]["pid"]) for i in range(self.workers)]
+            self._front.start(self.host, self.ports, self._conns)
+            self.port = self._front.port
         except BaseException:
+            for a, b in socks:
+                a.close()
+                b.close()
             self.close()
             raise
-        log.info("simulated far end on %s ports %s", self.host, self.ports)
+        log.info("simulated far end on %s port %d (workers on %s)", self.host, self.port, self.ports)
         return self
 
     def close(self) -> None:
-        """Stop the workers (hang up their calls, clean shutdown) and remove temp files."""
+        """Stop the relay and the workers (hang up their calls, clean shutdown); remove temp files."""
+        if self._front is not None:
+            self._front.close()
         for conn in self._conns:
             try:
                 conn.send({"cmd": "stop"})
             except (OSError, ValueError):
                 pass
-        for p in self._procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-        self.exitcodes = [p.exitcode for p in self._procs]
+        codes: dict[int, int] = {}
+        if self._launcher is not None:
+            try:
+                out, _ = self._launcher.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._launcher.kill()  # the workers then see their sockets close and stop
+                out, _ = self._launcher.communicate(timeout=5)
+            for line in (out or b"").decode(errors="replace").splitlines():
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    d = json.loads(line)
+                    codes[int(d["worker"])] = int(d["exitcode"])
+        if self._launcher is not None or self._conns:
+            self.exitcodes = [codes.get(i) for i in range(len(self._conns))]
         for conn in self._conns:
             conn.close()
-        self._procs.clear()
-        self._conns.clear()
+        self._conns = []
+        self._launcher = None
         if self._started and not self._record_dir_given and self.record_dir is not None:
             shutil.rmtree(self.record_dir, ignore_errors=True)
             self.record_dir = None
         self._started = False
 
     def alive(self) -> bool:
-        return bool(self._procs) and all(p.is_alive() for p in self._procs)
+        """True while every worker runs (the relay notices a worker's end at once)."""
+        return (self._started and self._front is not None and self._launcher is not None
+                and self._front.alive_workers() == self.workers)
+
+    def stats(self) -> dict:
+        """The relay's counters: calls routed, queued for a slot, refused (503), slots busy now,
+        the most busy at once, and workers that died."""
+        return self._front.snapshot() if self._front is not None else {}
 
     # -- URIs ------------------------------------------------------------------------
     def uri(
@@ -285,26 +329,30 @@ class SimulatedFarEnd:
     ) -> str:
         """The SIP URI that makes the far end do ``scenario`` (with ``path`` if it answers).
 
-        ``scenario`` is a kind of :data:`~lsdlab.farend.scenario.KINDS` or a full
-        :class:`Scenario`. ``ring_s`` defaults to 0.5 s (3 s for 'ring_then_answer' and
+        ``path`` is a manifest path of the corpus (the URI carries its row id, e.g.
+        ``sip:machine-043@127.0.0.1:5070``). ``scenario`` is a kind of
+        :data:`~lsdlab.farend.scenario.KINDS` or a full :class:`Scenario` (its ``path`` a
+        manifest path). ``ring_s`` defaults to 0.5 s (3 s for 'ring_then_answer' and
         'early_ringback'). ``dtmf``: RFC 2833 digits the far end sends ``dtmf_delay_s``
         after connect. ``channel`` None (and the far end's ``channel`` None) plays the
         recording as it is, without the channel model (as ``OfflineFarEnd(channel=None)``);
-        a full :class:`Scenario` always goes through its own ``channel``.
+        a full :class:`Scenario` always goes through its own ``channel``. ``worker``: call
+        that worker's own port instead of the relay (at most 4 calls at once there).
         """
         if not self._started:
             raise SipError("The far end is not running; use it as a context manager or call start().")
-        as_is = False
+        owner = "SimulatedFarEnd.uri"
         if isinstance(scenario, Scenario):
             sc = scenario
+            with_channel = True
         else:
-            as_is = channel is None and self.channel is None
-            check_choice(scenario, "scenario", "SimulatedFarEnd.uri", KINDS)
+            check_choice(scenario, "scenario", owner, KINDS)
+            with_channel = channel is not None or self.channel is not None
             if ring_s is None:
                 ring_s = 3.0 if scenario in ("ring_then_answer", "early_ringback") else 0.5
             kw: dict[str, Any] = {
                 "kind": scenario,
-                "path": None if path is None else Path(path).as_posix(),
+                "path": None if path is None else os.fspath(path),
                 "ring_s": ring_s,
                 "after": after or self.after,
                 "channel": channel or self.channel or ChannelSettings(),
@@ -313,26 +361,23 @@ class SimulatedFarEnd:
             if ringback_s is not None:
                 kw["ringback_s"] = ringback_s
             sc = Scenario(**kw)
-        if sc.answers:
-            full = self.corpus_dir / str(sc.path)
-            if not full.is_file():
-                raise ParameterError(
-                    f"The 'path' parameter of SimulatedFarEnd.uri must name a recording under "
-                    f"{self.corpus_dir}; {full} does not exist. Got {str(path)!r} instead."
-                )
+        row_id = self.index.id_for(sc.path) if sc.answers and sc.path is not None else None
         if dtmf and (not isinstance(dtmf, str) or len(dtmf) > 32
                      or any(ch not in "0123456789ABCD*#" for ch in dtmf)):
             raise ParameterError(
                 f"The 'dtmf' parameter of SimulatedFarEnd.uri must be at most 32 of "
                 f"'0-9A-D*#'. Got {dtmf!r} instead."
             )
-        user = unquote(sc.to_uri_user())
-        if dtmf:
-            user += f";dtmf={dtmf};dtmf_delay_s={dtmf_delay_s}"
-        if as_is and sc.answers:
-            user += ";as_is=1"
-        i = (next(self._rr) % len(self.ports)) if worker is None else worker
-        return f"sip:{quote(user, safe='')}@{self.host}:{self.ports[i]}"
+        extra = {"dtmf": dtmf, "dtmf_delay_s": str(dtmf_delay_s)} if dtmf else {}
+        user = sc.to_uri_user(row_id, **extra)
+        if not with_channel:  # the recording as it is: no channel keys in the URI
+            user = ";".join(x for x in user.split(";") if x.partition("=")[0] not in _CHANNEL_KEYS)
+        if worker is None:
+            port = self.port
+        else:
+            check_int_range(worker, "worker", owner, 0, self.workers - 1)
+            port = self.ports[worker]
+        return f"sip:{user}@{self.host}:{port}"
 
     # -- results ---------------------------------------------------------------------
     def calls(self) -> list[FarEndCall]:
@@ -375,13 +420,268 @@ class SimulatedFarEnd:
             time.sleep(0.05)
 
 
+def _launch(spec: dict, fds: list[int]) -> subprocess.Popen:
+    """Start ``python -m lsdlab.farend._worker`` with the workers' sockets and configuration."""
+    import lsdlab
+
+    env = dict(os.environ)
+    pkg_parent = str(Path(lsdlab.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(k, "1")  # 4 answerers per worker need no BLAS thread pools
+    p = subprocess.Popen([sys.executable, "-m", "lsdlab.farend._worker"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, pass_fds=fds, env=env)
+    assert p.stdin is not None
+    try:
+        p.stdin.write(json.dumps(spec).encode())
+        p.stdin.close()
+        p.stdin = None  # so that communicate() does not flush it again
+    except OSError as exc:
+        raise SipError(f"The far-end worker launcher exited at once (code {p.poll()}): {exc}.") from None
+    return p
+
+
+_HEADER_NAMES = {b"call-id": b"call-id", b"i": b"call-id", b"via": b"via", b"v": b"via", b"from": b"from",
+                 b"f": b"from", b"to": b"to", b"t": b"to", b"cseq": b"cseq"}
+
+
+def _sip_headers(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The start line and the (canonical name, raw line) pairs of the headers we relay on."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    out = []
+    for line in head[1:]:
+        name = line.split(b":", 1)[0].strip().lower()
+        if name in _HEADER_NAMES:
+            out.append((_HEADER_NAMES[name], line))
+    return head[0], out
+
+
+def _call_id(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, line in headers:
+        if name == b"call-id":
+            return line.split(b":", 1)[1].strip()
+    return None
+
+
+def _response(headers: list[tuple[bytes, bytes]], code: int, reason: str) -> bytes:
+    """A stateless SIP response to the request with these headers (RFC 3261 8.2.6)."""
+    lines = [f"SIP/2.0 {code} {reason}".encode()]
+    for name, line in headers:
+        if name == b"to" and b";tag=" not in line.lower():
+            line += b";tag=lsdlab-relay"
+        lines.append(line)
+    lines += [b"Content-Length: 0", b"", b""]
+    return b"\r\n".join(lines)
+
+
+class _Front:
+    """The far end's SIP port: routes each new INVITE to a worker with a free call slot.
+
+    Stateless apart from a Call-ID -> (worker, caller) map: requests of an unknown Call-ID
+    other than INVITE are dropped; requests of a known one go to its worker; responses
+    from a worker go back to the caller. The workers' 200 OK carry their own Contact, so ACK,
+    BYE and re-INVITEs go to the worker directly. The workers report each call's start and
+    end on their control sockets; a slot counts as busy from routing until the end report.
+    """
+
+    def __init__(self, host: str, port: int, queue_s: float, slots: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise SipError(f"The 'port' parameter of SimulatedFarEnd: cannot bind UDP {host}:{port} "
+                           f"({exc.strerror}); pass another port or 0 for a free one.") from None
+        self.port = self.sock.getsockname()[1]
+        self.queue_s = queue_s
+        self.slots = slots
+        self.lock = threading.Lock()
+        self.busy: list[set[bytes]] = []
+        self.dead: set[int] = set()
+        self.route: dict[bytes, list] = {}  # call-id -> [worker, caller addr, routed at, ended at or 0]
+        self.pending: dict[bytes, list] = {}  # call-id -> [packet, headers, caller addr, queued at]
+        self.counts = {"routed": 0, "queued": 0, "refused": 0, "max_busy": 0}
+        self.refusals: list[dict] = []
+        self.confirmed: set[bytes] = set()  # calls whose worker reported their start
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, host: str, ports: list[int], conns: list) -> None:
+        # the workers listen on this host; a wildcard bind is reached on loopback
+        wh = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        self.workers = [(wh, p) for p in ports]
+        self.by_port = {p: i for i, p in enumerate(ports)}
+        self.local = {wh, host}
+        self.conns = conns
+        self.busy = [set() for _ in ports]
+        self._thread = threading.Thread(target=self._loop, name="lsdlab-farend-relay", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.sock.close()
+
+    def alive_workers(self) -> int:
+        with self.lock:
+            return len(self.busy) - len(self.dead)
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {**self.counts, "busy": sum(len(b) for b in self.busy), "queued_now": len(self.pending),
+                    "dead_workers": sorted(self.dead), "capacity": self.slots * (len(self.busy) - len(self.dead)),
+                    "refusals": list(self.refusals)}
+
+    # -- the loop (one thread) -------------------------------------------------------
+    def _loop(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ, None)
+        for i, c in enumerate(self.conns):
+            sel.register(c.fileno(), selectors.EVENT_READ, i)
+        last_sweep = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                events = sel.select(0.1)
+            except (OSError, ValueError):
+                break
+            for key, _ in events:
+                if key.data is None:
+                    try:
+                        data, addr = self.sock.recvfrom(65535)
+                    except OSError:
+                        continue
+                    try:
+                        self._on_packet(data, addr)
+                    except Exception:  # noqa: BLE001 - one odd datagram must not stop the relay
+                        log.debug("relay: datagram from %s dropped", addr, exc_info=True)
+                else:
+                    self._on_worker(key.data, sel)
+            now = time.monotonic()
+            if self.pending:
+                self._assign_pending(now)
+            if now - last_sweep > 1.0:
+                last_sweep = now
+                self._sweep(now)
+        sel.close()
+
+    def _on_worker(self, w: int, sel) -> None:
+        conn = self.conns[w]
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(conn.fileno())
+            with self.lock:
+                self.dead.add(w)
+                lost = len(self.busy[w])
+                self.busy[w].clear()
+            if not self._stop.is_set():
+                log.error("far-end worker %d ended unexpectedly with %d call(s) up", w, lost)
+            return
+        cid = str(msg.get("id", "")).encode()
+        with self.lock:
+            if msg.get("ev") == "start":
+                self.busy[w].add(cid)
+                self.confirmed.add(cid)
+                self.route.setdefault(cid, [w, None, time.monotonic(), 0.0])
+                self._note_busy()
+            elif msg.get("ev") == "end":
+                self.busy[w].discard(cid)
+                self.confirmed.discard(cid)
+                r = self.route.get(cid)
+                if r is not None:
+                    r[3] = time.monotonic()
+
+    def _note_busy(self) -> None:
+        n = sum(len(b) for b in self.busy)
+        if n > self.counts["max_busy"]:
+            self.counts["max_busy"] = n
+
+    def _on_packet(self, data: bytes, addr) -> None:
+        start, headers = _sip_headers(data)
+        cid = _call_id(headers)
+        if cid is None:
+            return
+        if addr[1] in self.by_port and (addr[0] in self.local or _is_loopback(addr[0])):  # a worker's reply
+            with self.lock:
+                r = self.route.get(cid)
+            if r is not None and r[1] is not None:
+                self.sock.sendto(data, r[1])
+            return
+        if start.startswith(b"SIP/2.0"):
+            return  # a response from a caller: nothing of ours asked for it
+        method = start.split(b" ", 1)[0]
+        with self.lock:
+            r = self.route.get(cid)
+            if r is not None:
+                r[1] = addr
+                target = self.workers[r[0]]
+            else:
+                target = None
+        if target is not None:
+            self.sock.sendto(data, target)
+        elif method == b"INVITE":
+            with self.lock:
+                p = self.pending.get(cid)
+                if p is not None:
+                    p[0], p[1], p[2] = data, headers, addr  # a retransmission
+                    return
+                self.pending[cid] = [data, headers, addr, time.monotonic()]
+            self._assign_pending(time.monotonic())
+        elif method == b"CANCEL":
+            with self.lock:
+                p = self.pending.pop(cid, None)
+            if p is not None:
+                self.sock.sendto(_response(headers, 200, "OK"), addr)
+                self.sock.sendto(_response(p[1], 487, "Request Terminated"), addr)
+
+    def _assign_pending(self, now: float) -> None:
+        sends = []
+        with self.lock:
+            for cid in list(self.pending):
+                data, headers, addr, t0 = self.pending[cid]
+                free = [i for i in range(len(self.busy)) if i not in self.dead and len(self.busy[i]) < self.slots]
+                if free:
+                    w = min(free, key=lambda i: len(self.busy[i]))
+                    del self.pending[cid]
+                    self.busy[w].add(cid)
+                    self.route[cid] = [w, addr, now, 0.0]
+                    self.counts["routed"] += 1
+                    if now - t0 > 0.05:
+                        self.counts["queued"] += 1
+                    self._note_busy()
+                    sends.append((data, self.workers[w]))
+                elif now - t0 > self.queue_s:
+                    del self.pending[cid]
+                    alive = len(self.busy) - len(self.dead)
+                    reason = f"lsdlab far end full ({self.slots * alive} slots busy for {self.queue_s:g} s)"
+                    self.counts["refused"] += 1
+                    self.refusals.append({"sip_call_id": cid.decode(errors="replace"), "reason": reason})
+                    sends.append((_response(headers, 503, reason), addr))
+                else:
+                    break  # first come, first served
+        for data, target in sends:
+            self.sock.sendto(data, target)
+
+    def _sweep(self, now: float) -> None:
+        with self.lock:
+            for cid, r in list(self.route.items()):
+                w, _, t_routed, t_end = r
+                if t_end and now - t_end > 40.0:  # past every retransmission of the final response
+                    del self.route[cid]
+                elif not t_end and cid not in self.confirmed and now - t_routed > 10.0:
+                    self.busy[w].discard(cid)  # the worker never reported this INVITE: free the slot
+                    r[3] = now
+
+
 # ======================================================================================
 # The worker process
 # ======================================================================================
 
 
 def _worker_main(conf: dict, conn) -> None:
-    """Entry point of a far-end worker process (spawned)."""
+    """Entry point of a far-end worker process (forked by ``python -m lsdlab.farend._worker``)."""
     import faulthandler
     import signal
 
@@ -395,42 +695,97 @@ def _worker_main(conf: dict, conn) -> None:
         pass
     logging.basicConfig(level=logging.WARNING, format=f"farend[{conf['worker']}] %(levelname)s %(name)s: %(message)s")
     try:
-        server = _Server(conf)
+        server = _Server(conf, conn)
     except BaseException as exc:  # noqa: BLE001 - report and exit cleanly
         try:
             conn.send({"error": f"{type(exc).__name__}: {exc}"})
         except OSError:
             pass
         return
-    conn.send({"port": server.endpoint.port})
+    conn.send({"port": server.endpoint.port, "pid": os.getpid()})
     try:
         server.run(conn)
     finally:
         server.close()
 
 
-def _render_cached(cache: dict, user: str, sc: Scenario, corpus_dir: str, *, channel: bool = True):
+class _Rejected(Exception):
+    """A URI the far end will not serve; the text is safe to log (names only corpus rows)."""
+
+
+class _RenderCache:
+    """Rendered int16 audio by request key, least recently used first out, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._d: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str):
+        y = self._d.get(key)
+        if y is not None:
+            self._d.move_to_end(key)
+        return y
+
+    def put(self, key: str, y) -> None:
+        if y.nbytes > self.max_bytes:
+            return  # played once, never kept
+        old = self._d.pop(key, None)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        while self._d and self.nbytes + y.nbytes > self.max_bytes:
+            _, gone = self._d.popitem(last=False)
+            self.nbytes -= gone.nbytes
+        self._d[key] = y
+        self.nbytes += y.nbytes
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+def _render_request(server: _Server, req: FarEndRequest):
+    """The int16 audio of an answering request: checked header, rendered, cached."""
     import numpy as np
+    import soundfile as sf
 
     from .scenario import render
 
-    y = cache.get(user)
-    if y is None:
-        y = render(sc, corpus_dir, channel=channel)
-        y = np.clip(np.round(y.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-        if len(cache) > 64:
-            cache.pop(next(iter(cache)))
-        cache[user] = y
+    y = server.render_cache.get(req.key)
+    if y is not None:
+        return y
+    rid = req.row_id
+    if rid is None or rid not in server.files:
+        raise _Rejected("the request names no row of this corpus")
+    try:
+        info = sf.info(server.files[rid])
+    except Exception:  # noqa: BLE001 - the row's file changed since the index was built
+        raise _Rejected(f"row {rid} cannot be read as audio") from None
+    sr, frames = int(info.samplerate), int(info.frames)
+    if not 4000 <= sr <= 192000:
+        raise _Rejected(f"row {rid}: sample rate {sr} Hz is outside 4000-192000 Hz")
+    if frames <= 0 or frames / sr > server.max_duration_s:
+        raise _Rejected(f"row {rid}: {frames / sr:.1f} s of audio, outside (0, {server.max_duration_s:g}] s "
+                        f"(max_duration_s)")
+    try:
+        y = render(req.scenario, server.corpus_dir, channel=req.channel)
+    except Exception as exc:  # noqa: BLE001
+        raise _Rejected(f"row {rid} cannot be decoded ({type(exc).__name__})") from None
+    y = np.clip(np.round(y.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    server.render_cache.put(req.key, y)
     return y
 
 
 class _Server:
     """The answerer inside one worker process: a single loop thread drives pjsua2."""
 
-    def __init__(self, conf: dict) -> None:
+    def __init__(self, conf: dict, conn) -> None:
         from ..sip import EndpointSettings, get_endpoint
 
         self.conf = conf
+        self.conn = conn
+        self.files: dict[str, str] = conf["files"]  # row id -> file inside the corpus
+        self.rows: dict[str, str] = conf["paths"]  # row id -> manifest path
+        self.max_duration_s = float(conf["max_duration_s"])
         self.worker = conf["worker"]
         self.corpus_dir = conf["corpus_dir"]
         self.record_dir = Path(conf["record_dir"])
@@ -445,7 +800,7 @@ class _Server:
         self.tasks: list = []
         self._tseq = itertools.count()
         self.seq = itertools.count(1)
-        self.render_cache: dict = {}
+        self.render_cache = _RenderCache(int(conf["cache_bytes"]))
         server = self
         pj: Any = self.pj  # the pjsua2 module: its SWIG classes are untyped
 
@@ -487,6 +842,11 @@ class _Server:
             except (EOFError, OSError):
                 return  # the parent is gone
 
+    def notify(self, ev: str, sip_call_id: str) -> None:
+        """Tell the parent's relay a call slot is taken or free again."""
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send({"ev": ev, "id": sip_call_id})
+
     def on_incoming(self, call_id: int) -> None:
         c = _FarCall(self, call_id)
         self.calls[call_id] = c
@@ -497,6 +857,7 @@ class _Server:
         rec = c.record()
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(rec) + "\n")
+        self.notify("end", c.sip_call_id)
         # drop the pjsua2 objects on the next loop turn (not inside the callback)
         self.later(0.05, c.release)
 
@@ -581,20 +942,17 @@ class _FarCall:
     def begin(self) -> None:
         info = self.pjcall.getInfo()
         self.sip_call_id = info.callIdString
+        self.server.notify("start", self.sip_call_id)
         user = _uri_user(info.localUri)
         try:
-            raw = unquote(user)
-            for item in raw.split(";"):
-                k, _, v = item.partition("=")
-                if k in _EXTRA_KEYS:
-                    self.extra[k] = unquote(v)
-            self.scenario = parse_uri_user(user)
-            if self.scenario.answers:
-                self.y = _render_cached(self.server.render_cache, user, self.scenario, self.server.corpus_dir,
-                                        channel=self.extra.get("as_is") != "1")
-        except Exception as exc:  # noqa: BLE001 - a bad URI is the caller's problem: 404
-            log.warning("cannot serve %r: %s", user, exc)
-            self.answer(404, "Unknown lsdlab scenario")
+            req = parse_uri_user(user, self.server.rows)
+            self.scenario = req.scenario
+            self.extra = dict(req.extra)
+            if req.scenario.answers:
+                self.y = _render_request(self.server, req)
+        except (ParameterError, _Rejected) as exc:  # a bad URI is the caller's problem: 404
+            log.warning("404 for call %s: %s", self.sip_call_id[:40], exc)
+            self.answer(404, "Not in this far end's corpus")
             return
         sc = self.scenario
         if sc.kind in SIP_FAILURES:

@@ -16,7 +16,6 @@ import contextlib
 import gc
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ import weakref
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._signals import install_sigterm_exit, no_raise_code
 from .._validation import check_choice, check_int_range
 from ..errors import ParameterError, SipError
 
@@ -107,7 +107,7 @@ class EndpointSettings:
     owner must call :meth:`SipEndpoint.handle_events`). log_level: pjsip log level routed
     to the ``lsdlab.sip.pjsip`` logger (0 none ... 5 debug). rtp_port: first RTP port tried.
     public_address: address to put in SDP/Contact (for NAT), '' = the bound one.
-    handle_sigterm: turn SIGTERM into a normal exit (so the clean shutdown runs) when
+    handle_sigterm: turn SIGTERM into a normal exit with code 143 (so the clean shutdown runs) when
     nobody else handles it.
     """
 
@@ -146,12 +146,25 @@ class _LogWriter:  # replaced by a pj.LogWriter subclass at first use
     pass
 
 
+def _pj_log_level(level: int, msg: str) -> int:
+    """The ``logging`` level of a pjsip log line.
+
+    pjsua looks for a free RTP port by binding one port after another from ``rtp_port`` and
+    logs every port in use ("RTP socket bind() at 127.0.0.1:4002 error: Address already in
+    use") at level 1 before taking the next one: routine on a machine running several
+    endpoints, so DEBUG. Running out of ports is reported by a different line (still ERROR).
+    """
+    if "socket bind()" in msg and "Address already in use" in msg and ("RTP" in msg or "RTCP" in msg):
+        return logging.DEBUG
+    return _PJ_LEVELS.get(level, logging.DEBUG)
+
+
 def _make_log_writer(pj):
     class LogWriter(pj.LogWriter):
         def write(self, entry):  # runs on any pjsip thread
             try:
                 msg = entry.msg.rstrip()
-                pjlog.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", msg)
+                pjlog.log(_pj_log_level(entry.level, msg), "%s", msg)
             except Exception:  # noqa: BLE001 - never raise into C++
                 pass
 
@@ -399,8 +412,6 @@ _CREATE_LOCK = threading.Lock()
 _ATEXIT_DONE = False
 
 
-def _sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
-    raise SystemExit(0)
 
 
 def get_endpoint(settings: EndpointSettings | None = None, **changes: Any) -> SipEndpoint:
@@ -441,10 +452,10 @@ def get_endpoint(settings: EndpointSettings | None = None, **changes: Any) -> Si
             atexit.register(shutdown_endpoint)
             gc.callbacks.append(_gc_register_thread)
             _ATEXIT_DONE = True
-        if ep.settings.handle_sigterm and threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                    signal.signal(signal.SIGTERM, _sigterm)
+        if ep.settings.handle_sigterm:
+            # exit 143 after the clean shutdown; never raised inside _gc_register_thread (a gc
+            # callback, where the exception would be dropped and SIGTERM ignored)
+            install_sigterm_exit()
         return ep
 
 
@@ -467,6 +478,9 @@ def _gc_register_thread(phase: str, info: dict) -> None:
             ep.ep.libRegisterThread(f"gc-{threading.get_ident()}"[:30])
     except Exception:  # noqa: BLE001 - never let a GC callback raise
         pass
+
+
+no_raise_code(_gc_register_thread.__code__)
 
 
 def current_endpoint() -> SipEndpoint | None:

@@ -335,6 +335,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     from ..corpus import Corpus, load
     from ..evaluate import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
+    from ..settingsfile import resolve_detector_settings
     from .export import load_record
     from .metrics import compliance_for_budget
     from .provenance import provenance
@@ -343,6 +344,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
         check_int_range(live_calls_per_day, "live_calls_per_day", "render_report", 1, 10**9)
     generated = generated_at or _now_utc()
     ts = load_settings(settings)
+    detector = resolve_detector_settings(ts)  # the model resolved beside the file, sha256 checked
     if record is None and isinstance(settings, (str, os.PathLike)):
         record = load_record(settings)
     ev = ts.evidence
@@ -359,7 +361,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     decisions = comp = prov = None
     same_as_evidence = False
     if corpus is not None:
-        decisions = run_corpus(corpus, ts.detector_settings, jobs=jobs, progress=progress)
+        decisions = run_corpus(corpus, detector, jobs=jobs, progress=progress)
         comp = compliance_for_budget(decisions, budget, country=ts.country)
         prov = provenance(corpus)
         same_as_evidence = corpus.sha256 == ev["corpus_sha256"]
@@ -420,8 +422,8 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     # settings and budget
     h.append("<h2>1. The settings</h2>")
     h.append(_table(_settings_rows(ts), ("setting", "value")))
-    if ts.backend == "app_amd" and ts.detector_settings is not None:
-        h.append("<p>The same values as an Asterisk <code>amd.conf</code>:</p><pre>" + _e(ts.detector_settings.to_amd_conf()) + "</pre>")
+    if ts.backend == "app_amd":
+        h.append("<p>The same values as an Asterisk <code>amd.conf</code>:</p><pre>" + _e(detector.to_amd_conf()) + "</pre>")
     h.append("<h2>2. The budget</h2>")
     drops: str | tuple[str, str] = _pct(budget.dialer_drop_rate, 2)
     if assumed:
@@ -530,7 +532,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
         for d, why in shown:
             call = calls[d.path]
             dl = _deadline(d, budget) if d.label == "human" else None
-            fig = call_timeline(far.audio(d.path), ts.detector_settings, call=call, deadline_s=dl,
+            fig = call_timeline(far.audio(d.path), detector, call=call, deadline_s=dl,
                                 title=f"{d.path}: {why}")
             h.append(f"<h3>{_e(d.path)}</h3><p class='sub'>{_e(why)}; {_e(call.notes[:200])}</p>")
             h.append(_img(fig, d.path))
@@ -552,14 +554,21 @@ def write_report(settings: str | os.PathLike, out: str | os.PathLike, *, corpus=
 def _write(settings: str | os.PathLike, out: str | os.PathLike, *, corpus=None, max_calls: int = 8, n_trials: int = 60,
            jobs: int = 1, progress: bool = False, live_calls_per_day: int | None = None) -> tuple[Path, list[str]]:
     """:func:`write_report`, also returning the report's warnings (printed by ``lsdlab report``)."""
-    from .._validation import check_int_range
+    from .._validation import check_int_range, check_output_paths
     from ..audio.io import atomic_path
+    from ..corpus.load import MANIFEST
+    from .export import record_path
 
     check_int_range(max_calls, "max_calls", "write_report", 0, 1000)
     check_int_range(n_trials, "n_trials", "write_report", 1, 10000)
+
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ParameterError(f"--out {out}: the report is one HTML file; give a name ending in .html.")
+    # checked before the (long) rendering: a bad --out fails now, in one line
+    inputs: dict[str, list] = {"the settings file": [settings], "the tuning record": [record_path(settings)],
+              "the corpus manifest": [Path(str(getattr(corpus, "root", corpus))) / MANIFEST] if corpus is not None else []}
+    check_output_paths({"--out": out}, inputs=inputs)
     text, warnings = _render(settings, corpus=corpus, max_calls=max_calls, n_trials=n_trials, jobs=jobs, progress=progress,
                              live_calls_per_day=live_calls_per_day)
     with atomic_path(out) as tmp:

@@ -359,7 +359,7 @@ class UASCallChannel:
         if live_speaker_detect is None:
             return None
         try:
-            from ..detect import DetectorSettings, TimerMode, settings_from_dict
+            from ..detect import DetectorSettings, TimerMode
         except ImportError as exc:
             raise SipError(f"Live speaker detection is not available ({exc}); use live_speaker_detect=None.") from None
         t = int(lsd_timeout_milliseconds)
@@ -371,27 +371,12 @@ class UASCallChannel:
             return DetectorSettings().replace(timeout_ms=t, timer_mode=mode)
         if isinstance(lsd, DetectorSettings):
             return lsd.replace(timeout_ms=t) if explicit else lsd
-        if isinstance(lsd, (str, os.PathLike)):
-            from ..settingsfile import load_settings
+        from ..settingsfile import TunedSettings, resolve_detector_settings
 
-            lsd = load_settings(lsd)
-        if hasattr(lsd, "detector") and hasattr(lsd, "timer_mode"):
-            # a TunedSettings: its detector settings (model path resolved), timer mode and
-            # timeout; an explicit lsd_timeout_milliseconds overrides the file's timeout
-            from ..detect import with_call_options
-
-            s = None
-            if hasattr(lsd, "detector_dict"):
-                s = settings_from_dict(lsd.detector_dict())
-            elif getattr(lsd, "detector_settings", None) is not None:
-                s = lsd.detector_settings
-            else:
-                det = lsd.detector
-                s = det if not isinstance(det, dict) else settings_from_dict(dict(det))
-            mode = lsd.timer_mode
-            mode = mode if isinstance(mode, TimerMode) else TimerMode[str(mode)]
-            tt = t if explicit else int(getattr(lsd, "lsd_timeout_milliseconds", None) or t)
-            return with_call_options(s, timeout_ms=tt, timer_mode=mode)
+        if isinstance(lsd, (str, os.PathLike, TunedSettings)):
+            # the one resolver (CLI and report use it too): model resolved beside the file,
+            # sha256 checked, the file's timeout and timer mode; an explicit timeout overrides
+            return resolve_detector_settings(lsd, timeout_ms=t if explicit else None, owner="live_speaker_detect")
         raise ParameterError(
             f"The 'live_speaker_detect' parameter of start_call must be None, a constant of "
             f"UASCallChannel.LiveSpeakerDetectionSettings, a DetectorSettings, a TunedSettings or "

@@ -48,6 +48,11 @@ log = logging.getLogger("lsdlab.uas.pool")
 #: end hangs up (at most ``max_call_s``); a number holds the call that many seconds.
 HOLD_MODES = ("verdict", "far_end")
 
+#: How long a pool channel waits for a free pjsua call slot of its process (NOCHANNELS).
+_SLOT_WAIT_S = 30.0
+#: The least time between the answer and the pool's hang-up (see _run_call).
+_MIN_HOLD_S = 0.05
+
 # channel options that configure the worker's endpoint rather than its channels
 _ENDPOINT_KEYS = ("host", "port", "transport")
 _CALL_KEYS = ("call_from", "seconds_timeout", "codecs", "live_speaker_detect", "lsd_timeout_milliseconds")
@@ -76,7 +81,9 @@ class CallResult:
     bridge: frames, max_frame_gap_ms, frame_gaps_over_60ms, empty_frames (no audio from
     the stream), max_frame_lag_ms (longest wait before the detector took a frame),
     audio_start_ms (audio time from connect to the first frame that is not digital silence).
-    error: why the job could not run (an exception text, 'cancelled', a dead worker).
+    slot_wait_s: how long the call waited for one of its process's 4 pjsua call slots.
+    error: why the job could not run or was refused: an exception text, 'cancelled', a dead
+    worker, NOCHANNELS after 30 s without a free call slot, a 503 refusal by the far end.
     """
 
     index: int
@@ -101,6 +108,7 @@ class CallResult:
     worker: int = -1
     started_at: float = 0.0  # time.time() when the call was placed
     ended_at: float = 0.0
+    slot_wait_s: float = 0.0  # time spent waiting for a free pjsua call slot (NOCHANNELS) first
     error: str | None = None
 
     @property
@@ -206,7 +214,7 @@ class CallPool:
             )
         self.channel_options = dict(channel_options)
         self._procs: list[Any] = []
-        self._tasks: multiprocessing.queues.Queue[Any] | None = None
+        self._tasks: list[multiprocessing.queues.Queue[Any]] = []  # one per worker
         self._results: multiprocessing.queues.Queue[Any] | None = None
         self._stop: multiprocessing.synchronize.Event | None = None
         self._started = False
@@ -244,7 +252,7 @@ class CallPool:
 
         require("sip", "CallPool")  # in this process, before any worker starts
         ctx = mp.get_context("spawn")
-        self._tasks = ctx.Queue()
+        self._tasks = [ctx.Queue() for _ in range(self.workers)]
         self._results = ctx.Queue()
         self._stop = ctx.Event()
         self._started = True
@@ -258,8 +266,9 @@ class CallPool:
                     "max_call_s": self.max_call_s,
                     "log_level": self.log_level,
                     "rtp_port": 10000 + 400 * (i % 100),
+                    "parent_pid": os.getpid(),
                 }
-                p = ctx.Process(target=_worker_main, args=(conf, self._tasks, self._results, self._stop),
+                p = ctx.Process(target=_worker_main, args=(conf, self._tasks[i], self._results, self._stop),
                                 daemon=True, name=f"lsdlab-callpool-{i}")
                 p.start()
                 self._procs.append(p)
@@ -297,11 +306,12 @@ class CallPool:
             self._started = False
             return
         # start() creates the queues and the event before the first worker
-        assert self._stop is not None and self._tasks is not None and self._results is not None
+        assert self._stop is not None and self._tasks and self._results is not None
         self._stop.set()
-        for _ in self._procs:
-            with contextlib.suppress(Exception):
-                self._tasks.put(None)
+        for q in self._tasks:
+            for _ in range(self.calls_per_worker):
+                with contextlib.suppress(Exception):
+                    q.put(None)
         end = time.monotonic() + timeout_s
         msgs: list = []
         while any(p.is_alive() for p in self._procs) and time.monotonic() < end:
@@ -317,7 +327,7 @@ class CallPool:
                 p.terminate()
                 p.join(5)
         self.exitcodes = [p.exitcode for p in self._procs]
-        for q in (self._tasks, self._results):
+        for q in (*self._tasks, self._results):
             with contextlib.suppress(Exception):
                 q.close()
                 q.join_thread()
@@ -345,20 +355,22 @@ class CallPool:
         items: Sequence[CallJob] = [_as_job(j, i) for i, j in enumerate(jobs)]
         if not self._started:
             self.start()
-        assert self._tasks is not None and self._results is not None  # made by start()
+        assert self._tasks and self._results is not None  # made by start()
         from tqdm.auto import tqdm
 
         results: dict[int, CallResult] = {}
         running: dict[int, tuple[int, float]] = {}  # job index -> (worker, started)
-        for i, j in enumerate(items):
-            self._tasks.put((i, j.call_to, j.options, self.hold if j.hold is None else j.hold, j.tag))
+        todo = list(range(len(items)))[::-1]  # jobs not handed to a worker yet (popped from the end)
+        held: list[set[int]] = [set() for _ in self._procs]  # jobs handed to each worker
+        self.retried = 0
         bar = tqdm(total=len(items), desc=desc, unit="call", disable=not progress)
         try:
             while len(results) < len(items):
+                self._dispatch(items, todo, held)
                 try:
                     msg = self._results.get(timeout=0.2)
                 except queue.Empty:
-                    self._check_workers(items, results, running, bar)
+                    self._check_workers(items, results, running, held, todo, bar)
                     continue
                 kind = msg[0]
                 if kind == "start":
@@ -366,6 +378,8 @@ class CallPool:
                 elif kind == "result":
                     r: CallResult = msg[1]
                     running.pop(r.index, None)
+                    for h in held:
+                        h.discard(r.index)
                     if r.index not in results:
                         results[r.index] = r
                         bar.update()
@@ -382,22 +396,47 @@ class CallPool:
         return [results.get(i) or CallResult(index=i, call_to=j.call_to, tag=j.tag, error="cancelled")
                 for i, j in enumerate(items)]
 
-    def _check_workers(self, items, results, running, bar) -> None:
+    def _dispatch(self, items, todo: list[int], held: list[set[int]]) -> None:
+        """Hand jobs to live workers with a free channel (the least busy first)."""
+        while todo:
+            free = [w for w, p in enumerate(self._procs) if p.is_alive() and len(held[w]) < self.calls_per_worker]
+            if not free:
+                return
+            w = min(free, key=lambda k: len(held[k]))
+            i = todo.pop()
+            j = items[i]
+            held[w].add(i)
+            self._tasks[w].put((i, j.call_to, j.options, self.hold if j.hold is None else j.hold, j.tag))
+
+    def _check_workers(self, items, results, running, held, todo, bar) -> None:
+        """A dead worker's calls in progress are reported; the jobs it had not started go to others."""
         dead = {i for i, p in enumerate(self._procs) if not p.is_alive()}
         if not dead:
             return
-        for idx, (w, _) in list(running.items()):
-            if w in dead and idx not in results:
-                code = self._procs[w].exitcode
-                results[idx] = CallResult(index=idx, call_to=items[idx].call_to, tag=items[idx].tag, worker=w,
-                                          error=f"worker {w} died (exit code {code})")
-                running.pop(idx)
-                bar.update()
+        for w in dead:
+            code = self._procs[w].exitcode
+            for idx in sorted(held[w]):
+                if idx in results:
+                    continue
+                if idx in running:
+                    running.pop(idx)
+                    results[idx] = CallResult(
+                        index=idx, call_to=items[idx].call_to, tag=items[idx].tag, worker=w,
+                        error=f"worker {w} died (exit code {code}) during the call; not retried (the far end "
+                              f"may have answered it)")
+                    bar.update()
+                else:
+                    todo.append(idx)  # never started: another worker places it
+                    self.retried += 1
+            held[w].clear()
         if len(dead) == len(self._procs):
+            codes = [p.exitcode for p in self._procs]
             for i, j in enumerate(items):
                 if i not in results:
-                    results[i] = CallResult(index=i, call_to=j.call_to, tag=j.tag, error="all workers died")
+                    results[i] = CallResult(index=i, call_to=j.call_to, tag=j.tag,
+                                            error=f"all workers died (exit codes {codes})")
                     bar.update()
+            todo.clear()
 
 
 # ======================================================================================
@@ -410,6 +449,9 @@ def _worker_main(conf: dict, tasks, results, stop) -> None:
     import faulthandler
 
     faulthandler.enable()  # a crash inside pjsua2 then leaves a Python stack on stderr
+    from .._signals import exit_when_parent_dies
+
+    exit_when_parent_dies(conf["parent_pid"])  # a killed parent leaves no worker behind
     # Ctrl-C goes to the whole process group: the parent decides, the workers follow `stop`.
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -486,8 +528,19 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
     t0 = time.time()
     error = None
     before = ch.Details  # start_call replaces it; still this object = the call never started
+    slot_wait_s = 0.0
     try:
-        st = ch.call(call_to, **options)
+        while True:
+            st = ch.call(call_to, **options)
+            # PJ_ETOOMANY: this process's 4 pjsua call slots are taken, e.g. by a call hung up
+            # a moment ago that pjsip has not freed yet. The call was never placed: wait, retry.
+            # (Counting busy slots first with pj.Call.lookup() is unsafe: lookup writes into
+            # the Call object, which another thread may be deleting; a soak aborted in pjsip.)
+            if (st != State.IDLE or ch.cause() != Cause.NOCHANNELS or stop.is_set()
+                    or slot_wait_s >= _SLOT_WAIT_S):
+                break
+            time.sleep(0.05)
+            slot_wait_s += 0.05
         if st == State.ANSWERED and not stop.is_set():
             if hold == "far_end":
                 limit = max_call_s
@@ -495,6 +548,11 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
                 limit = 0.0
             else:
                 limit = min(float(hold), max_call_s)
+            # Never hang up in the instant of the answer: 40 calls hung up as ch.call() returned,
+            # 4 at a time, leaked pjsip ioqueue keys until, after about 29 calls, the worker
+            # aborted in makeCall (pj_ioqueue_register_sock2: free_list empty; 3 runs of 3);
+            # with 50 ms between the answer and the hang-up, 4 runs of 40-60 calls ran clean.
+            limit = max(limit, _MIN_HOLD_S)
             end = time.monotonic() + limit
             while not stop.is_set() and time.monotonic() < end and not ch.wait_for_idle(min(0.2, max(0.0, end - time.monotonic()))):
                 pass
@@ -510,12 +568,20 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
                           error=error or "the call was not placed")
     if ch.state() != State.IDLE and error is None:
         error = f"the channel did not return to IDLE (it is {ch.state().name})"
+    cause = ch.cause()
+    if error is None and State.ANSWERED not in d.states:
+        if cause == Cause.NOCHANNELS:
+            error = (f"NOCHANNELS: no free pjsua call slot in worker {w} for {slot_wait_s:.1f} s "
+                     f"(PJ_ETOOMANY, raw cause {d.raw_cause}); the call was not placed")
+        elif d.raw_cause == "503":
+            error = ("refused: the far end answered 503 Service Unavailable (a SimulatedFarEnd with "
+                     "every call slot busy for queue_s; see far.stats()['refusals'])")
     return CallResult(
-        index=idx, call_to=call_to, tag=tag, states=tuple(d.states), cause=ch.cause(), raw_cause=d.raw_cause,
+        index=idx, call_to=call_to, tag=tag, states=tuple(d.states), cause=cause, raw_cause=d.raw_cause,
         far_end_type=d.far_end_type, lsd_reason=d.lsd_reason, lsd_confidence=d.lsd_confidence,
         lsd_decided_at_s=d.lsd_decided_at_s, codec=d.codec, setup_s=d.setup_s, frames=d.frames_received,
         max_frame_gap_ms=d.max_frame_gap_ms, frame_gaps_over_60ms=d.frame_gaps_over_60ms,
         empty_frames=d.empty_frames, max_frame_lag_ms=d.max_frame_lag_ms, audio_start_ms=d.audio_start_ms,
         sip_call_id=d.sip_call_id,
-        worker=w, started_at=t0, ended_at=time.time(), error=error,
+        worker=w, started_at=t0, ended_at=time.time(), slot_wait_s=round(slot_wait_s, 2), error=error,
     )

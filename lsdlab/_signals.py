@@ -1,0 +1,110 @@
+"""SIGTERM as a normal exit (code 143 = 128 + 15) that runs every clean-up on the way out.
+
+Python runs a signal handler on the main thread between any two bytecodes, and that may be
+inside a gc callback, a ``__del__`` or a weakref callback, where an exception is printed
+("Exception ignored in ...") and dropped: the process then ignores SIGTERM. The handler here
+raises ``SystemExit(143)`` only from ordinary code; inside such a callback it records the
+request and has SIGTERM re-delivered a moment later (``_thread.interrupt_main``), when the
+main thread is back in ordinary code. ``finally`` blocks, context managers (temp folders,
+process pools) and :mod:`atexit` (the SIP endpoint's shutdown) then all run.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import signal
+import threading
+from types import CodeType, FrameType
+
+__all__ = ["install_sigterm_exit", "no_raise_code", "EXIT_SIGTERM"]
+
+#: The exit code after a clean shutdown on SIGTERM (the shell's 128 + signal number).
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+# Code objects whose frames must never see an exception (callbacks run by the interpreter).
+_NO_RAISE: set[CodeType] = set()
+_NO_RAISE_NAMES = frozenset({"__del__"})
+pending = threading.Event()
+
+
+def no_raise_code(code: CodeType) -> None:
+    """Mark a function's code as a callback the interpreter runs (an exception there is lost)."""
+    _NO_RAISE.add(code)
+
+
+def _in_callback(frame: FrameType | None) -> bool:
+    f = frame
+    while f is not None:
+        if f.f_code in _NO_RAISE or f.f_code.co_name in _NO_RAISE_NAMES:
+            return True
+        f = f.f_back
+    return False
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    pending.set()
+    if _in_callback(frame):
+        t = threading.Timer(0.02, _thread.interrupt_main, args=(signum,))  # ask again from ordinary code
+        t.daemon = True
+        t.start()
+        return
+    raise SystemExit(128 + signum)
+
+
+def install_sigterm_exit() -> bool:
+    """Make SIGTERM exit with code 143 after a clean shutdown (main thread only; a handler
+    someone else installed is kept). Returns True when this handler is in place."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    with contextlib.suppress(ValueError, OSError):
+        current = signal.getsignal(signal.SIGTERM)
+        if current is _sigterm:
+            return True
+        if current in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _sigterm)
+            return True
+    return False
+
+
+def die_with_parent(parent_pid: int | None = None) -> bool:
+    """Have the kernel kill this process (SIGKILL) when its parent ends (Linux PR_SET_PDEATHSIG).
+
+    Called in corpus workers and in the fork server, so that neither outlives a killed
+    ``lsdlab evaluate``/``tune``. ``parent_pid``: exit at once if the parent is already
+    gone (it may have died before the call). Returns False where prctl is unavailable.
+    """
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the request took effect
+    return True
+
+
+def exit_when_parent_dies(parent_pid: int, *, interval_s: float = 0.25) -> threading.Thread:
+    """Watch the parent from a daemon thread; end this process at once when it is gone.
+
+    For long-lived workers (CallPool): unlike PR_SET_PDEATHSIG, which fires when the parent
+    *thread* that started the worker ends, this follows the parent *process*.
+    """
+    import os
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    t = threading.Thread(target=watch, name="lsdlab-parent-watch", daemon=True)
+    t.start()
+    return t
