@@ -21,7 +21,7 @@ DOCS = (README, MAPPING)
 # SimulatedFarEnd starts its workers with multiprocessing 'spawn', which re-imports a script's
 # __main__; until it can start them without that, the script runs under the guard a user must
 # write today. (Set to False once SimulatedFarEnd works from an unguarded script.)
-NEEDS_MAIN_GUARD = True
+NEEDS_MAIN_GUARD = False  # SimulatedFarEnd starts its workers with `python -m lsdlab.farend._worker`
 
 
 def python_blocks(text: str) -> list[str]:
