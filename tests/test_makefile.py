@@ -68,7 +68,7 @@ def test_venv_of_another_interpreter_is_rebuilt(scratch):
     assert "rm -rf .venv" in r.stdout
     assert f"{sys.executable} -m venv .venv" in r.stdout
     assert f"touch .venv/.python-{v}" in r.stdout
-    assert "pip install -q -e '.[all,dev]'" in r.stdout
+    assert "pip install -q -e '.[all,vad,dask,dev]'" in r.stdout
 
 
 def test_venv_of_this_interpreter_is_kept(scratch):

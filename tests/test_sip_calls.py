@@ -177,7 +177,7 @@ def test_far_end_killed_mid_greeting_is_a_dead_line(corpus):
         assert ch.wait_for_answer(10)
         time.sleep(0.8)  # 0.3 s of silence, then 0.5 s into the (4 s) greeting
         assert ch.Details.lsd_verdict is None
-        os.kill(far._procs[0].pid, signal.SIGKILL)
+        os.kill(far.pids[0], signal.SIGKILL)
         t_kill = time.monotonic()
         assert ch.wait_for_idle(6)
         assert 1.8 < time.monotonic() - t_kill < 3.5
