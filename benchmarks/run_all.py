@@ -26,11 +26,13 @@ def run(*args: str) -> None:
 
 def main() -> None:
     fresh = []
+    (ROOT / "out").mkdir(exist_ok=True)  # build-demo creates no parent folders
     for seed in FRESH_SEEDS:
         folder = f"out/fresh-seed{seed}"  # relative to ROOT, the working folder of every step
         run(PY, "-m", "lsdlab", "corpus", "build-demo", folder, "--seed", str(seed))
         fresh.append(folder)
     run(PY, "benchmarks/bench_detect.py", "--fresh", *fresh)
+    run(PY, "benchmarks/bench_real.py")
     run(PY, "benchmarks/bench_tune.py")
     run(PY, "benchmarks/bench_sip.py", "--update-md", "--no-progress")
     run(PY, "benchmarks/bench_notebooks.py")
