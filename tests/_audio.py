@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from lsdlab.detect import DetectorSettings, LiveSpeakerDetector
+
 SR = 8000
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 
@@ -24,3 +26,17 @@ def speech(name: str) -> np.ndarray:
     y, sr = sf.read(path, dtype="float32")
     assert sr == SR
     return y
+
+
+def stream(y: np.ndarray, s: DetectorSettings | None = None, frame_length: int | None = 160,
+           *, end: bool = True) -> LiveSpeakerDetector:
+    """Push ``y`` in ``frame_length`` pieces (None: all at once) into a default-backend detector."""
+    det = LiveSpeakerDetector(s)
+    if frame_length is None:
+        det.push(y)
+    else:
+        for i in range(0, len(y), frame_length):
+            det.push(y[i : i + frame_length])
+    if end:
+        det.end()
+    return det

@@ -18,12 +18,17 @@ def subset_corpus(dst: Path, per_label: dict[str, int]) -> Path:
         if seen.get(r["label"], 10**9) < per_label.get(r["label"], 0):
             seen[r["label"]] += 1
             keep.append(r)
+    return copy_rows(dst, keep, list(rows[0]))
+
+
+def copy_rows(dst: Path, rows: list[dict], fieldnames: list[str]) -> Path:
+    """A corpus at ``dst`` of these demo manifest rows (their audio copied)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for r in keep:
+    for r in rows:
         (dst / r["path"]).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(DEMO / r["path"], dst / r["path"])
     with open(dst / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fieldnames)
         w.writeheader()
-        w.writerows(keep)
+        w.writerows(rows)
     return dst

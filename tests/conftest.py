@@ -56,3 +56,18 @@ def real_dev() -> Path:
     if not (path / "manifest.csv").is_file():
         pytest.skip(f"the shared real-dev corpus is not at {path}")
     return path
+
+
+@pytest.fixture(scope="module")
+def far(corpus):
+    """A one-worker SimulatedFarEnd over the module's ``corpus`` fixture, closed cleanly after
+    the module (modules that need another far end define their own ``far``)."""
+    from lsdlab.farend import SimulatedFarEnd
+
+    f = SimulatedFarEnd(corpus)
+    f.start()
+    try:
+        yield f
+    finally:
+        f.close()
+    assert f.exitcodes == [0]

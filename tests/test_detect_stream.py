@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _audio import silence, speech
+from _audio import silence, speech, stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,19 +66,6 @@ def demo_audio(path: str) -> np.ndarray:
     y, sr = load(DEMO / path)
     assert sr == SR
     return y
-
-
-def stream(y: np.ndarray, s: DetectorSettings | None = None, frame_length: int | None = 160,
-           *, end: bool = True) -> LiveSpeakerDetector:
-    det = LiveSpeakerDetector(s)
-    if frame_length is None:
-        det.push(y)
-    else:
-        for i in range(0, len(y), frame_length):
-            det.push(y[i : i + frame_length])
-    if end:
-        det.end()
-    return det
 
 
 def of(det: LiveSpeakerDetector, kind) -> list:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _audio import stream
 
 from lsdlab.audio import load
 from lsdlab.detect import DetectorSettings, LiveSpeakerDetector, Verdict, settings_from_dict
@@ -60,17 +61,6 @@ def phone_speech(real_dev) -> list[Path]:
     fem = [p for p in files if "-F_" in p.name]
     male = [p for p in files if "-M_" in p.name]
     return (fem[:2] + male[:1]) or files[:3]
-
-
-def stream(y: np.ndarray, s: DetectorSettings, frame_length: int | None) -> LiveSpeakerDetector:
-    det = LiveSpeakerDetector(s)
-    if frame_length is None:
-        det.push(y)
-    else:
-        for i in range(0, len(y), frame_length):
-            det.push(y[i : i + frame_length])
-    det.end()
-    return det
 
 
 def _identity(y: np.ndarray, vad: str) -> LiveSpeakerDetector:

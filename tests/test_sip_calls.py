@@ -49,19 +49,6 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def far(corpus):
-    from lsdlab.farend import SimulatedFarEnd
-
-    f = SimulatedFarEnd(corpus)
-    f.start()
-    try:
-        yield f
-    finally:
-        f.close()
-    assert f.exitcodes == [0]
-
-
-@pytest.fixture(scope="module")
 def ch():
     from lsdlab import UASCallChannel
 

@@ -12,11 +12,10 @@ import csv
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from _subset import subset_corpus
+from _subset import copy_rows, subset_corpus
 
 from lsdlab.cli import main
 from lsdlab.tune import export, load_profile, tune
@@ -116,14 +115,7 @@ def _recorded_corpus(dst: Path) -> Path:
         rows = list(csv.DictReader(f))
     keep = [r for r in rows if r["label"] == "human" and voice_kind(r["source"], r["group"]) == "recorded"]
     keep += [r for r in rows if r["label"] == "machine"][:20] + [r for r in rows if r["label"] == "fax"][:4]
-    for r in keep:
-        (dst / r["path"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEMO / r["path"], dst / r["path"])
-    with open(dst / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(keep)
-    return dst
+    return copy_rows(dst, keep, list(rows[0]))
 
 
 def test_report_is_green_only_when_nothing_warns(tmp_path):
