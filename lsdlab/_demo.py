@@ -112,6 +112,7 @@ def _tune(corpus, args) -> Path | None:
     print(res.summary())
     if not res.feasible:
         return None
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # the demo's own output folder (--out, default ./out)
     out = Path(args.out) / f"settings-{profile.code}.json"
     export(res, out)
     print(f"exported {out}")
@@ -125,7 +126,10 @@ def _calls(corpus, settings_path) -> None:
     from .farend import SimulatedFarEnd
 
     human = _pick(corpus, "human", lambda c: c.answer_s is None and c.greeting_end_s is not None and c.greeting_end_s < 2.5)
-    machine = _pick(corpus, "machine", lambda c: c.beep_s is not None and c.answer_s is None and c.beep_s > 4.0)
+    # a long greeting with a beep: a machine verdict needs 3 s of speech (min_machine_speech_ms);
+    # short greetings are left to an agent
+    machine = _pick(corpus, "machine", lambda c: c.beep_s is not None and c.answer_s is None and c.beep_s > 5.5
+                    and c.notes.startswith(("personal", "business")))
     fax = _pick(corpus, "fax")
     with SimulatedFarEnd(corpus.root, after="silence") as far:
         ch = UASCallChannel()
