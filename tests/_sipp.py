@@ -12,75 +12,8 @@ import numpy as np
 
 from lsdlab.audio.g711 import alaw_encode
 
-UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="lsdlab uas rtp_stream">
-  <recv request="INVITE" crlf="true"/>
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-  <send retrans="500"><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [rtpstream_audio_port] RTP/AVP 8
-a=rtpmap:8 PCMA/8000
-]]></send>
-  <recv request="ACK" crlf="true"><action><exec rtp_stream="{audio},1,8"/></action></recv>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
-
-REPLY_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="lsdlab uas reply">
-  <recv request="INVITE" crlf="true"/>
-  <send><![CDATA[
-SIP/2.0 {code} {reason}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK"/>
-</scenario>
-"""
-
-
-ANSWER_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="lsdlab uas answer without audio">
+_ANSWER_TEMPLATE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="lsdlab uas {name}">
   <recv request="INVITE" crlf="true"/>
   <send><![CDATA[
 SIP/2.0 180 Ringing
@@ -111,7 +44,7 @@ c=IN IP[media_ip_type] [media_ip]
 t=0 0
 {media}
 ]]></send>
-  <recv request="ACK" crlf="true"/>
+  {ack}
   <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -125,6 +58,37 @@ Content-Length: 0
 ]]></send>
 </scenario>
 """
+
+
+def _answer(name: str, ack: str, media: str = "{media}") -> str:
+    """A UAS that rings, answers with ``media`` as its SDP, takes the ACK with ``ack`` and ends
+    on the caller's BYE."""
+    return _ANSWER_TEMPLATE.replace("{name}", name).replace("{ack}", ack).replace("{media}", media)
+
+
+UAS_XML = _answer("rtp_stream", '<recv request="ACK" crlf="true"><action><exec rtp_stream="{audio},1,8"/></action></recv>',
+                  "m=audio [rtpstream_audio_port] RTP/AVP 8\na=rtpmap:8 PCMA/8000")
+
+
+REPLY_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="lsdlab uas reply">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 {code} {reason}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+ANSWER_XML = _answer("answer without audio", '<recv request="ACK" crlf="true"/>')
 
 #: SDP media sections of 200 OKs our channel cannot use, or can use but gets no RTP from.
 ANSWER_MEDIA = {
