@@ -429,3 +429,16 @@ def test_normal_call_logs_no_error_when_rtp_ports_are_taken(ch, far, caplog):
             s.close()
     assert any("Address already in use" in r.getMessage() for r in caplog.records)  # it did step past them
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_routine_pjsip_lines_are_debug_real_errors_stay_errors():
+    """A stream-statistics read in the moment a call has no stream (the RTP-inactivity watch)
+    was logged as ERROR by CallPool workers under load; other level-1 lines stay ERROR."""
+    import logging
+
+    from lsdlab.sip._endpoint import _pj_log_level
+
+    stat = ("pjsua_call_get_stream_stat(id, med_idx, &pj_ss) error: Invalid value or argument "
+            "(PJ_EINVAL) (status=70004) [../src/pjsua2/call.cpp:927]")
+    assert _pj_log_level(1, stat) == logging.DEBUG
+    assert _pj_log_level(1, "pjsua_call_make_call(...) error: Too many objects (PJ_ETOOMANY)") == logging.ERROR
