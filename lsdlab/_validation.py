@@ -98,20 +98,7 @@ def check_output_paths(
             raise ParameterError(f"{name} {path}: is a folder; give a file name inside it, e.g. {path / ('result' + (path.suffix or '.out'))}.")
         if path.exists() and not path.is_file():
             raise ParameterError(f"{name} {path}: exists and is not a regular file (a device, FIFO or socket); give a file path.")
-        parent = path.parent
-        if not parent.is_dir():
-            up = parent
-            while not up.exists() and up != up.parent:
-                up = up.parent
-            if up.exists() and not up.is_dir():
-                raise ParameterError(f"{name} {path}: is under the file {up}, which is not a folder; choose a path in a folder.")
-            raise ParameterError(f"{name} {path}: the folder {parent} does not exist; create it first (mkdir -p {parent}).")
-        try:  # the one sure test that the folder takes new files (permissions, read-only or virtual file systems)
-            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
-        except OSError as exc:
-            raise ParameterError(f"{name} {path}: cannot write in the folder {parent} ({exc.strerror}); choose a writable folder.") from None
-        os.close(fd)
-        os.unlink(probe)
+        _check_writable_folder(path.parent, name, path)
         for other_name, other in seen:
             if _same_file(path, other) or os.path.realpath(path) == os.path.realpath(other):
                 raise ParameterError(f"{name} {path}: is also {other_name}; the second would overwrite the first; give them different paths.")
@@ -174,18 +161,22 @@ def check_output_folder(path: Any, name: str) -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ParameterError(f"{name} {p}: is a file, not a folder; give a folder path.")
-    probe_in = p if p.is_dir() else p.parent
-    if not probe_in.is_dir():
-        up = probe_in
+    _check_writable_folder(p if p.is_dir() else p.parent, name, p)
+    return p
+
+
+def _check_writable_folder(folder: Path, name: str, shown: Path) -> None:
+    """``folder`` exists (not under a file) and takes new files; errors name ``name shown``."""
+    if not folder.is_dir():
+        up = folder
         while not up.exists() and up != up.parent:
             up = up.parent
         if up.exists() and not up.is_dir():
-            raise ParameterError(f"{name} {p}: is under the file {up}, which is not a folder; choose a path in a folder.")
-        raise ParameterError(f"{name} {p}: the folder {probe_in} does not exist; create it first (mkdir -p {probe_in}).")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".lsdlab-probe.", dir=probe_in)
+            raise ParameterError(f"{name} {shown}: is under the file {up}, which is not a folder; choose a path in a folder.")
+        raise ParameterError(f"{name} {shown}: the folder {folder} does not exist; create it first (mkdir -p {folder}).")
+    try:  # the one sure test that the folder takes new files (permissions, read-only or virtual file systems)
+        fd, probe = tempfile.mkstemp(prefix=".lsdlab-probe.", dir=folder)
     except OSError as exc:
-        raise ParameterError(f"{name} {p}: cannot write in the folder {probe_in} ({exc.strerror}); choose a writable folder.") from None
+        raise ParameterError(f"{name} {shown}: cannot write in the folder {folder} ({exc.strerror}); choose a writable folder.") from None
     os.close(fd)
     os.unlink(probe)
-    return p

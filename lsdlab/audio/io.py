@@ -96,11 +96,7 @@ def audio_info(path: str | os.PathLike):
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(
-            f"{path}: cannot decode audio ({str(exc).strip()}). Convert it to WAV, FLAC, OGG or MP3 "
-            f"(e.g. `ffmpeg -i in -ar 8000 -ac 1 out.wav`); a WebM/Opus or video file "
-            f"renamed to .wav does not work."
-        ) from None
+        raise _undecodable(path, exc) from None
     low, high = SR_RANGE_HZ
     if not low <= info.samplerate <= high:
         raise AudioError(
@@ -119,6 +115,14 @@ def audio_info(path: str | os.PathLike):
             f"cut it into calls (e.g. `ffmpeg -i in -t 60 out.wav`)."
         )
     return info
+
+
+def _undecodable(path: Path, exc: Exception) -> AudioError:
+    return AudioError(
+        f"{path}: cannot decode audio ({str(exc).strip()}). Convert it to WAV, FLAC, OGG or MP3 "
+        f"(e.g. `ffmpeg -i in -ar 8000 -ac 1 out.wav`); a WebM/Opus or video file "
+        f"renamed to .wav does not work."
+    )
 
 
 def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> tuple[np.ndarray, int]:
@@ -149,11 +153,7 @@ def load(path: str | os.PathLike, *, sr: int | None = SR, channel: int = 0) -> t
     try:
         data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(
-            f"{path}: cannot decode audio ({exc}). Convert it to WAV, FLAC, OGG or MP3 "
-            f"(e.g. `ffmpeg -i in -ar 8000 -ac 1 out.wav`); a WebM/Opus or video file "
-            f"renamed to .wav does not work."
-        ) from None
+        raise _undecodable(path, exc) from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file decodes to no samples; re-export the recording.")
     y = data[:, channel]
