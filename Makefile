@@ -65,7 +65,7 @@ test: $(STAMP) $(KERNEL)
 	    --baseline benchmarks/baselines/real-dev-machine.json --jobs 2 --no-progress; \
 	else echo "note: $(REAL_DEV) absent, its regression check is skipped"; fi
 	@if [ -d $(REAL_DEV)/phone-speech ]; then \
-	  $(BIN)/lsdlab corpus build-phone-speech $(PHONE_SPEECH) --real-dev $(REAL_DEV) >/dev/null && \
+	  mkdir -p $(dir $(PHONE_SPEECH)) && $(BIN)/lsdlab corpus build-phone-speech $(PHONE_SPEECH) --real-dev $(REAL_DEV) >/dev/null && \
 	  $(BIN)/lsdlab regress $(PHONE_SPEECH) --baseline benchmarks/baselines/phone-speech.json --jobs 2 --no-progress; \
 	else echo "note: $(REAL_DEV)/phone-speech absent, the real-people regression check is skipped"; fi
 	$(BIN)/python -m pytest -q || { rc=$$?; bash scripts/pytest-postmortem.sh; exit $$rc; }

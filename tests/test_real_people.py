@@ -191,3 +191,20 @@ def test_a_timeout_in_silence_after_a_turn_is_unknown(real_dev):
     v = classify(y, settings=s)
     assert v.reason is Reason.TIMEOUT
     assert v.far_end_type is FarEndType.UNKNOWN
+
+
+def test_build_phone_speech_refuses_bad_outputs_and_leaves_nothing(real_dev, tmp_path):
+    (tmp_path / "afile").write_text("keep me")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    cases = [(tmp_path / "afile" / "sub", "is under the file"), (tmp_path / "nodir" / "sub", "does not exist"),
+             (tmp_path / "mine", "refusing to overwrite"), (tmp_path / "afile", "refusing to overwrite")]
+    for out, match in cases:
+        with pytest.raises(ParameterError, match=match):
+            build_phone_speech(out, real_dev=real_dev)
+    with pytest.raises(ParameterError, match="real_dev"):
+        build_phone_speech(tmp_path / "new", real_dev=tmp_path)
+    with pytest.raises(ParameterError, match="seed"):
+        build_phone_speech(tmp_path / "new", real_dev=real_dev, seed=-1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]
+    assert (tmp_path / "afile").read_text() == "keep me" and (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="call-shaped human answers from real-dev's real telephone speech (evaluation only)")
     ph.add_argument("out", help="output folder (built aside, then renamed; never commit it: no licence)")
     ph.add_argument("--real-dev", default=None, help="the real-dev corpus (default ../shared/corpora/real-dev)")
-    ph.add_argument("--seed", type=int, default=None, help="seed of the lead-ins and noise stitching")
+    ph.add_argument("--seed", type=int_arg(*SEED_RANGE), default=None, help="seed of the lead-ins and noise stitching")
     ph.set_defaults(func=_build_phone_speech)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 

@@ -198,7 +198,9 @@ def build_phone_speech(out: str | os.PathLike, *, real_dev: str | os.PathLike | 
         )
     with open(src, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["path"].startswith("phone-speech/")]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from .._validation import check_output_folder
+
+    check_output_folder(out, "build-phone-speech")  # its parent folder must exist: none made silently
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
         _build_into(tmp, rd, rows, seed, progress)
