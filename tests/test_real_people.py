@@ -56,9 +56,9 @@ def test_phone_speech_corpus_is_call_shaped(phone_calls):
 def test_no_machine_verdict_in_the_silence_after_a_real_persons_turn(phone_calls):
     """The shipped model called 26 of these people machines 1-5 s into the silence after
     their turn (P(machine) climbing while nothing was said). Now: never while the detector
-    itself hears the line silent after the turn, and at most 2% by the annotator's turn end
-    (one speaker's line carries a faint periodic 800 Hz tone that the detector hears as more
-    speech: 2 of the 3 calls left)."""
+    itself hears the line silent after the turn, and never after the annotator's turn end (the
+    line's own noise, 40 dB below the person's voice, made bursts that counted as speech and
+    ended 3 of these calls as machines until speech was gated to the call's loudest speech)."""
     heard_silent, after_end = [], []
     for c in phone_calls.calls:
         y, _ = load(c.audio_path)
@@ -76,7 +76,7 @@ def test_no_machine_verdict_in_the_silence_after_a_real_persons_turn(phone_calls
         if not talking and last is not None and v.decided_at_s - last >= DetectorSettings().end_of_turn_silence_ms / 1000:
             heard_silent.append((c.path, v.decided_at_s, last))
     assert heard_silent == []
-    assert len(after_end) <= 0.02 * len(phone_calls), after_end
+    assert after_end == []
 
 
 def test_p_machine_never_climbs_while_the_line_is_silent(phone_calls):
@@ -125,7 +125,8 @@ def test_monotone_constraints_cover_every_feature_that_moves_in_silence():
 def test_real_line_noise_ends_the_turn(phone_calls):
     """A real line's noise swings 5-10 dB; the floor followed the one quietest block, the line's
     own hum then counted as speech and the person's turn never ended (no GreetingEnd within 1 s
-    of its end) on 10 of these calls; 3 are left (2 on the line with an 800 Hz tone)."""
+    of its end) on 10 of these calls; 3 were left until speech was gated to 40 dB below the
+    call's loudest speech; none now."""
     from lsdlab.detect.types import GreetingEnd
 
     missed = []
@@ -136,7 +137,23 @@ def test_real_line_noise_ends_the_turn(phone_calls):
         ends = [e.at_s for e in det.events if isinstance(e, GreetingEnd)]
         if not ends or ends[0] > c.greeting_end_s + 1.0:
             missed.append(c.path)
-    assert len(missed) <= 0.05 * len([c for c in phone_calls.calls if c.path.endswith("-one.wav")]), missed
+    assert missed == []
+
+
+def test_the_lines_own_noise_after_a_real_turn_is_not_speech(phone_calls):
+    """In the waiting after a real person's turn only the line's noise plays. Before the 40 dB
+    gate, the detector heard 2.8-3.7 s of "speech" in it on four calls and some on 20 of 135;
+    now at most fleeting bursts (the line's clicks and breaths) on a few."""
+    heard = []
+    for c in phone_calls.calls:
+        if not c.path.endswith(("-one.wav", "-turn.wav")):
+            continue
+        det = _trace(c)
+        total = sum(e - s0 for s0, e in det.speech_bursts() if s0 > c.greeting_end_s + 0.3)
+        if total > 0:
+            heard.append((c.path, round(total, 2)))
+    assert max((t for _p, t in heard), default=0.0) <= 1.0, heard
+    assert len(heard) <= 0.08 * len(phone_calls), heard
 
 
 def test_a_held_vowel_of_a_real_voice_is_not_a_beep(phone_calls):
@@ -208,3 +225,20 @@ def test_build_phone_speech_refuses_bad_outputs_and_leaves_nothing(real_dev, tmp
         build_phone_speech(tmp_path / "new", real_dev=real_dev, seed=-1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]
     assert (tmp_path / "afile").read_text() == "keep me" and (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_real_prompts_still_talking_at_the_timeout_are_machines(real_dev):
+    """Two real voicemail/IVR prompts keep talking past the 7 s timeout after more than 3 s of
+    speech with P(machine) 0.85-0.97; at the old timeout threshold 0.95 both ended UNKNOWN."""
+    from lsdlab.audio.channel import ChannelSettings
+    from lsdlab.corpus import load as load_corpus
+    from lsdlab.evaluate import run_corpus
+
+    real = load_corpus(real_dev, labels="machine")
+    names = ("gavvl-consultationline.wav", "gavvl-hope-upbeat-and-clear-wql9sau4ao2tl7kdmzyg.wav")
+    sub = [c for c in real.calls if c.path.rsplit("/", 1)[-1] in names]
+    assert len(sub) == 2
+    idx = [real.calls.index(c) for c in sub]
+    ds = run_corpus(real, DetectorSettings(), channel=ChannelSettings(), lead_in_s=(0.2, 1.2), after="silence")
+    got = [(ds[i].path, ds[i].decision) for i in idx]
+    assert all(d == "machine" for _p, d in got), got

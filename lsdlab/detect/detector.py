@@ -77,6 +77,12 @@ _STAT_RUN = 3  # ... for this many hops in a row (speech almost never)
 #: speech). A flat-pitched vowel ("do" in "what can I do for you?", TTS at F0 215 Hz) whose
 #: second harmonic held 97% of the energy for 120 ms was taken as a beep mid-sentence.
 _BEEP_LEAD_HOPS = 4
+#: A hop more than this far below the loudest speech heard on the call is not speech. A real
+#: line's noise (phone-speech: -64 to -56 dBFS, voicing 0.4-0.7, after speech at -25 to -5) swung
+#: above floor + vad_margin_db and made bursts in the silence after a person's turn, which
+#: counted as speech and ended 3 of 164 people as machines 2-3 s into their silence. Speech
+#: within one call spans far less than this (a greeting's quietest syllables are 25-30 dB down).
+_BELOW_PEAK_DB = 40.0
 _SIT_FREQS = ((913.8, 985.2), (1370.6, 1428.5), (1776.7,))
 
 
@@ -460,6 +466,7 @@ class LiveSpeakerDetector(StreamingDetector):
         self._last_beep: tuple[int, int] | None = None  # (start_hop, end_hop) of last beep >= min
         self._silence_hops = 0
         self._speech_run = 0  # active hops in a row, up to the last hop
+        self._speech_peak = -1e9  # the loudest hop of speech so far (dBFS)
         self._ready_cfg: tuple[int, int, int] | None = None
         self._ready_sent = False
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
@@ -579,7 +586,10 @@ class LiveSpeakerDetector(StreamingDetector):
             speechy = (level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
                        or speech_seen and level > max(floor + self._weak_margin, _MIN_SPEECH_DB) and voicing >= _WEAK_VOICED
                        and self._cad.continues(h * HOP_S))
-        active = speechy and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN
+        active = (speechy and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN
+                  and level > self._speech_peak - _BELOW_PEAK_DB)
+        if active and level > self._speech_peak:
+            self._speech_peak = level
         t0 = h * HOP_S
         self._speech_run = self._speech_run + 1 if active else 0
         if active:

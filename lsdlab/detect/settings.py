@@ -50,6 +50,9 @@ class DetectorSettings:
     timeout_machine_threshold : float
         At the timeout, ANSWER_MACHINE if P(machine) reaches this and the far end is still
         talking (a speaker who stopped and waits is never called a machine), else UNKNOWN.
+        The default 0.8 is below ``machine_threshold`` because by then the far end has spoken
+        ``min_machine_speech_ms`` and is still talking, itself evidence of a machine; at 0.95
+        two real voicemail prompts of 3-4 s speech (P(machine) 0.85-0.97) ended UNKNOWN.
     min_machine_speech_ms : int
         The model calls ANSWER_MACHINE (at its threshold or at a timeout) only after this much
         speech: a person's first turn lasts up to about 3 s, so less speech than that is no
@@ -85,7 +88,7 @@ class DetectorSettings:
     machine_threshold: float = 0.98
     human_threshold: float = 0.5
     end_of_turn_silence_ms: int = 750
-    timeout_machine_threshold: float = 0.95
+    timeout_machine_threshold: float = 0.8
     min_machine_speech_ms: int = 3000
     initial_silence_ms: int | None = None
     speech_deadline_ms: int | None = None
