@@ -6,7 +6,7 @@ import logging
 
 __version__ = "0.1.0"
 
-from . import data  # noqa: E402,F401  (lsdlab.data.settings_path etc. without another import)
+from . import _moved, data  # noqa: E402,F401  (lsdlab.data.settings_path etc. without another import)
 from ._extras import MissingExtraError  # noqa: E402
 from .errors import (  # noqa: E402
     AudioError,
@@ -20,6 +20,7 @@ from .errors import (  # noqa: E402
 from .settingsfile import TunedSettings, load_settings, save_settings  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+_moved.install()  # lsdlab.evaluate, lsdlab.train, lsdlab.tune.metrics: their old names still import
 
 __all__ = [
     "__version__",

@@ -47,8 +47,8 @@ def run(args) -> int:
     from .corpus import load
     from .detect import DetectorSettings
     from .detect.app_amd import AmdSettings
-    from .evaluate import run_corpus
-    from .tune.metrics import figures
+    from .evaluation.metrics import figures
+    from .evaluation.runner import run_corpus
 
     t0 = time.time()
     _step(1, "the demo corpus")

@@ -87,7 +87,7 @@ def cluster_client(args):
         return
     import logging
 
-    from .evaluate import close_client, connect
+    from .evaluation.runner import close_client, connect
 
     if not getattr(args, "verbose", 0):  # Dask logs every scheduler and worker step at INFO
         try:
@@ -145,7 +145,7 @@ def settings_inputs(settings_path, det, tuned) -> dict[str, list]:
 def _run(args, outputs: dict | None = None):
     from ._validation import check_output_paths
     from .corpus import load
-    from .evaluate import run_corpus
+    from .evaluation.runner import run_corpus
 
     corpus = load(args.corpus, labels=args.labels.split(",") if args.labels else None)
     det, tuned = load_any_settings(args.settings, args.backend)
@@ -162,7 +162,7 @@ def _run(args, outputs: dict | None = None):
 
 
 def _figures(decisions, tuned):
-    from .tune.metrics import compliance_for_budget, figures
+    from .evaluation.metrics import compliance_for_budget, figures
 
     if tuned is not None:
         comp = compliance_for_budget(decisions, tuned.budget, country=tuned.country)
@@ -171,7 +171,7 @@ def _figures(decisions, tuned):
 
 
 def _evaluate(args) -> int:
-    from .evaluate import write_decisions
+    from .evaluation.runner import write_decisions
 
     corpus, det, tuned, decisions = _run(args, {"--decisions": args.decisions})
     fig, comp = _figures(decisions, tuned)
@@ -192,7 +192,7 @@ def _evaluate(args) -> int:
 
 
 def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
-    from .tune.metrics import DECISIONS, LABELS
+    from .evaluation.metrics import DECISIONS, LABELS
 
     d = fig.to_dict()
     lines = [f"corpus {corpus}: {fig.calls} calls, backend {backend}", "", "confusion (rows: truth, columns: decision)"]
@@ -224,7 +224,13 @@ def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
 def _train(args) -> int:
     from ._validation import check_output_paths
     from .corpus import load
-    from .train import build_training_set, cross_validate, dump_report, format_report, train_model
+    from .evaluation.training import (
+        build_training_set,
+        cross_validate,
+        dump_report,
+        format_report,
+        train_model,
+    )
 
     if args.folds < 2:
         raise ParameterError(f"--folds must be at least 2. Got {args.folds}.")

@@ -109,7 +109,7 @@ def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_refer
     (greeting end, speech onset or answer) to the agent's connect, against the delay limit.
     Right: decision time from connect of each class, coloured by decision.
 
-    ``decisions``: :class:`~lsdlab.evaluate.Decision` rows or mappings with ``label``,
+    ``decisions``: :class:`~lsdlab.evaluation.Decision` rows or mappings with ``label``,
     ``decision``, ``decided_at_s`` and the timing labels.
     """
     ref = getattr(delay_reference, "value", delay_reference)

@@ -336,7 +336,7 @@ def _machines(n: int, detected: int, faxes: int = 2, faxes_detected: int = 2) ->
 
 
 def _warning(calls, ref="speech_onset", country="GB"):
-    from lsdlab.tune.metrics import _figures_warning
+    from lsdlab.evaluation.metrics import _figures_warning
 
     return _figures_warning(figures(HUMANS + calls, delay_limit_ms=2000, delay_reference=ref, agent_connect_ms=300), country)
 
@@ -355,7 +355,7 @@ def test_almost_no_machine_and_no_fax_detected():
 
 
 def test_machine_recall_at_the_threshold_is_not_warned():
-    from lsdlab.tune.metrics import LOW_MACHINE_RECALL
+    from lsdlab.evaluation.metrics import LOW_MACHINE_RECALL
 
     assert LOW_MACHINE_RECALL == 0.05
     assert _warning(_machines(100, 5)) is None

@@ -81,7 +81,7 @@ def test_deterministic_for_a_seed(demo, traces):
 
 
 def test_score_is_cheap_and_matches_the_stream(demo, traces):
-    from lsdlab.evaluate import run_corpus
+    from lsdlab.evaluation import run_corpus
 
     prof = load_profile("US")
     s = DetectorSettings(machine_threshold=0.97, timeout_ms=4000)

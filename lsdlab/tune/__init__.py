@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..settingsfile import DelayReference
-from .export import export, settings_document  # noqa: E402  (after .search: export is also a module name)
-from .metrics import (
+from ..evaluation.metrics import (
     CallDecision,
     Compliance,
     Figures,
@@ -18,6 +16,8 @@ from .metrics import (
     humans_needed,
     upper_bound,
 )
+from ..settingsfile import DelayReference
+from .export import export, settings_document  # noqa: E402  (after .search: export is also a module name)
 from .profiles import Profile, TuningDefaults, list_profiles, load_profile, profile_codes
 from .report import write_report
 from .search import Score, TrialRecord, TuneResult, load_traces, pareto_front, score, tune

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from ..errors import ParameterError, SettingsError
+from ..evaluation.metrics import evidence_dict
 from ..settingsfile import (
     ModelReference,
     TunedSettings,
@@ -32,7 +33,6 @@ from ..settingsfile import (
     file_sha256,
     save_settings,
 )
-from .metrics import evidence_dict
 
 __all__ = ["settings_document", "export", "record_path", "tuning_record", "load_record"]
 

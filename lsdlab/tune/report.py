@@ -12,7 +12,7 @@ call that went wrong with its spectrogram and the detector's timeline. Plots are
 embedded as base64, so the one file can be mailed to a regulator. Written atomically.
 
 Warnings (a red box under the outcome, and a WARNING line from ``lsdlab report``): settings
-that detect (almost) no machines (:data:`lsdlab.tune.metrics.LOW_MACHINE_RECALL`), an assumed
+that detect (almost) no machines (:data:`lsdlab.evaluation.metrics.LOW_MACHINE_RECALL`), an assumed
 dialer drop rate, synthetic people in the evidence, an evidence corpus that cannot be shown.
 The outcome is a green "every rule passed" only when the rules pass and nothing warns.
 """
@@ -76,7 +76,7 @@ def _table(rows: list[tuple], header: tuple | None = None) -> str:
 
 
 def _reasoned_estimate(ev: dict, budget, country: str, *, assumed_drops: bool = False) -> str:
-    from .metrics import clopper_pearson, humans_needed
+    from ..evaluation.metrics import clopper_pearson, humans_needed
 
     n = int(ev["counts"]["human"])
     rate = ev["human_false_positive_rate"]
@@ -109,7 +109,7 @@ def _reasoned_estimate(ev: dict, budget, country: str, *, assumed_drops: bool = 
 
 
 def _evidence_table(ev: dict) -> str:
-    from .metrics import clopper_pearson
+    from ..evaluation.metrics import clopper_pearson
 
     n_h = ev["counts"]["human"]
     rows = []
@@ -197,7 +197,7 @@ def _now_utc() -> str:
 
 def _evidence_warning(ev: dict, budget, country: str) -> str | None:
     """The low-machine-recall warning from a settings file's evidence (see metrics.machine_recall_warning)."""
-    from .metrics import machine_recall_warning
+    from ..evaluation.metrics import machine_recall_warning
 
     counts = ev["counts"]
     conf = ev.get("confusion")
@@ -259,7 +259,7 @@ def _calls_table(budget, upper: float, point: float | None, *, assumed: bool, li
 
 
 def _by_table(by: dict[str, dict[str, int]], what: str) -> str:
-    from .metrics import LABELS
+    from ..evaluation.metrics import LABELS
 
     labels = [lab for lab in LABELS if any(lab in v for v in by.values())]
     rows = [(k, *[v.get(lab, 0) for lab in labels], sum(v.values())) for k, v in by.items()]
@@ -333,11 +333,11 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     from .. import load_settings
     from .._validation import check_int_range
     from ..corpus import Corpus, load
-    from ..evaluate import run_corpus
+    from ..evaluation.metrics import compliance_for_budget
+    from ..evaluation.runner import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
     from ..settingsfile import resolve_detector_settings
     from .export import load_record
-    from .metrics import compliance_for_budget
     from .provenance import provenance
 
     if live_calls_per_day is not None:
@@ -526,9 +526,9 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
             h.append(_table([(d.path, d.label, d.decision, f"{d.decided_at_s:.2f} s", d.reason, why) for d, why in wrong],
                             ("call", "label", "decision", "at", "reason", "what went wrong")))
         calls = {c.path: c for c in corpus.calls}
-        from ..evaluate import _farend
+        from ..evaluation.runner import offline_far_end
 
-        far = _farend(corpus, None, 0.0, 0)
+        far = offline_far_end(corpus, None, 0.0, 0)
         for d, why in shown:
             call = calls[d.path]
             dl = _deadline(d, budget) if d.label == "human" else None

@@ -37,8 +37,15 @@ from .._validation import check_choice, check_int_range, check_real_range
 from ..corpus import Call, Corpus
 from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
 from ..errors import ParameterError
+from ..evaluation.metrics import (
+    Compliance,
+    Figures,
+    _figures_warning,
+    compliance,
+    humans_needed,
+    upper_bound,
+)
 from ..settingsfile import DelayReference
-from .metrics import Compliance, Figures, _figures_warning, compliance, humans_needed, upper_bound
 from .profiles import Profile
 
 __all__ = [
@@ -200,7 +207,7 @@ def score(traces: Sequence[CallTrace], calls: Corpus | Sequence[Call], settings:
         ``score(...).compliance.figures`` holds every figure; ``.feasible`` says whether the
         setting holds the budget (also under the margins).
     """
-    from ..evaluate import decisions_from_traces
+    from ..evaluation.runner import decisions_from_traces
 
     _check_score_args(dialer_drop_rate, agent_connect_ms, margin_logit, margin_ms, "score")
     if not isinstance(settings, DetectorSettings):
@@ -308,10 +315,10 @@ def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, job
     pickle) per call, keyed by :func:`call_trace_key`: the audio's sha256, the trace-level
     settings (:data:`TRACE_FIELDS`, with the model's sha256) and the detector's source code.
     Only calls without a cached trace are traced (``jobs`` processes, or on the Dask cluster
-    of ``client``; ``ship_audio``: see :func:`lsdlab.evaluate.run_corpus`).
+    of ``client``; ``ship_audio``: see :func:`lsdlab.evaluation.run_corpus`).
     """
     from .._hashing import file_sha256
-    from ..evaluate import _farend, _items, _map
+    from ..evaluation.runner import map_calls, offline_far_end, work_items
 
     settings = settings if settings is not None else DetectorSettings()
     calls = list(corpus.calls)
@@ -329,9 +336,9 @@ def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, job
         from ..detect import LiveSpeakerDetector
 
         LiveSpeakerDetector(settings, trace=True)  # load the model here: forked workers inherit it
-        far = _farend(corpus, None, 0.0, 0)
-        items = _items(far, [calls[i] for i in todo], settings, client=client, ship_audio=ship_audio)
-        made = _map(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace", client=client)
+        far = offline_far_end(corpus, None, 0.0, 0)
+        items = work_items(far, [calls[i] for i in todo], settings, client=client, ship_audio=ship_audio)
+        made = map_calls(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace", client=client)
         for i, t in zip(todo, made):
             traces[i] = t
             p = paths[i]
@@ -430,7 +437,7 @@ class TuneResult:
         """What a user must not miss even when the budget holds, in plain words (empty when none).
 
         Settings that detect (almost) no machines (machine recall below
-        :data:`~lsdlab.tune.metrics.LOW_MACHINE_RECALL` on the evidence, or on the tuning
+        :data:`~lsdlab.evaluation.metrics.LOW_MACHINE_RECALL` on the evidence, or on the tuning
         corpus when no evidence was measured), and a dialer drop rate assumed rather than given.
         """
         out = []
@@ -622,7 +629,7 @@ def _amd_chunk(args) -> list:
 
 def _amd_decisions(settings, calls, audio) -> list:
     from ..detect import classify
-    from ..evaluate import Decision
+    from ..evaluation.runner import Decision
 
     return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(calls, audio)]
 
@@ -638,9 +645,9 @@ class _AmdRunner:
     cluster of ``client`` (the audio scattered to the workers once)."""
 
     def __init__(self, corpus: Corpus, *, jobs: int, client=None) -> None:
-        from ..evaluate import _farend
+        from ..evaluation.runner import offline_far_end
 
-        far = _farend(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
+        far = offline_far_end(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
         self.calls = tuple(corpus.calls)
         self.audio = [far.audio(c.path) for c in corpus.calls]
         self._pool = None
@@ -654,11 +661,11 @@ class _AmdRunner:
         elif jobs > 1 and n >= 8:
             from concurrent.futures import ProcessPoolExecutor
 
-            from ..evaluate import _mp_context
+            from ..evaluation.runner import mp_context
 
             k = 2 * jobs
             self._bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
-            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context(), initializer=_amd_init,
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context(), initializer=_amd_init,
                                              initargs=(self.calls, self.audio))
             self._pool.submit(int).result()  # start the workers now, before any progress bar's thread
 
@@ -789,7 +796,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     client : dask.distributed.Client, optional
         Run tracing, the evidence run and the app_amd trials on this Dask cluster instead
         (the study itself stays in this process); ``ship_audio`` as in
-        :func:`lsdlab.evaluate.run_corpus`.
+        :func:`lsdlab.evaluation.run_corpus`.
     margin_logit, margin_ms : float, int
         Safety margins a setting must also hold the budget under (see the module docstring).
     base : DetectorSettings or AmdSettings, optional
@@ -916,7 +923,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
                                             drop_assumed=not drop_given)
         return result
     # the evidence: the real streaming detector over every call of the evidence corpus
-    from ..evaluate import run_corpus
+    from ..evaluation.runner import run_corpus
 
     decisions = run_corpus(ev_corpus, best.settings, jobs=jobs, progress=progress, client=client, ship_audio=ship_audio)
     ev = compliance(decisions, profile, **kw)

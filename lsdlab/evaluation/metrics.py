@@ -40,13 +40,15 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ParameterError
 from ..settingsfile import EVIDENCE_OPTIONAL_KEYS, EVIDENCE_REQUIRED_KEYS, Budget, DelayReference
-from .profiles import Profile
+
+if TYPE_CHECKING:
+    from ..tune.profiles import Profile
 
 __all__ = [
     "LABELS",

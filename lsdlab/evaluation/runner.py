@@ -14,11 +14,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ._validation import check_real_range
-from .audio.channel import ChannelSettings
-from .audio.io import atomic_path
-from .corpus import Call, Corpus
-from .detect import (
+from .._validation import check_real_range
+from ..audio.channel import ChannelSettings
+from ..audio.io import atomic_path
+from ..corpus import Call, Corpus
+from ..detect import (
     CallTrace,
     DetectorSettings,
     LiveSpeakerDetector,
@@ -27,11 +27,12 @@ from .detect import (
     make_detector,
     trace_audio,
 )
-from .errors import ParameterError
-from .farend.offline import OfflineFarEnd
+from ..errors import ParameterError
+from ..farend.offline import OfflineFarEnd
 
 __all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
-           "longest_pauses", "connect", "close_client", "ShippedFarEnd"]
+           "longest_pauses", "connect", "close_client", "ShippedFarEnd", "offline_far_end", "work_items", "map_calls",
+           "mp_context"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ class Decision:
                    round(v.confidence, 6), call.greeting_end_s, call.speech_onset_s, call.answer_s, call.beep_s)
 
 
-def _farend(corpus: Corpus, channel: ChannelSettings | None, lead_in_s, seed: int, after: str = "hangup") -> OfflineFarEnd:
+def offline_far_end(corpus: Corpus, channel: ChannelSettings | None = None, lead_in_s: float | tuple[float, float] = 0.0,
+                    seed: int = 0, after: str = "hangup") -> OfflineFarEnd:
+    """The offline far end that streams ``corpus``'s calls exactly as :func:`run_corpus` does
+    (``channel``, ``lead_in_s``, ``seed``, ``after``: as there)."""
     return OfflineFarEnd(corpus.root, channel=channel, lead_in_s=lead_in_s, seed=seed, after=after)
 
 
@@ -90,7 +94,7 @@ def _other_threads() -> list:
             if t is not threading.main_thread() and not (monitor is not None and isinstance(t, monitor))]
 
 
-def _mp_context():
+def mp_context():
     """How corpus workers start: forked when this process runs no other thread (fast: the
     workers inherit the imported modules and the loaded model, and no ``__main__`` guard is
     needed in scripts); otherwise from a fork server, because a fork copies other threads'
@@ -104,7 +108,7 @@ def _mp_context():
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     # the fork server dies with this process (and its workers with it): no orphans after a kill
-    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluate"])
+    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluation.runner"])
     return ctx
 
 
@@ -126,7 +130,7 @@ def _worker_init(parent_pid: int | None) -> None:
     import contextlib
     import signal
 
-    from ._signals import die_with_parent
+    from .._signals import die_with_parent
 
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -145,7 +149,7 @@ def _stop_pool(ex: ProcessPoolExecutor) -> None:
         p.join(timeout=5)
 
 
-def _map(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
+def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
     """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
     processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
     import os
@@ -156,7 +160,7 @@ def _map(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, 
     # the start method is chosen before the progress bar starts its monitor thread: that
     # thread alone must not switch a script to the fork server (which re-imports __main__
     # and so needs an `if __name__ == "__main__":` guard)
-    ctx = None if serial else _mp_context()
+    ctx = None if serial else mp_context()
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -246,7 +250,7 @@ class ShippedFarEnd:
         return self._local.audio(path)
 
 
-def _items(far: OfflineFarEnd, calls: Sequence[Call], settings, *, client, ship_audio: bool) -> list:
+def work_items(far: OfflineFarEnd, calls: Sequence[Call], settings, *, client, ship_audio: bool) -> list:
     """Work items ``(far end, call, settings)``; with ``ship_audio`` each item's far end carries
     the bytes of its own recording (the workers need not see ``far.corpus_root``)."""
     if client is None or not ship_audio:
@@ -312,10 +316,10 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
     them) unless ``ship_audio``, when each call's recording is sent with its task. Only the
     decisions come back. Decisions are identical whichever way they were made.
     """
-    far = _farend(corpus, channel, lead_in_s, seed, after)
+    far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     make_detector(settings)  # validate settings (and load the model) once, here: forked workers inherit it
-    items = _items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
-    return _map(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate", client=client,
+    items = work_items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
+    return map_calls(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate", client=client,
                 batch_size=batch_size)
 
 
@@ -325,10 +329,10 @@ def trace_corpus(corpus: Corpus, settings: DetectorSettings | None = None, *, ch
                  batch_size: int | None = None) -> list[CallTrace]:
     """The :class:`CallTrace` of every call (default backend), for fast re-scoring
     (``jobs``, ``client``, ``ship_audio``, ``batch_size``: as :func:`run_corpus`)."""
-    far = _farend(corpus, channel, lead_in_s, seed, after)
+    far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     LiveSpeakerDetector(settings, trace=True)  # load the model once, here: forked workers inherit it
-    items = _items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
-    return _map(_one_trace, items, jobs=jobs, progress=progress, desc="trace", client=client, batch_size=batch_size)
+    items = work_items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
+    return map_calls(_one_trace, items, jobs=jobs, progress=progress, desc="trace", client=client, batch_size=batch_size)
 
 
 def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[CallTrace],
