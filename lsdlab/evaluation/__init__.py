@@ -3,6 +3,7 @@
 corpus -> offline far end -> detector -> per-call decisions -> figures and compliance.
 
 * :mod:`~lsdlab.evaluation.runner` - the corpus runner (local processes or a Dask cluster).
+* :mod:`~lsdlab.evaluation.traces` - per-call traces and their disk cache (re-scored by the tuner).
 * :mod:`~lsdlab.evaluation.metrics` - figures (confusion, rates with exact bounds, decision
   times) and their check against an abandoned-call budget.
 * :mod:`~lsdlab.evaluation.training` - the cadence model's training set and fit (imported on
@@ -43,6 +44,7 @@ from .runner import (
     work_items,
     write_decisions,
 )
+from .traces import call_trace_key, load_traces, trace_cache_key
 
 __all__ = [
     "Decision",
@@ -59,6 +61,9 @@ __all__ = [
     "connect",
     "close_client",
     "ShippedFarEnd",
+    "load_traces",
+    "trace_cache_key",
+    "call_trace_key",
     "Figures",
     "Compliance",
     "RuleResult",
