@@ -192,7 +192,7 @@ def _evaluate(args) -> int:
 
 
 def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
-    from .evaluation.metrics import DECISIONS, LABELS
+    from .evaluation.decisions import DECISIONS, LABELS
 
     d = fig.to_dict()
     lines = [f"corpus {corpus}: {fig.calls} calls, backend {backend}", "", "confusion (rows: truth, columns: decision)"]

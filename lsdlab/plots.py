@@ -20,6 +20,7 @@ import numpy as np
 
 from ._extras import require
 from .errors import ParameterError
+from .evaluation.decisions import DECISIONS, LABELS, REFERENCE_CHAINS, reference_time
 
 require("tune", "lsdlab.plots (and lsdlab report)")
 from matplotlib.figure import Figure  # noqa: E402
@@ -28,8 +29,6 @@ __all__ = ["confusion_matrix", "decision_times", "pareto", "call_timeline", "det
            # notebook plots
            "message_landing", "confusion_matrices", "compare_figures", "Table", "table"]
 
-LABELS = ("human", "machine", "fax", "silence")
-DECISIONS = ("human", "machine", "fax", "unknown")
 _COLORS = {"human": "#1f77b4", "machine": "#d62728", "fax": "#9467bd", "silence": "#7f7f7f", "unknown": "#ff7f0e"}
 
 
@@ -93,16 +92,6 @@ def _get(d: Any, key: str):
     return d.get(key) if isinstance(d, Mapping) else getattr(d, key, None)
 
 
-def _ref_time(d: Any, reference: str) -> float:
-    chain = {"greeting_end": ("greeting_end_s", "speech_onset_s", "answer_s"),
-             "speech_onset": ("speech_onset_s", "answer_s"), "answer": ("answer_s",)}[reference]
-    for k in chain:
-        v = _get(d, k)
-        if v not in (None, ""):
-            return float(v)
-    return 0.0
-
-
 def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_reference: str, agent_connect_ms: int,
                    title: str | None = None) -> Figure:
     """Left: for every person put through to an agent, the time from the country's reference
@@ -113,8 +102,8 @@ def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_refer
     ``decision``, ``decided_at_s`` and the timing labels.
     """
     ref = getattr(delay_reference, "value", delay_reference)
-    if ref not in ("greeting_end", "speech_onset", "answer"):
-        raise ParameterError(f"The 'delay_reference' parameter of decision_times must be greeting_end, speech_onset or answer. Got {delay_reference!r} instead.")
+    if ref not in REFERENCE_CHAINS:
+        raise ParameterError(f"The 'delay_reference' parameter of decision_times must be one of {', '.join(REFERENCE_CHAINS)}. Got {delay_reference!r} instead.")
     limit = delay_limit_ms / 1000.0
     fig = Figure(figsize=(11, 4.2))
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
@@ -125,7 +114,7 @@ def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_refer
         if _get(d, "decision") in ("machine", "fax"):
             fps += 1
             continue
-        waits.append(float(_get(d, "decided_at_s")) + agent_connect_ms / 1000.0 - _ref_time(d, ref))
+        waits.append(float(_get(d, "decided_at_s")) + agent_connect_ms / 1000.0 - reference_time(d, ref)[0])
     if waits:
         w = np.asarray(waits)
         hi = max(limit * 1.6, float(w.max()) + 0.2)

@@ -58,7 +58,6 @@ if TYPE_CHECKING:  # imported lazily: `import lsdlab` stays light
 __all__ = [
     "SCHEMA_VERSION",
     "DETECTOR_BACKENDS",
-    "LABELS",
     "DelayReference",
     "ModelReference",
     "Budget",
@@ -76,12 +75,12 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: Values of ``detector["backend"]``.
 DETECTOR_BACKENDS = ("default", "app_amd")
-#: Corpus labels (the keys of ``evidence.counts``).
-LABELS = ("human", "machine", "fax", "silence")
-#: Decisions (the columns of ``evidence.confusion``).
-DECISIONS = ("human", "machine", "fax", "unknown")
-#: Keys of ``evidence.decision_time_s``: per class, plus humans measured from greeting end.
-DECISION_TIME_KEYS = LABELS + ("human_after_greeting_end",)
+# The corpus labels (the keys of ``evidence.counts``) and the decisions (the columns of
+# ``evidence.confusion``) are lsdlab.corpus.schema.LABELS and lsdlab.detect.types.DECISIONS,
+# imported when a file is checked (``import lsdlab`` stays light); the old names
+# settingsfile.LABELS/DECISIONS/DECISION_TIME_KEYS still resolve (module __getattr__ below).
+#: Extra key of ``evidence.decision_time_s``: humans measured from the end of their greeting.
+_AFTER_GREETING_KEY = "human_after_greeting_end"
 
 _TOP_KEYS = (
     "schema_version",
@@ -492,7 +491,23 @@ def _resolve_model(reference: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else (base_dir / p)
 
 
+def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(labels, decisions): the corpus's and the detector's, the one vocabulary."""
+    from .corpus.schema import LABELS
+    from .detect.types import DECISIONS
+
+    return LABELS, DECISIONS
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("LABELS", "DECISIONS", "DECISION_TIME_KEYS"):
+        labels, decisions = _vocabulary()
+        return {"LABELS": labels, "DECISIONS": decisions, "DECISION_TIME_KEYS": labels + (_AFTER_GREETING_KEY,)}[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _check_evidence(c: _Checker, ev: Any) -> None:
+    LABELS, DECISIONS = _vocabulary()
     if not c.obj(ev, "evidence"):
         return
     c.keys(ev, "evidence", EVIDENCE_REQUIRED_KEYS, EVIDENCE_OPTIONAL_KEYS)
@@ -529,13 +544,13 @@ def _check_evidence(c: _Checker, ev: Any) -> None:
     dt = ev.get("decision_time_s")
     if "decision_time_s" in ev and c.obj(dt, "evidence.decision_time_s"):
         assert isinstance(dt, dict)
-        c.keys(dt, "evidence.decision_time_s", LABELS, ("human_after_greeting_end",))
-        for cls in DECISION_TIME_KEYS:
+        c.keys(dt, "evidence.decision_time_s", LABELS, (_AFTER_GREETING_KEY,))
+        for cls in LABELS + (_AFTER_GREETING_KEY,):
             if cls not in dt:
                 continue
             key = f"evidence.decision_time_s.{cls}"
             if c.obj(dt[cls], key) and c.keys(dt[cls], key, ("p50", "p95")):
-                low = -3600.0 if cls == "human_after_greeting_end" else 0.0
+                low = -3600.0 if cls == _AFTER_GREETING_KEY else 0.0
                 for q in ("p50", "p95"):
                     c.real_range(dt[cls][q], f"{key}.{q}", low, 3600.0, nullable=True)
     conf = ev.get("confusion")

@@ -15,12 +15,19 @@ import soundfile as sf
 from .._hashing import file_sha256
 from ..audio.io import audio_info, nonfinite_samples
 from ..errors import AudioError, CorpusError
-from .schema import PASSTHROUGH_COLUMNS, REQUIRED_COLUMNS, TIMING_COLUMNS, Call, Label, Problem
+from .schema import (
+    LABELS,
+    PASSTHROUGH_COLUMNS,
+    REQUIRED_COLUMNS,
+    TIMING_COLUMNS,
+    Call,
+    Label,
+    Problem,
+)
 
 __all__ = ["Corpus", "check", "load", "MANIFEST"]
 
 MANIFEST = "manifest.csv"
-_LABELS = [lab.value for lab in Label]
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class Corpus:
 
     def counts(self) -> dict[str, int]:
         c = Counter(call.label.value for call in self.calls)
-        return {lab: c.get(lab, 0) for lab in _LABELS}
+        return {lab: c.get(lab, 0) for lab in LABELS}
 
     def subset(self, calls) -> Corpus:
         """A corpus of some of these calls (same root)."""
@@ -147,9 +154,9 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) ->
         label = row["label"]
         if labels is not None and label not in labels:
             continue
-        label_ok = label in _LABELS
+        label_ok = label in LABELS
         if not label_ok:
-            problems.append(Problem(ms, lineno, f"{rel}: unknown label {label!r}; use one of {', '.join(_LABELS)}."))
+            problems.append(Problem(ms, lineno, f"{rel}: unknown label {label!r}; use one of {', '.join(LABELS)}."))
         apath = (root / rel).resolve()
         # one recording is one call however it is written: m.wav, ./m.wav, sub//m.wav and a
         # symlink to it inside the corpus are the same file
@@ -223,11 +230,11 @@ def _labels(labels) -> tuple[str, ...] | None:
     if labels is None:
         return None
     labels = (labels,) if isinstance(labels, str) else tuple(labels)
-    bad = [x for x in labels if x not in _LABELS]
+    bad = [x for x in labels if x not in LABELS]
     if bad:
         from ..errors import ParameterError
 
-        raise ParameterError(f"The 'labels' parameter must name labels among {_LABELS}. Got {bad} instead.")
+        raise ParameterError(f"The 'labels' parameter must name labels among {LABELS}. Got {bad} instead.")
     return labels
 
 

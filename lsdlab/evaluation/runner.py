@@ -11,7 +11,7 @@ import csv
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from .._validation import check_real_range
@@ -22,38 +22,17 @@ from ..detect import (
     CallTrace,
     DetectorSettings,
     LiveSpeakerDetector,
-    Verdict,
     classify,
     make_detector,
     trace_audio,
 )
 from ..errors import ParameterError
 from ..farend.offline import OfflineFarEnd
+from .decisions import Decision
 
 __all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
            "longest_pauses", "connect", "close_client", "ShippedFarEnd", "offline_far_end", "work_items", "map_calls",
            "mp_context"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One call's outcome (a row of ``--decisions OUT.csv``)."""
-
-    path: str
-    label: str
-    decision: str
-    decided_at_s: float
-    reason: str
-    confidence: float
-    greeting_end_s: float | None = None
-    speech_onset_s: float | None = None
-    answer_s: float | None = None
-    beep_s: float | None = None
-
-    @classmethod
-    def of(cls, call: Call, v: Verdict) -> Decision:
-        return cls(call.path, call.label.value, v.decision, round(v.decided_at_s, 6), v.reason.value,
-                   round(v.confidence, 6), call.greeting_end_s, call.speech_onset_s, call.answer_s, call.beep_s)
 
 
 def offline_far_end(corpus: Corpus, channel: ChannelSettings | None = None, lead_in_s: float | tuple[float, float] = 0.0,
@@ -363,7 +342,7 @@ def longest_pauses(far: OfflineFarEnd, calls: Sequence[Call], *, within_s: float
     return out
 
 
-_COLUMNS = [f for f in Decision.__dataclass_fields__]
+_COLUMNS = list(Decision.__dataclass_fields__)
 
 
 def write_decisions(path: str | os.PathLike, decisions: Sequence[Decision]) -> None:

@@ -184,9 +184,9 @@ def _wrong_calls(decisions, fig, max_calls: int) -> list[tuple[Any, str]]:
 
 
 def _deadline(d, budget) -> float:
-    from ..plots import _ref_time
+    from ..evaluation.decisions import reference_time
 
-    return _ref_time(d, budget.delay_reference.value) + (budget.delay_limit_ms - budget.agent_connect_ms) / 1000.0
+    return reference_time(d, budget.delay_reference)[0] + (budget.delay_limit_ms - budget.agent_connect_ms) / 1000.0
 
 
 def _now_utc() -> str:
@@ -259,7 +259,7 @@ def _calls_table(budget, upper: float, point: float | None, *, assumed: bool, li
 
 
 def _by_table(by: dict[str, dict[str, int]], what: str) -> str:
-    from ..evaluation.metrics import LABELS
+    from ..evaluation.decisions import LABELS
 
     labels = [lab for lab in LABELS if any(lab in v for v in by.values())]
     rows = [(k, *[v.get(lab, 0) for lab in labels], sum(v.values())) for k, v in by.items()]

@@ -501,7 +501,7 @@ def _amd_chunk(args) -> list:
 
 def _amd_decisions(settings, calls, audio) -> list:
     from ..detect import classify
-    from ..evaluation.runner import Decision
+    from ..evaluation.decisions import Decision
 
     return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(calls, audio)]
 
