@@ -157,14 +157,14 @@ def pareto(trials: Sequence[Any], *, cost: str = "human_false_positive_rate", ch
            title: str | None = None, recall: str = "detect_recall") -> Figure:
     """The tuner's trials: a recall against ``cost``.
 
-    ``trials``: :class:`~lsdlab.tune.search.TrialRecord` objects or their dicts; ``cost`` is
+    ``trials``: :class:`~lsdlab.evaluation.pareto.TrialRecord` objects or their dicts; ``cost`` is
     ``"human_false_positive_rate"``, ``"abandoned_upper95"`` or ``"machine_p50_s"``;
     ``recall`` is ``"detect_recall"`` (machines and faxes together, the tuner's objective),
     ``"machine_recall"`` or ``"fax_recall"``. Trials within the budget are filled, the others
     hollow; the front (not dominated) is a line; ``chosen`` (a trial number) is a star whose
     legend gives its machine and fax recall separately.
     """
-    from .tune.search import TrialRecord, pareto_front
+    from .evaluation.pareto import TrialRecord, pareto_front
 
     if recall not in _RECALL_NAMES:
         raise ParameterError(f"The 'recall' parameter of pareto must be one of {list(_RECALL_NAMES)}. Got {recall!r} instead; "
@@ -381,7 +381,7 @@ _COMPARED_RATES = (("human_false_positive_rate", "people called\nmachine/fax"), 
 def compare_figures(figs: Mapping[str, Any], *, title: str | None = None) -> Figure:
     """Runs side by side: left, the main rates (%); right, median and p95 decision time per class.
 
-    ``figs``: ``{name: Figures}`` (from :func:`lsdlab.tune.figures`), in display order.
+    ``figs``: ``{name: Figures}`` (from :func:`lsdlab.evaluation.figures`), in display order.
     """
     if not figs:
         raise ParameterError("The 'figs' parameter of compare_figures must name at least one run. Got an empty mapping instead.")

@@ -12,9 +12,8 @@ from lsdlab import plots
 from lsdlab.corpus import load
 from lsdlab.detect import DetectorSettings
 from lsdlab.errors import ParameterError
-from lsdlab.evaluation import offline_far_end, run_corpus
+from lsdlab.evaluation import TrialRecord, offline_far_end, run_corpus
 from lsdlab.evaluation.metrics import figures
-from lsdlab.tune.search import TrialRecord
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
 

@@ -14,10 +14,9 @@ from lsdlab.cli import main
 from lsdlab.corpus import load
 from lsdlab.detect import DetectorSettings, make_detector, settings_from_dict
 from lsdlab.errors import ParameterError, SettingsError
-from lsdlab.evaluation import load_traces
+from lsdlab.evaluation import load_traces, pareto_front
 from lsdlab.tune import export, humans_needed, load_profile, score, tune, upper_bound
 from lsdlab.tune.export import record_path
-from lsdlab.tune.search import pareto_front
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "corpora" / "demo"

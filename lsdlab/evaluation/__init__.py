@@ -29,6 +29,7 @@ from .metrics import (
     humans_needed,
     upper_bound,
 )
+from .pareto import TrialRecord, pareto_front
 from .runner import (
     Decision,
     ShippedFarEnd,
@@ -62,6 +63,8 @@ __all__ = [
     "close_client",
     "ShippedFarEnd",
     "load_traces",
+    "TrialRecord",
+    "pareto_front",
     "trace_cache_key",
     "call_trace_key",
     "Figures",
