@@ -104,8 +104,8 @@ def _find_demo_corpus() -> Path:
 
 
 def _tune(corpus, args) -> Path | None:
+    from .rules import load_profile
     from .tune import export, tune
-    from .tune.profiles import load_profile
 
     profile = load_profile(args.country)
     res = tune(corpus, profile, n_trials=args.trials, seed=0, progress=False, jobs=2)

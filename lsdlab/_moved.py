@@ -18,6 +18,7 @@ MOVED = {
     "lsdlab.evaluate": "lsdlab.evaluation.runner",
     "lsdlab.train": "lsdlab.evaluation.training",
     "lsdlab.tune.metrics": "lsdlab.evaluation.metrics",
+    "lsdlab.tune.profiles": "lsdlab.rules.profiles",
 }
 
 

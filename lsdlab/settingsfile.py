@@ -44,13 +44,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._hashing import file_sha256
 from .errors import SettingsError
+from .rules.budget import Budget, DelayReference
 
 if TYPE_CHECKING:  # imported lazily: `import lsdlab` stays light
     from .detect.types import TimerMode
@@ -136,14 +136,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _BUILTIN = re.compile(r"^builtin:([A-Za-z0-9_.-]+)$")
 
 
-class DelayReference(str, Enum):
-    """What a country's delay limit is measured from."""
-
-    GREETING_END = "greeting_end"  # US: end of the person's completed greeting
-    SPEECH_ONSET = "speech_onset"  # GB: the first sound of the person's speech
-    ANSWER = "answer"  # CA: the moment the call is answered
-
-
 @dataclass(frozen=True)
 class ModelReference:
     """The model a settings file uses: where it is and its sha256 (lower-case hex)."""
@@ -153,31 +145,6 @@ class ModelReference:
 
     def to_dict(self) -> dict:
         return {"reference": self.reference, "sha256": self.sha256}
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The abandoned-call budget and the inputs used to check it."""
-
-    abandoned_rate_max: float
-    dialer_drop_rate: float
-    agent_connect_ms: int
-    delay_limit_ms: int
-    delay_reference: DelayReference
-
-    @property
-    def budget_left(self) -> float:
-        """The share of live calls the detector may abandon: the maximum minus dialer drops."""
-        return self.abandoned_rate_max - self.dialer_drop_rate
-
-    def to_dict(self) -> dict:
-        return {
-            "abandoned_rate_max": self.abandoned_rate_max,
-            "dialer_drop_rate": self.dialer_drop_rate,
-            "agent_connect_ms": self.agent_connect_ms,
-            "delay_limit_ms": self.delay_limit_ms,
-            "delay_reference": self.delay_reference.value,
-        }
 
 
 @dataclass(frozen=True)

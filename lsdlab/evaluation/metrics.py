@@ -40,16 +40,14 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import ParameterError
-from ..settingsfile import EVIDENCE_OPTIONAL_KEYS, EVIDENCE_REQUIRED_KEYS, Budget, DelayReference
+from ..rules import Budget, DelayReference, Profile
+from ..settingsfile import EVIDENCE_OPTIONAL_KEYS, EVIDENCE_REQUIRED_KEYS
 from .decisions import DECISIONS, LABELS, CallDecision, Decision, reference_time
-
-if TYPE_CHECKING:
-    from ..tune.profiles import Profile
 
 __all__ = [
     "LABELS",

@@ -16,9 +16,15 @@ from ..evaluation.metrics import (
     humans_needed,
     upper_bound,
 )
-from ..settingsfile import DelayReference
+from ..rules import (
+    DelayReference,
+    Profile,
+    TuningDefaults,
+    list_profiles,
+    load_profile,
+    profile_codes,
+)
 from .export import export, settings_document  # noqa: E402  (after .search: export is also a module name)
-from .profiles import Profile, TuningDefaults, list_profiles, load_profile, profile_codes
 from .report import write_report
 from .search import Score, TrialRecord, TuneResult, load_traces, pareto_front, score, tune
 

@@ -9,7 +9,7 @@ import textwrap
 
 from .._detect_cli import add_cluster_args
 from .._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
-from .profiles import Profile, list_profiles, load_profile
+from ..rules import Profile, list_profiles, load_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -230,8 +230,8 @@ def _tune(args) -> int:
     from ..errors import ParameterError
 
     require("tune", "lsdlab tune")
+    from ..rules import load_profile
     from .export import export
-    from .profiles import load_profile
     from .search import tune
 
     if args.amd_conf and args.backend != "app_amd":

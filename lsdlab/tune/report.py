@@ -226,7 +226,7 @@ def _window(ts, record: dict | None) -> tuple[str | None, int | None]:
     if record is not None and "abandoned_window" in record:
         return record.get("abandoned_window"), record.get("abandoned_window_days")
     from ..errors import SettingsError
-    from .profiles import load_profile
+    from ..rules import load_profile
 
     try:
         prof = load_profile(ts.country)
@@ -494,7 +494,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
                f"{Path(record['tuning_corpus']['path']).name})")
     elif corpus is not None and ts.backend == "default":
         try:
-            from .profiles import load_profile
+            from ..rules import load_profile
             from .search import tune
 
             res = tune(corpus, load_profile(ts.country), dialer_drop_rate=budget.dialer_drop_rate,

@@ -48,8 +48,7 @@ from ..evaluation.traces import (
     load_traces,
     trace_cache_key,
 )
-from ..settingsfile import DelayReference
-from .profiles import Profile
+from ..rules import DelayReference, Profile
 
 __all__ = [
     "Score",
@@ -629,7 +628,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     from tqdm.auto import tqdm
 
     from ..corpus import load
-    from .profiles import load_profile
+    from ..rules import load_profile
 
     o = "tune"
     check_choice(backend, "backend", o, ("default", "app_amd"))
