@@ -115,13 +115,14 @@ def load_any_settings(path: str | None, backend: str | None):
     the resolver the call channel and the report use too: a tuned file's model is resolved
     against the file's folder and its sha256 checked.
     """
-    from .settingsfile import _read_json, load_settings, resolve_detector_settings
+    from ._jsonfile import read_json
+    from .settingsfile import load_settings, resolve_detector_settings
 
     if path is None:
         return resolve_detector_settings(None, backend=backend), None
     if not Path(path).exists():
         raise ParameterError(f"--settings {path}: no such file; give a settings file written by `lsdlab tune` or a detector settings JSON.")
-    d = _read_json(Path(path))
+    d = read_json(Path(path))
     tuned = load_settings(Path(path)) if isinstance(d, dict) and "schema_version" in d else None
     det = resolve_detector_settings(tuned if tuned is not None else path, backend=backend, owner=f"--settings {path}")
     return det, tuned
