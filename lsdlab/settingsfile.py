@@ -52,6 +52,7 @@ from .errors import SettingsError
 from .rules.budget import Budget, DelayReference
 
 if TYPE_CHECKING:  # imported lazily: `import lsdlab` stays light
+    from .detect.model import ModelReference
     from .detect.types import TimerMode
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
     "TunedSettings",
     "load_settings",
     "save_settings",
-    "builtin_model_path",
     "resolve_detector_settings",
     "file_sha256",
     "EVIDENCE_REQUIRED_KEYS",
@@ -132,18 +132,6 @@ _RATE_DENOMINATORS = {
     "silence_live_rate": "silence",
 }
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_BUILTIN = re.compile(r"^builtin:([A-Za-z0-9_.-]+)$")
-
-
-@dataclass(frozen=True)
-class ModelReference:
-    """The model a settings file uses: where it is and its sha256 (lower-case hex)."""
-
-    reference: str
-    sha256: str
-
-    def to_dict(self) -> dict:
-        return {"reference": self.reference, "sha256": self.sha256}
 
 
 @dataclass(frozen=True)
@@ -216,6 +204,7 @@ class TunedSettings:
         Raises :class:`SettingsError` exactly as :func:`load_settings` does.
         """
         from . import __version__
+        from .detect.model import ModelReference
         from .detect.types import TimerMode
 
         d = {
@@ -238,13 +227,6 @@ class TunedSettings:
 # --------------------------------------------------------------------------- helpers
 
 
-def builtin_model_path(name: str = "default") -> Path:
-    """The packaged model ``lsdlab/detect/models/NAME.skops`` (it may not exist)."""
-    return Path(__file__).resolve().parent / "detect" / "models" / f"{name}.skops"
-
-
-
-
 def _with_model(detector: dict, model: ModelReference | None, model_path: Path | None) -> dict:
     """A copy of a detector dict whose ``model`` is the resolved, checksum-verified model file
     (for a backend with a model), never the raw reference."""
@@ -257,14 +239,6 @@ def _with_model(detector: dict, model: ModelReference | None, model_path: Path |
 # --------------------------------------------------------------------------- loading
 
 
-def _resolve_model(reference: str, base_dir: Path) -> Path:
-    m = _BUILTIN.match(reference)
-    if m:
-        return builtin_model_path(m.group(1))
-    p = Path(reference).expanduser()
-    return p if p.is_absolute() else (base_dir / p)
-
-
 def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(labels, decisions): the corpus's and the detector's, the one vocabulary."""
     from .corpus.schema import LABELS
@@ -274,6 +248,11 @@ def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def __getattr__(name: str) -> Any:
+    # names that moved below this module, still reachable here (imported on first use)
+    if name in ("ModelReference", "builtin_model_path"):
+        from .detect import model
+
+        return getattr(model, name)
     if name in ("LABELS", "DECISIONS", "DECISION_TIME_KEYS"):
         labels, decisions = _vocabulary()
         return {"LABELS": labels, "DECISIONS": decisions, "DECISION_TIME_KEYS": labels + (_AFTER_GREETING_KEY,)}[name]
@@ -372,6 +351,7 @@ def _parse(
     hook: Callable[[dict], Any] | None,
     source: str,
 ) -> TunedSettings:
+    from .detect.model import ModelReference, resolve_model_path
     from .detect.settings import TIMEOUT_RANGE_MS
     from .detect.types import TimerMode
 
@@ -475,7 +455,7 @@ def _parse(
     # The structure is sound: now the checks that touch files and the detector.
     model_path: Path | None = None
     if model_ok and model is not None:
-        model_path = _resolve_model(model.reference, base_dir)
+        model_path = resolve_model_path(model.reference, base_dir)
         if not model_path.is_file():
             c.bad("model.reference", f"{model.reference!r} names {str(model_path)!r}, which does not exist",
                   "put the model file there or correct the reference (relative paths start at the settings file's folder)")
@@ -637,6 +617,7 @@ def resolve_detector_settings(
     """
     from .detect import DetectorSettings, settings_from_dict, with_call_options
     from .detect.app_amd import AmdSettings
+    from .detect.model import is_builtin, resolve_model_path
     from .errors import ParameterError
 
     tuned: TunedSettings | None = None
@@ -659,8 +640,8 @@ def resolve_detector_settings(
             tuned = _parse(d, where=f"settings file {str(path)!r}", base_dir=path.resolve().parent, hook=hook,
                            source=str(path))
         else:
-            if isinstance(d, dict) and isinstance(d.get("model"), str) and not _BUILTIN.match(d["model"]):
-                d = {**d, "model": str(_resolve_model(d["model"], path.resolve().parent))}
+            if isinstance(d, dict) and isinstance(d.get("model"), str) and not is_builtin(d["model"]):
+                d = {**d, "model": str(resolve_model_path(d["model"], path.resolve().parent))}
             try:
                 det = settings_from_dict(d)
             except SettingsError as exc:

@@ -166,7 +166,8 @@ def test_timeout_from_answer_detect_on_early_ringback(far, channels, demo_calls)
 
 
 def _tuned(tmp_path):
-    from lsdlab.settingsfile import TunedSettings, builtin_model_path, file_sha256, save_settings
+    from lsdlab.detect.model import builtin_model_path
+    from lsdlab.settingsfile import TunedSettings, file_sha256, save_settings
 
     det = DetectorSettings(timeout_ms=3500, timer_mode=TimerMode.TIMEOUT_FROM_ANSWER_DETECT).to_dict()
     times = {k: {"p50": 1.0, "p95": 2.0} for k in ("human", "machine", "fax", "silence", "human_after_greeting_end")}

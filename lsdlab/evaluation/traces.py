@@ -39,10 +39,10 @@ def _code_hash() -> str:
 
 
 def _model_sha(model: str) -> str:
-    from ..settingsfile import _BUILTIN, builtin_model_path, file_sha256
+    from .._hashing import file_sha256
+    from ..detect.model import resolve_model_path
 
-    m = _BUILTIN.match(model)
-    p = builtin_model_path(m.group(1)) if m else Path(model)
+    p = resolve_model_path(model)
     return file_sha256(p) if p.is_file() else model
 
 
