@@ -57,7 +57,6 @@ if TYPE_CHECKING:  # imported lazily: `import lsdlab` stays light
 
 __all__ = [
     "SCHEMA_VERSION",
-    "DETECTOR_BACKENDS",
     "DelayReference",
     "ModelReference",
     "Budget",
@@ -72,8 +71,6 @@ __all__ = [
 
 #: The one schema version this lsdlab reads and writes.
 SCHEMA_VERSION = 1
-#: Values of ``detector["backend"]``.
-DETECTOR_BACKENDS = ("default", "app_amd")
 # The corpus labels (the keys of ``evidence.counts``) and the decisions (the columns of
 # ``evidence.confusion``) are lsdlab.corpus.schema.LABELS and lsdlab.detect.types.DECISIONS,
 # imported when a file is checked (``import lsdlab`` stays light); the old names
@@ -253,6 +250,10 @@ def __getattr__(name: str) -> Any:
         from .detect import model
 
         return getattr(model, name)
+    if name == "DETECTOR_BACKENDS":  # values of detector["backend"]: the detector's backend registry
+        from .detect.backends import BACKEND_NAMES
+
+        return BACKEND_NAMES
     if name in ("LABELS", "DECISIONS", "DECISION_TIME_KEYS"):
         labels, decisions = _vocabulary()
         return {"LABELS": labels, "DECISIONS": decisions, "DECISION_TIME_KEYS": labels + (_AFTER_GREETING_KEY,)}[name]
@@ -351,6 +352,7 @@ def _parse(
     hook: Callable[[dict], Any] | None,
     source: str,
 ) -> TunedSettings:
+    from .detect.backends import BACKEND_NAMES
     from .detect.model import ModelReference, resolve_model_path
     from .detect.settings import TIMEOUT_RANGE_MS
     from .detect.types import TimerMode
@@ -397,10 +399,10 @@ def _parse(
     backend = None
     if "detector" in d and c.obj(d["detector"], "detector"):
         backend = d["detector"].get("backend")
-        if backend not in DETECTOR_BACKENDS:
+        if backend not in BACKEND_NAMES:
             key = "detector.backend"
             problem = "missing required key" if "backend" not in d["detector"] else f"{backend!r} is not a detector backend"
-            c.bad(key, problem, f"write one of {list(DETECTOR_BACKENDS)}")
+            c.bad(key, problem, f"write one of {list(BACKEND_NAMES)}")
             backend = None
     model: ModelReference | None = None
     model_ok = False
@@ -615,15 +617,19 @@ def resolve_detector_settings(
     ParameterError
         ``obj`` of an unknown type, or settings of a backend other than ``backend``.
     """
-    from .detect import DetectorSettings, settings_from_dict, with_call_options
-    from .detect.app_amd import AmdSettings
+    from .detect.backends import (
+        DEFAULT_BACKEND,
+        get_backend,
+        is_detector_settings,
+        settings_from_dict,
+    )
     from .detect.model import is_builtin, resolve_model_path
     from .errors import ParameterError
 
     tuned: TunedSettings | None = None
     if obj is None:
-        det: Any = AmdSettings() if backend == "app_amd" else DetectorSettings()
-    elif isinstance(obj, (DetectorSettings, AmdSettings)):
+        det: Any = get_backend(backend or DEFAULT_BACKEND, owner="--backend").settings_class()
+    elif is_detector_settings(obj):
         det = obj
     elif isinstance(obj, TunedSettings):
         tuned = obj
@@ -655,10 +661,10 @@ def resolve_detector_settings(
         det = tuned.detector_settings
         if det is None or isinstance(det, dict):
             det = settings_from_dict(tuned.detector_dict())
-        det = with_call_options(det, timeout_ms=tuned.lsd_timeout_milliseconds, timer_mode=tuned.timer_mode)
+        det = det.with_call(tuned.lsd_timeout_milliseconds, tuned.timer_mode)
     if backend is not None and backend != det.backend:
         raise ParameterError(f"{owner}: backend {backend} conflicts with settings of the {det.backend!r} backend; "
                              "drop --backend or pass settings of that backend.")
     if timeout_ms is not None or timer_mode is not None:
-        det = with_call_options(det, timeout_ms=timeout_ms, timer_mode=timer_mode)
+        det = det.with_call(timeout_ms, timer_mode)
     return det
