@@ -11,7 +11,13 @@ import pytest
 
 from lsdlab.audio.io import load
 from lsdlab.detect import Verdict, make_detector, settings_from_dict, with_call_options
-from lsdlab.detect.backends import BACKEND_NAMES, backend_of, backends, get_backend, is_detector_settings
+from lsdlab.detect.backends import (
+    BACKEND_NAMES,
+    backend_of,
+    backends,
+    get_backend,
+    is_detector_settings,
+)
 from lsdlab.errors import ParameterError, SettingsError
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"

@@ -246,7 +246,12 @@ def test_model_references_are_parsed_resolved_and_hashed_in_detect_model(tmp_pat
     settings file's folder, the recorded reference and its sha256; settings files, the export
     and the trace cache all use it."""
     from lsdlab._hashing import file_sha256
-    from lsdlab.detect.model import builtin_model_path, is_builtin, model_reference, resolve_model_path
+    from lsdlab.detect.model import (
+        builtin_model_path,
+        is_builtin,
+        model_reference,
+        resolve_model_path,
+    )
 
     assert resolve_model_path("builtin:default") == BUILTIN_MODEL == builtin_model_path("default")
     assert is_builtin("builtin:default") and not is_builtin("builtin:") and not is_builtin("models/x.skops")

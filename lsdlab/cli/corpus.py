@@ -8,8 +8,8 @@ import sys
 import numpy as np
 
 from .._validation import SEED_RANGE, int_arg
-from .load import check, load
-from .schema import TIMING_COLUMNS
+from ..corpus.load import check, load
+from ..corpus.schema import TIMING_COLUMNS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,8 +70,8 @@ def _stats(args) -> int:
 def _build_demo(args) -> int:
     from pathlib import Path
 
+    from ..corpus.demo import build_demo
     from ..errors import ParameterError
-    from .demo import build_demo
 
     parent = Path(args.out).parent
     if not str(args.out).strip() or not parent.is_dir():
@@ -91,7 +91,7 @@ def _build_demo(args) -> int:
 
 
 def _build_phone_speech(args) -> int:
-    from .phone import PHONE_SPEECH_SEED, build_phone_speech
+    from ..corpus.phone import PHONE_SPEECH_SEED, build_phone_speech
 
     seed = PHONE_SPEECH_SEED if args.seed is None else args.seed
     out = build_phone_speech(args.out, real_dev=args.real_dev, seed=seed)

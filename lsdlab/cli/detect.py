@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from ._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
-from .audio.channel import ChannelSettings
-from .errors import ParameterError, SettingsError
+from .._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
+from ..audio.channel import ChannelSettings
+from ..errors import ParameterError, SettingsError
 
 # Regression tolerances: a figure may be worse than the baseline by at most this much.
 TOLERANCES = {
@@ -87,7 +87,7 @@ def cluster_client(args):
         return
     import logging
 
-    from .evaluation.runner import close_client, connect
+    from ..evaluation.runner import close_client, connect
 
     if not getattr(args, "verbose", 0):  # Dask logs every scheduler and worker step at INFO
         try:
@@ -115,8 +115,8 @@ def load_any_settings(path: str | None, backend: str | None):
     the resolver the call channel and the report use too: a tuned file's model is resolved
     against the file's folder and its sha256 checked.
     """
-    from ._jsonfile import read_json
-    from .settingsfile import load_settings, resolve_detector_settings
+    from .._jsonfile import read_json
+    from ..settingsfile import load_settings, resolve_detector_settings
 
     if path is None:
         return resolve_detector_settings(None, backend=backend), None
@@ -130,7 +130,7 @@ def load_any_settings(path: str | None, backend: str | None):
 
 def corpus_inputs(corpus) -> dict[str, list]:
     """The files a corpus command reads (for :func:`check_output_paths`): manifest and audio."""
-    from .corpus.load import MANIFEST
+    from ..corpus.load import MANIFEST
 
     return {"the corpus manifest": [Path(corpus.root) / MANIFEST],
             "an audio file of the corpus": [c.audio_path for c in corpus.calls]}
@@ -144,9 +144,9 @@ def settings_inputs(settings_path, det, tuned) -> dict[str, list]:
 
 
 def _run(args, outputs: dict | None = None):
-    from ._validation import check_output_paths
-    from .corpus import load
-    from .evaluation.runner import run_corpus
+    from .._validation import check_output_paths
+    from ..corpus import load
+    from ..evaluation.runner import run_corpus
 
     corpus = load(args.corpus, labels=args.labels.split(",") if args.labels else None)
     det, tuned = load_any_settings(args.settings, args.backend)
@@ -163,7 +163,7 @@ def _run(args, outputs: dict | None = None):
 
 
 def _figures(decisions, tuned):
-    from .evaluation.metrics import compliance_for_budget, figures
+    from ..evaluation.metrics import compliance_for_budget, figures
 
     if tuned is not None:
         comp = compliance_for_budget(decisions, tuned.budget, country=tuned.country)
@@ -172,7 +172,7 @@ def _figures(decisions, tuned):
 
 
 def _evaluate(args) -> int:
-    from .evaluation.runner import write_decisions
+    from ..evaluation.runner import write_decisions
 
     corpus, det, tuned, decisions = _run(args, {"--decisions": args.decisions})
     fig, comp = _figures(decisions, tuned)
@@ -193,7 +193,7 @@ def _evaluate(args) -> int:
 
 
 def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
-    from .evaluation.decisions import DECISIONS, LABELS
+    from ..evaluation.decisions import DECISIONS, LABELS
 
     d = fig.to_dict()
     lines = [f"corpus {corpus}: {fig.calls} calls, backend {backend}", "", "confusion (rows: truth, columns: decision)"]
@@ -223,9 +223,9 @@ def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
 
 
 def _train(args) -> int:
-    from ._validation import check_output_paths
-    from .corpus import load
-    from .evaluation.training import (
+    from .._validation import check_output_paths
+    from ..corpus import load
+    from ..evaluation.training import (
         build_training_set,
         cross_validate,
         dump_report,
@@ -277,7 +277,7 @@ def _flat(fig) -> dict:
 
 
 def _regress(args) -> int:
-    from .audio.io import atomic_path
+    from ..audio.io import atomic_path
 
     corpus, det, tuned, decisions = _run(args, {"--baseline": args.baseline} if args.update else None)
     fig, _ = _figures(decisions, tuned)
