@@ -16,7 +16,7 @@ from lsdlab.detect import DetectorSettings, make_detector, settings_from_dict
 from lsdlab.errors import ParameterError, SettingsError
 from lsdlab.evaluation import load_traces, pareto_front
 from lsdlab.tune import export, humans_needed, load_profile, score, tune, upper_bound
-from lsdlab.tune.export import record_path
+from lsdlab.tune.settings_export import record_path
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "corpora" / "demo"

@@ -111,8 +111,8 @@ def _tune(args) -> int:
 
     require("tune", "lsdlab tune")
     from ..rules import load_profile
-    from ..tune.export import export
     from ..tune.search import tune
+    from ..tune.settings_export import export
 
     if args.amd_conf and args.backend != "app_amd":
         raise ParameterError("--amd-conf writes Asterisk's amd.conf, which holds app_amd settings; add --backend app_amd or drop --amd-conf.")
@@ -147,7 +147,7 @@ def _check_tune_outputs(args) -> None:
 
     from .._validation import check_output_paths
     from ..corpus.load import MANIFEST
-    from ..tune.export import record_path
+    from ..tune.settings_export import record_path
 
     manifests = [Path(c) / MANIFEST for c in (args.corpus, args.evidence_corpus) if c]
     outputs = {"--out": args.out, "the tuning record (beside --out)": None if not str(args.out).strip() else record_path(args.out),

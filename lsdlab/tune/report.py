@@ -337,8 +337,8 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     from ..evaluation.runner import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
     from ..settingsfile import resolve_detector_settings
-    from .export import load_record
     from .provenance import provenance
+    from .settings_export import load_record
 
     if live_calls_per_day is not None:
         check_int_range(live_calls_per_day, "live_calls_per_day", "render_report", 1, 10**9)
@@ -557,7 +557,7 @@ def _write(settings: str | os.PathLike, out: str | os.PathLike, *, corpus=None, 
     from .._validation import check_int_range, check_output_paths
     from ..audio.io import atomic_path
     from ..corpus.load import MANIFEST
-    from .export import record_path
+    from .settings_export import record_path
 
     check_int_range(max_calls, "max_calls", "write_report", 0, 1000)
     check_int_range(n_trials, "n_trials", "write_report", 1, 10000)
