@@ -38,3 +38,19 @@ def test_new_modules_keep_the_public_names_users_import():
 
     for name in ("figures", "compliance", "humans_needed", "upper_bound", "load_traces", "pareto_front", "tune"):
         assert getattr(lsdlab.tune, name) is not None, name
+
+
+def test_load_corpus_is_the_corpus_loader_and_load_its_old_name():
+    import lsdlab.corpus as corpus
+
+    assert corpus.load_corpus is corpus.load and corpus.load_corpus.__name__ == "load_corpus"
+
+
+def test_tune_export_is_the_function_and_its_module_has_its_own_name():
+    import lsdlab.tune as tune
+    import lsdlab.tune.settings_export as module
+
+    assert callable(tune.export) and tune.export is module.export and tune.export.__module__ == module.__name__
+    from lsdlab.tune.export import record_path  # code written for the old module name still runs
+
+    assert record_path is module.record_path and tune.export is module.export  # and shadows nothing

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from .._validation import SEED_RANGE, int_arg
-from ..corpus.load import check, load
+from ..corpus.load import check, load_corpus
 from ..corpus.schema import TIMING_COLUMNS
 
 
@@ -42,14 +42,14 @@ def _check(args) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in corpus {args.dir}", file=sys.stderr)
         return 2
-    corpus = load(args.dir)
+    corpus = load_corpus(args.dir)
     counts = ", ".join(f"{k} {v}" for k, v in corpus.counts().items())
     print(f"ok: {args.dir}: {len(corpus)} calls ({counts})")
     return 0
 
 
 def _stats(args) -> int:
-    corpus = load(args.dir)
+    corpus = load_corpus(args.dir)
     print(f"corpus {corpus.root}  ({len(corpus)} calls, sha256 {corpus.sha256[:12]})")
     print(f"{'label':<9}{'calls':>6}{'total s':>9}{'min s':>7}{'median':>8}{'max s':>7}  timing labels")
     for label, n in corpus.counts().items():

@@ -43,7 +43,7 @@ def _pick(corpus, label: str, pred=lambda c: True):
 
 
 def run(args) -> int:
-    from ..corpus import load
+    from ..corpus import load_corpus
     from ..detect import DetectorSettings
     from ..detect.app_amd import AmdSettings
     from ..evaluation.metrics import figures
@@ -52,7 +52,7 @@ def run(args) -> int:
 
     t0 = time.time()
     _step(1, "the demo corpus")
-    corpus = load(args.corpus if args.corpus is not None else _find_demo_corpus())
+    corpus = load_corpus(args.corpus if args.corpus is not None else _find_demo_corpus())
     print(f"{corpus.root}: {len(corpus)} calls {corpus.counts()}, sha256 {corpus.sha256[:12]}")
 
     _step(2, "the detector on every call (offline far end), beside Asterisk app_amd")

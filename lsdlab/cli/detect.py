@@ -145,10 +145,10 @@ def settings_inputs(settings_path, det, tuned) -> dict[str, list]:
 
 def _run(args, outputs: dict | None = None):
     from .._validation import check_output_paths
-    from ..corpus import load
+    from ..corpus import load_corpus
     from ..evaluation.runner import run_corpus
 
-    corpus = load(args.corpus, labels=args.labels.split(",") if args.labels else None)
+    corpus = load_corpus(args.corpus, labels=args.labels.split(",") if args.labels else None)
     det, tuned = load_any_settings(args.settings, args.backend)
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
@@ -224,7 +224,7 @@ def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
 
 def _train(args) -> int:
     from .._validation import check_output_paths
-    from ..corpus import load
+    from ..corpus import load_corpus
     from ..evaluation.training import (
         build_training_set,
         cross_validate,
@@ -239,7 +239,7 @@ def _train(args) -> int:
     sources = []
     inputs: dict[str, list] = {}
     for c in args.corpora:
-        corpus = load(c)
+        corpus = load_corpus(c)
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
         for what, files in corpus_inputs(corpus).items():

@@ -25,7 +25,7 @@ from .schema import (
     Problem,
 )
 
-__all__ = ["Corpus", "check", "load", "MANIFEST"]
+__all__ = ["Corpus", "check", "load_corpus", "load", "MANIFEST"]
 
 MANIFEST = "manifest.csv"
 
@@ -246,7 +246,7 @@ def check(root: str | os.PathLike, *, labels=None) -> list[Problem]:
     return _validate(root, _labels(labels))[1]
 
 
-def load(root: str | os.PathLike, *, labels=None) -> Corpus:
+def load_corpus(root: str | os.PathLike, *, labels=None) -> Corpus:
     """Load a corpus folder, validated; raise one :class:`CorpusError` listing every problem.
 
     ``labels`` keeps only rows with those labels (e.g. ``('machine',)`` to use the machine
@@ -257,3 +257,8 @@ def load(root: str | os.PathLike, *, labels=None) -> Corpus:
         raise CorpusError(str(root), problems)
     root = Path(root).resolve()
     return Corpus(root, tuple(calls), _hash_calls(root, calls))
+
+
+#: The old name of :func:`load_corpus` (kept: scripts import it; beside ``lsdlab.audio.load`` it
+#: made every notebook rename one of the two).
+load = load_corpus

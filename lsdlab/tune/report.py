@@ -332,7 +332,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
     """The report's HTML and its warnings (the lines ``lsdlab report`` also prints)."""
     from .. import load_settings
     from .._validation import check_int_range
-    from ..corpus import Corpus, load
+    from ..corpus import Corpus, load_corpus
     from ..evaluation.metrics import compliance_for_budget
     from ..evaluation.runner import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
@@ -357,7 +357,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
         else:
             notes.append(f"The evidence corpus named in the tuning record ({p}) is not there; pass --corpus to show calls.")
     if corpus is not None and not isinstance(corpus, Corpus):
-        corpus = load(corpus)
+        corpus = load_corpus(corpus)
     decisions = comp = prov = None
     same_as_evidence = False
     if corpus is not None:

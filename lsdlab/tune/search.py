@@ -302,7 +302,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     import optuna
     from tqdm.auto import tqdm
 
-    from ..corpus import load
+    from ..corpus import load_corpus
     from ..rules import load_profile
 
     o = "tune"
@@ -318,9 +318,9 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
     if not isinstance(corpus, Corpus):
-        corpus = load(corpus)
+        corpus = load_corpus(corpus)
     if evidence is not None and not isinstance(evidence, Corpus):
-        evidence = load(evidence)
+        evidence = load_corpus(evidence)
     ev_corpus = evidence if evidence is not None else corpus
 
     kw: dict[str, Any] = dict(dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms))
