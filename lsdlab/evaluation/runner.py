@@ -30,7 +30,7 @@ from ..errors import ParameterError
 from ..farend.offline import OfflineFarEnd
 from .decisions import Decision
 
-__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
+__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions",
            "longest_pauses", "connect", "close_client", "ShippedFarEnd", "offline_far_end", "work_items", "map_calls",
            "mp_context"]
 
@@ -353,7 +353,3 @@ def write_decisions(path: str | os.PathLike, decisions: Sequence[Decision]) -> N
         for d in decisions:
             w.writerow({k: ("" if v is None else v) for k, v in asdict(d).items()})
 
-
-def read_decisions(path: str | os.PathLike) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))

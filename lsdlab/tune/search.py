@@ -63,16 +63,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Fields the default-backend search varies.
-SEARCHED_FIELDS = (
-    "machine_threshold",
-    "human_threshold",
-    "end_of_turn_silence_ms",
-    "timeout_machine_threshold",
-    "timeout_ms",
-    "timer_mode",
-    "speech_deadline_ms",
-)
 _AMD_SPACE: dict[str, tuple[int, int, int]] = {  # field -> (low, high, step)
     "initial_silence_ms": (1000, 6000, 100),
     "greeting_ms": (500, 5000, 50),
