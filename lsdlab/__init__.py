@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,9 @@ from .errors import (  # noqa: E402
     SipError,
 )
 from .settingsfile import TunedSettings, load_settings, save_settings  # noqa: E402
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports it on first use
+    from .uas import UASCallChannel
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 _moved.install()  # lsdlab.evaluate, lsdlab.train, lsdlab.tune.metrics: their old names still import

@@ -1,4 +1,4 @@
-"""Cutting audio into frames, levels in dBFS."""
+"""Levels in dBFS: measuring and setting them."""
 
 from __future__ import annotations
 

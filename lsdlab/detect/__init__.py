@@ -96,6 +96,31 @@ def _prepare(y, sr: int, owner: str) -> np.ndarray:
 def classify(y, sr: int = SR, settings=None, *, frame_length: int = 160, stop_at_verdict: bool = True) -> Verdict:
     """Classify a whole clip (audio from connect). Same result as streaming it frame by frame.
 
+    Parameters
+    ----------
+    y : array of float or int16
+        The far end's audio from the moment the call connected (mono).
+    sr : int
+        Its sample rate; anything other than 8000 Hz is resampled to 8 kHz first.
+    settings : DetectorSettings, AmdSettings, dict or None
+        Settings of any backend (a dict: as :func:`settings_from_dict` reads); None: the
+        default backend's defaults.
+    frame_length : int
+        Samples pushed at a time (1 to 10**6); the verdict does not depend on it.
+    stop_at_verdict : bool
+        Stop at the verdict (True) or push the whole clip before ending the stream.
+
+    Returns
+    -------
+    Verdict
+        The one verdict: far-end type, reason, confidence and ``decided_at_s``. A clip that
+        ends before any verdict gives ``UNKNOWN``/``HANGUP`` at its end.
+
+    Raises
+    ------
+    ParameterError
+        Audio that is empty, not finite or not 1-D; a bad ``sr``, ``frame_length`` or settings.
+
     Examples
     --------
     >>> import numpy as np

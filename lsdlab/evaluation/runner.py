@@ -289,11 +289,46 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
                batch_size: int | None = None) -> list[Decision]:
     """Stream every call through the offline far end into a detector; one Decision per call.
 
-    ``jobs``: local worker processes. ``client``: a ``dask.distributed.Client`` to run the calls
-    on its cluster instead, ``batch_size`` calls per task (default: about 4 tasks per worker);
-    the workers read the audio from the corpus folder (the same path must be visible to
-    them) unless ``ship_audio``, when each call's recording is sent with its task. Only the
-    decisions come back. Decisions are identical whichever way they were made.
+    Decisions are identical whichever way they were made (one process, ``jobs`` processes or
+    a Dask cluster).
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The labelled corpus (:func:`lsdlab.corpus.load_corpus`).
+    settings : DetectorSettings, AmdSettings, dict or None
+        Detector settings of any backend; None: the default backend's defaults.
+    channel : ChannelSettings, optional
+        Telephone-channel impairments the far end applies (None: the recordings as they are).
+    lead_in_s : float or (float, float)
+        Silence before each recording (a range: drawn per call from ``seed``).
+    seed : int
+        Seeds the far end's random choices (lead-in, channel noise).
+    jobs : int
+        Local worker processes (1: in this process).
+    progress : bool
+        A tqdm progress bar.
+    after : {'hangup', 'silence'}
+        What follows a recording: the far end hangs up, or the line stays silent.
+    client : dask.distributed.Client, optional
+        Run the calls on its cluster instead, ``batch_size`` calls per task (default: about 4
+        tasks per worker). The workers read the audio from the corpus folder (the same path
+        must be visible to them) unless ``ship_audio``, when each call's recording is sent
+        with its task. Only the decisions come back.
+    ship_audio, batch_size
+        See ``client``.
+
+    Returns
+    -------
+    list of Decision
+        One per call, in the corpus's order.
+
+    Raises
+    ------
+    ParameterError
+        Bad settings or arguments (named, with the accepted values).
+    ModelError
+        The settings' model file is missing or unreadable.
     """
     far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     make_detector(settings)  # validate settings (and load the model) once, here: forked workers inherit it
