@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
 from . import _moved, data  # noqa: E402,F401  (lsdlab.data.settings_path etc. without another import)
 from ._extras import MissingExtraError  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .errors import (  # noqa: E402
     AudioError,
     CorpusError,

@@ -200,7 +200,7 @@ class TunedSettings:
 
         Raises :class:`SettingsError` exactly as :func:`load_settings` does.
         """
-        from . import __version__
+        from ._version import __version__
         from .detect.model import ModelReference
         from .detect.types import TimerMode
 

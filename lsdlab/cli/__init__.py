@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from .. import __version__
+from .._version import __version__
 from ..errors import CorpusError, LsdlabError
 
 # Modules that define ``register(subparsers)``; each adds its subcommands.

@@ -28,7 +28,7 @@ TRACE_FIELDS = ("vad_margin_db", "vad", "beep_min_ms", "fax_detect", "beep_detec
 
 def _code_hash() -> str:
     """Hash of the detector's source: a changed detector must not reuse old traces."""
-    from .. import __version__
+    from .._version import __version__
 
     h = hashlib.sha256(__version__.encode())
     root = Path(__file__).resolve().parent.parent / "detect"

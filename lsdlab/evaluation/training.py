@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from .. import __version__
+from .._version import __version__
 from ..audio.channel import ChannelSettings
 from ..corpus import Corpus
 from ..detect import DetectorSettings

@@ -330,13 +330,12 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
             record: dict | None = None, live_calls_per_day: int | None = None,
             generated_at: str | None = None) -> tuple[str, list[str]]:
     """The report's HTML and its warnings (the lines ``lsdlab report`` also prints)."""
-    from .. import load_settings
     from .._validation import check_int_range
     from ..corpus import Corpus, load_corpus
     from ..evaluation.metrics import compliance_for_budget
     from ..evaluation.runner import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
-    from ..settingsfile import resolve_detector_settings
+    from ..settingsfile import load_settings, resolve_detector_settings
     from .provenance import provenance
     from .settings_export import load_record
 
