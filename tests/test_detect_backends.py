@@ -102,3 +102,24 @@ def test_every_backend_answers_machine_readiness(backend, clips):
     assert det.arm_machine_ready(min_beep_ms=180, post_beep_silence_ms=1000) == []
     det.push(np.zeros(6 * 8000, dtype=np.float32))  # a long silence: ready without a beep
     assert any(type(e).__name__ == "MachineReady" for e in det.events)
+
+
+def test_the_command_line_offers_every_backend():
+    """The CLI names the backends literally (building the parser must not import the detector);
+    this keeps those lists equal to the registry."""
+    import argparse
+
+    from lsdlab.cli import build_parser
+
+    def backend_choices(parser) -> list:
+        out = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in dict.fromkeys(action.choices.values()):
+                    out += backend_choices(sub)
+            elif "--backend" in action.option_strings:
+                out.append(tuple(action.choices))
+        return out
+
+    found = backend_choices(build_parser())
+    assert len(found) >= 2 and all(c == BACKEND_NAMES for c in found), found

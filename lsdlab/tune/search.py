@@ -30,7 +30,7 @@ from typing import Any
 
 from .._validation import check_choice, check_int_range
 from ..corpus import Corpus
-from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
+from ..detect import BACKEND_NAMES, TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
 from ..errors import ParameterError
 from ..evaluation.metrics import (
     compliance,
@@ -296,7 +296,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     from ..rules import load_profile
 
     o = "tune"
-    check_choice(backend, "backend", o, ("default", "app_amd"))
+    check_choice(backend, "backend", o, BACKEND_NAMES)
     check_choice(sampler, "sampler", o, SAMPLERS)
     sampler_name = sampler
     check_int_range(n_trials, "n_trials", o, 1, 100000)
