@@ -53,6 +53,14 @@ def _one_trace(args) -> CallTrace:
     return trace_audio(far.audio(call.path), 8000, settings)
 
 
+def _one_whole_trace(args) -> CallTrace:
+    # the whole clip, not only its first 10.5 s: with TIMEOUT_FROM_ANSWER_DETECT a verdict can
+    # come later than that, and the replay must equal the streaming run in every case
+    far, call, settings = args
+    y = far.audio(call.path)
+    return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
+
+
 def _other_threads() -> list:
     """Threads of this process other than the main one and tqdm's progress monitor.
 
@@ -340,13 +348,21 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
 def trace_corpus(corpus: Corpus, settings: DetectorSettings | None = None, *, channel: ChannelSettings | None = None,
                  lead_in_s: float | tuple[float, float] = 0.0, seed: int = 0, jobs: int = 1,
                  progress: bool = False, after: str = "hangup", client=None, ship_audio: bool = False,
-                 batch_size: int | None = None) -> list[CallTrace]:
+                 batch_size: int | None = None, calls: Sequence[Call] | None = None,
+                 whole_clip: bool = False) -> list[CallTrace]:
     """The :class:`CallTrace` of every call (default backend), for fast re-scoring
-    (``jobs``, ``client``, ``ship_audio``, ``batch_size``: as :func:`run_corpus`)."""
+    (``jobs``, ``client``, ``ship_audio``, ``batch_size``: as :func:`run_corpus`).
+
+    ``calls``: only these calls of the corpus (default: all). ``whole_clip``: trace each
+    recording to its end, not only its first 10.5 s (what the tuner's replay needs: a verdict
+    timed from the answer can come later; :func:`lsdlab.evaluation.load_traces` uses it).
+    """
     far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     LiveSpeakerDetector(settings, trace=True)  # load the model once, here: forked workers inherit it
-    items = work_items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
-    return map_calls(_one_trace, items, jobs=jobs, progress=progress, desc="trace", client=client, batch_size=batch_size)
+    items = work_items(far, corpus.calls if calls is None else list(calls), settings, client=client,
+                       ship_audio=ship_audio)
+    return map_calls(_one_whole_trace if whole_clip else _one_trace, items, jobs=jobs, progress=progress,
+                     desc="trace", client=client, batch_size=batch_size)
 
 
 def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[CallTrace],

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..corpus import Corpus
 from ..detect import CallTrace, DetectorSettings
-from .runner import map_calls, offline_far_end, work_items
+from .runner import trace_corpus
 
 __all__ = ["TRACE_FIELDS", "load_traces", "trace_cache_key", "call_trace_key", "default_cache_dir"]
 
@@ -73,16 +73,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "lsdlab" / "traces"
 
 
-def _one_full_trace(args) -> CallTrace:
-    # the whole clip, not only its first 10.5 s: with TIMEOUT_FROM_ANSWER_DETECT a verdict can
-    # come later than that, and the replay must equal the streaming run in every case
-    from ..detect import trace_audio
-
-    far, call, settings = args
-    y = far.audio(call.path)
-    return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
-
-
 def _read_trace(path: Path) -> CallTrace | None:
     import numpy as np
 
@@ -132,12 +122,8 @@ def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, job
             traces[i] = _read_trace(paths[i])  # type: ignore[arg-type]
     todo = [i for i, t in enumerate(traces) if t is None]
     if todo:
-        from ..detect import LiveSpeakerDetector
-
-        LiveSpeakerDetector(settings, trace=True)  # load the model here: forked workers inherit it
-        far = offline_far_end(corpus, None, 0.0, 0)
-        items = work_items(far, [calls[i] for i in todo], settings, client=client, ship_audio=ship_audio)
-        made = map_calls(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace", client=client)
+        made = trace_corpus(corpus, settings, calls=[calls[i] for i in todo], whole_clip=True, jobs=jobs,
+                            progress=progress, client=client, ship_audio=ship_audio)
         for i, t in zip(todo, made):
             traces[i] = t
             p = paths[i]
