@@ -37,9 +37,11 @@ from ..evaluation.metrics import (
     humans_needed,
     upper_bound,
 )
-from ..evaluation.pareto import TrialRecord, pareto_front
-from ..evaluation.traces import (
+from ..evaluation.pareto import RECALLS, TrialRecord, pareto_front  # noqa: F401  (RECALLS: its old home)
+from ..evaluation.traces import (  # noqa: F401  (TRACE_FIELDS, default_cache_dir: their old home)
+    TRACE_FIELDS,
     call_trace_key,
+    default_cache_dir,
     load_traces,
     trace_cache_key,
 )
