@@ -141,8 +141,13 @@ def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_refer
     ax2.legend(uniq.values(), [f"decided {k}" for k in uniq], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax2.set_yticks(range(len(LABELS)), LABELS)
     ax2.set_xlabel("decision time, s from connect")
-    ax2.set_title("decision time by true label", fontsize=10)
-    ax2.grid(axis="x", alpha=0.3)
+    return _finish_times(fig, ax2, title)
+
+
+def _finish_times(fig: Figure, ax, title: str | None) -> Figure:
+    """The decision-times panel's title and grid, the figure's title, the layout."""
+    ax.set_title("decision time by true label", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -418,12 +423,7 @@ def compare_figures(figs: Mapping[str, Any], *, title: str | None = None) -> Fig
     ax2.set_yticks(y, classes)
     ax2.invert_yaxis()
     ax2.set_xlabel("decision time from connect, s (solid: median, pale: p95)")
-    ax2.set_title("decision time by true label", fontsize=10)
-    ax2.grid(axis="x", alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish_times(fig, ax2, title)
 
 
 class Table:

@@ -160,6 +160,15 @@ def _beta_ppf(q: float, a: float, b: float) -> float:
     return float(ppf(q, a, b))
 
 
+def _counts(k: Any, n: Any, confidence: Any, owner: str) -> tuple[int, int]:
+    """``(k, n)`` as ints after checking 0 <= k <= n and 0 < confidence < 1 (errors name ``owner``)."""
+    if isinstance(k, bool) or isinstance(n, bool) or not (0 <= int(k) <= int(n)):
+        raise ParameterError(f"{owner} needs 0 <= k <= n. Got k={k!r}, n={n!r} instead.")
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"The 'confidence' parameter of {owner} must be in (0, 1). Got {confidence!r} instead.")
+    return int(k), int(n)
+
+
 def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Exact two-sided binomial interval for ``k`` successes in ``n`` trials.
 
@@ -171,11 +180,7 @@ def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
     >>> round(hi, 4)  # 1 - 0.025 ** (1 / 10)
     0.3085
     """
-    if isinstance(k, bool) or isinstance(n, bool) or not (0 <= int(k) <= int(n)):
-        raise ParameterError(f"clopper_pearson needs 0 <= k <= n. Got k={k!r}, n={n!r} instead.")
-    if not 0.0 < confidence < 1.0:
-        raise ParameterError(f"The 'confidence' parameter of clopper_pearson must be in (0, 1). Got {confidence!r} instead.")
-    k, n = int(k), int(n)
+    k, n = _counts(k, n, confidence, "clopper_pearson")
     if n == 0:
         return 0.0, 1.0
     alpha = 1.0 - confidence
@@ -194,11 +199,7 @@ def upper_bound(k: int, n: int, *, confidence: float = 0.95) -> float:
     >>> round(upper_bound(0, 100), 4)  # 1 - 0.05 ** (1 / 100)
     0.0295
     """
-    if isinstance(k, bool) or isinstance(n, bool) or not (0 <= int(k) <= int(n)):
-        raise ParameterError(f"upper_bound needs 0 <= k <= n. Got k={k!r}, n={n!r} instead.")
-    if not 0.0 < confidence < 1.0:
-        raise ParameterError(f"The 'confidence' parameter of upper_bound must be in (0, 1). Got {confidence!r} instead.")
-    k, n = int(k), int(n)
+    k, n = _counts(k, n, confidence, "upper_bound")
     if n == 0 or k == n:
         return 1.0
     return float(_beta_ppf(confidence, k + 1, n - k))

@@ -316,6 +316,15 @@ def _ringback_lead(rng: np.random.Generator) -> tuple[np.ndarray, float, str]:
     return rb, answer_s, country
 
 
+def _lead(rng: np.random.Generator, ringback: bool) -> tuple[np.ndarray, float | None, str, float]:
+    """What comes before the answer: ``(audio, answer_s, ringback country, answer time or 0.0)``;
+    in-band ringback when ``ringback``, else nothing (no random draw)."""
+    if not ringback:
+        return np.zeros(0, np.float32), None, "", 0.0
+    pre, answer_s, country = _ringback_lead(rng)
+    return pre, answer_s, country, answer_s or 0.0
+
+
 def _cough(rng: np.random.Generator, level_db: float) -> np.ndarray:
     """One or two coughs: a sharp burst of vocal-tract-shaped noise with a voiced tail."""
     from scipy import signal
@@ -474,12 +483,7 @@ def _human(synth: _Synth, rng: np.random.Generator, *, long: bool, ringback: boo
     if second and event is not None and not ev_before:
         raise ParameterError("a human call with a second utterance takes only an event before the answer.")
     voice, greet, text, again_maker, lang = _human_answer(synth, rng, long=long, voice_kind=voice_kind)
-    pre = np.zeros(0, np.float32)
-    answer_s = None
-    country = ""
-    if ringback:
-        pre, answer_s, country = _ringback_lead(rng)
-    t_ans = answer_s or 0.0
+    pre, answer_s, country, t_ans = _lead(rng, ringback)
     what = ("multi-word turn" if voice.engine in ("speech", "fsdd") else "long greeting") if long else "short answer"
     notes = [f"{what} {text!r} by {voice.describe()}"]
     lead = _onset_lead(rng)
@@ -596,12 +600,7 @@ def _machine_parts(synth: _Synth, rng: np.random.Generator, kind: str) -> tuple[
 
 def _machine(synth: _Synth, rng: np.random.Generator, *, kind: str, beep: bool, ringback: bool) -> _Call:
     voice, parts, gaps, desc = _machine_parts(synth, rng, kind)
-    pre = np.zeros(0, np.float32)
-    answer_s = None
-    country = ""
-    if ringback:
-        pre, answer_s, country = _ringback_lead(rng)
-    t_ans = answer_s or 0.0
+    pre, answer_s, country, t_ans = _lead(rng, ringback)
     onset = t_ans + float(rng.uniform(0.2, 1.2))
     t = onset
     starts = []
