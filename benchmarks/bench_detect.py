@@ -32,10 +32,10 @@ from lsdlab.corpus import load
 from lsdlab.detect import DetectorSettings, make_detector
 from lsdlab.detect.app_amd import AmdSettings
 from lsdlab.detect.model import CadenceClassifier, default_model
-from lsdlab.evaluate import decisions_from_traces, longest_pauses, run_corpus
+from lsdlab.evaluation import decisions_from_traces, longest_pauses, run_corpus
+from lsdlab.evaluation.metrics import figures
+from lsdlab.evaluation.training import build_training_set
 from lsdlab.farend import OfflineFarEnd
-from lsdlab.train import build_training_set
-from lsdlab.tune.metrics import figures
 
 
 def fig(decisions):
@@ -95,7 +95,7 @@ PAUSES_S = (0.4, 0.5, 0.6, 0.7, 0.8)
 
 def greeting_pauses(far, calls, within_s=3.0):
     """How many greetings have speech, and the share of them pausing at least t (each of PAUSES_S)
-    within ``within_s`` of the first speech (lsdlab.evaluate.longest_pauses)."""
+    within ``within_s`` of the first speech (lsdlab.evaluation.longest_pauses)."""
     m = [p for p in longest_pauses(far, calls, within_s=within_s) if p is not None]
     return len(m), {t: sum(p >= t - 1e-9 for p in m) / max(len(m), 1) for t in PAUSES_S}
 

@@ -136,7 +136,7 @@ def dask_vs_jobs(corpus_path: Path, repeats: int, tasks: int) -> dict:
     from dask.distributed import Client, LocalCluster
 
     from lsdlab.corpus import load
-    from lsdlab.evaluate import run_corpus
+    from lsdlab.evaluation import run_corpus
 
     corpus = load(corpus_path)
     t0 = time.perf_counter()

@@ -291,8 +291,8 @@ def phone_speech_figures(real_dev: Path) -> dict:
 
 def verdict_figures(real_dev: Path, jobs: int) -> dict:
     from lsdlab.audio import ChannelSettings as _CS
-    from lsdlab.evaluate import run_corpus
-    from lsdlab.tune.metrics import figures
+    from lsdlab.evaluation import run_corpus
+    from lsdlab.evaluation.metrics import figures
 
     out: dict = {}
     runs_ = [("demo", load_corpus(ROOT / "corpora" / "demo"), {})]

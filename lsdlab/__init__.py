@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
-from . import data  # noqa: E402,F401  (lsdlab.data.settings_path etc. without another import)
+from . import _moved, data  # noqa: E402,F401  (lsdlab.data.settings_path etc. without another import)
 from ._extras import MissingExtraError  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .errors import (  # noqa: E402
     AudioError,
     CorpusError,
@@ -19,7 +19,11 @@ from .errors import (  # noqa: E402
 )
 from .settingsfile import TunedSettings, load_settings, save_settings  # noqa: E402
 
+if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports it on first use
+    from .uas import UASCallChannel
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+_moved.install()  # lsdlab.evaluate, lsdlab.train, lsdlab.tune.metrics: their old names still import
 
 __all__ = [
     "__version__",

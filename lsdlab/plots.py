@@ -20,6 +20,7 @@ import numpy as np
 
 from ._extras import require
 from .errors import ParameterError
+from .evaluation.decisions import DECISIONS, LABELS, REFERENCE_CHAINS, reference_time
 
 require("tune", "lsdlab.plots (and lsdlab report)")
 from matplotlib.figure import Figure  # noqa: E402
@@ -28,8 +29,6 @@ __all__ = ["confusion_matrix", "decision_times", "pareto", "call_timeline", "det
            # notebook plots
            "message_landing", "confusion_matrices", "compare_figures", "Table", "table"]
 
-LABELS = ("human", "machine", "fax", "silence")
-DECISIONS = ("human", "machine", "fax", "unknown")
 _COLORS = {"human": "#1f77b4", "machine": "#d62728", "fax": "#9467bd", "silence": "#7f7f7f", "unknown": "#ff7f0e"}
 
 
@@ -93,28 +92,18 @@ def _get(d: Any, key: str):
     return d.get(key) if isinstance(d, Mapping) else getattr(d, key, None)
 
 
-def _ref_time(d: Any, reference: str) -> float:
-    chain = {"greeting_end": ("greeting_end_s", "speech_onset_s", "answer_s"),
-             "speech_onset": ("speech_onset_s", "answer_s"), "answer": ("answer_s",)}[reference]
-    for k in chain:
-        v = _get(d, k)
-        if v not in (None, ""):
-            return float(v)
-    return 0.0
-
-
 def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_reference: str, agent_connect_ms: int,
                    title: str | None = None) -> Figure:
     """Left: for every person put through to an agent, the time from the country's reference
     (greeting end, speech onset or answer) to the agent's connect, against the delay limit.
     Right: decision time from connect of each class, coloured by decision.
 
-    ``decisions``: :class:`~lsdlab.evaluate.Decision` rows or mappings with ``label``,
+    ``decisions``: :class:`~lsdlab.evaluation.Decision` rows or mappings with ``label``,
     ``decision``, ``decided_at_s`` and the timing labels.
     """
     ref = getattr(delay_reference, "value", delay_reference)
-    if ref not in ("greeting_end", "speech_onset", "answer"):
-        raise ParameterError(f"The 'delay_reference' parameter of decision_times must be greeting_end, speech_onset or answer. Got {delay_reference!r} instead.")
+    if ref not in REFERENCE_CHAINS:
+        raise ParameterError(f"The 'delay_reference' parameter of decision_times must be one of {', '.join(REFERENCE_CHAINS)}. Got {delay_reference!r} instead.")
     limit = delay_limit_ms / 1000.0
     fig = Figure(figsize=(11, 4.2))
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
@@ -125,7 +114,7 @@ def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_refer
         if _get(d, "decision") in ("machine", "fax"):
             fps += 1
             continue
-        waits.append(float(_get(d, "decided_at_s")) + agent_connect_ms / 1000.0 - _ref_time(d, ref))
+        waits.append(float(_get(d, "decided_at_s")) + agent_connect_ms / 1000.0 - reference_time(d, ref)[0])
     if waits:
         w = np.asarray(waits)
         hi = max(limit * 1.6, float(w.max()) + 0.2)
@@ -152,8 +141,13 @@ def decision_times(decisions: Sequence[Any], *, delay_limit_ms: int, delay_refer
     ax2.legend(uniq.values(), [f"decided {k}" for k in uniq], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax2.set_yticks(range(len(LABELS)), LABELS)
     ax2.set_xlabel("decision time, s from connect")
-    ax2.set_title("decision time by true label", fontsize=10)
-    ax2.grid(axis="x", alpha=0.3)
+    return _finish_times(fig, ax2, title)
+
+
+def _finish_times(fig: Figure, ax, title: str | None) -> Figure:
+    """The decision-times panel's title and grid, the figure's title, the layout."""
+    ax.set_title("decision time by true label", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -168,14 +162,14 @@ def pareto(trials: Sequence[Any], *, cost: str = "human_false_positive_rate", ch
            title: str | None = None, recall: str = "detect_recall") -> Figure:
     """The tuner's trials: a recall against ``cost``.
 
-    ``trials``: :class:`~lsdlab.tune.search.TrialRecord` objects or their dicts; ``cost`` is
+    ``trials``: :class:`~lsdlab.evaluation.pareto.TrialRecord` objects or their dicts; ``cost`` is
     ``"human_false_positive_rate"``, ``"abandoned_upper95"`` or ``"machine_p50_s"``;
     ``recall`` is ``"detect_recall"`` (machines and faxes together, the tuner's objective),
     ``"machine_recall"`` or ``"fax_recall"``. Trials within the budget are filled, the others
     hollow; the front (not dominated) is a line; ``chosen`` (a trial number) is a star whose
     legend gives its machine and fax recall separately.
     """
-    from .tune.search import TrialRecord, pareto_front
+    from .evaluation.pareto import TrialRecord, pareto_front
 
     if recall not in _RECALL_NAMES:
         raise ParameterError(f"The 'recall' parameter of pareto must be one of {list(_RECALL_NAMES)}. Got {recall!r} instead; "
@@ -392,7 +386,7 @@ _COMPARED_RATES = (("human_false_positive_rate", "people called\nmachine/fax"), 
 def compare_figures(figs: Mapping[str, Any], *, title: str | None = None) -> Figure:
     """Runs side by side: left, the main rates (%); right, median and p95 decision time per class.
 
-    ``figs``: ``{name: Figures}`` (from :func:`lsdlab.tune.figures`), in display order.
+    ``figs``: ``{name: Figures}`` (from :func:`lsdlab.evaluation.figures`), in display order.
     """
     if not figs:
         raise ParameterError("The 'figs' parameter of compare_figures must name at least one run. Got an empty mapping instead.")
@@ -429,12 +423,7 @@ def compare_figures(figs: Mapping[str, Any], *, title: str | None = None) -> Fig
     ax2.set_yticks(y, classes)
     ax2.invert_yaxis()
     ax2.set_xlabel("decision time from connect, s (solid: median, pale: p95)")
-    ax2.set_title("decision time by true label", fontsize=10)
-    ax2.grid(axis="x", alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish_times(fig, ax2, title)
 
 
 class Table:

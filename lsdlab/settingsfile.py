@@ -38,34 +38,31 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
-from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._hashing import file_sha256
+from ._jsonfile import MAX_SETTINGS_BYTES, MAX_SETTINGS_DEPTH, Checker, is_int, json_type, read_json  # noqa: F401  (the limits lived here)
 from .errors import SettingsError
+from .rules.budget import Budget, DelayReference
 
 if TYPE_CHECKING:  # imported lazily: `import lsdlab` stays light
+    from .detect.model import ModelReference
     from .detect.types import TimerMode
 
 __all__ = [
     "SCHEMA_VERSION",
-    "DETECTOR_BACKENDS",
-    "LABELS",
     "DelayReference",
     "ModelReference",
     "Budget",
     "TunedSettings",
     "load_settings",
     "save_settings",
-    "builtin_model_path",
     "resolve_detector_settings",
     "file_sha256",
     "EVIDENCE_REQUIRED_KEYS",
@@ -74,14 +71,12 @@ __all__ = [
 
 #: The one schema version this lsdlab reads and writes.
 SCHEMA_VERSION = 1
-#: Values of ``detector["backend"]``.
-DETECTOR_BACKENDS = ("default", "app_amd")
-#: Corpus labels (the keys of ``evidence.counts``).
-LABELS = ("human", "machine", "fax", "silence")
-#: Decisions (the columns of ``evidence.confusion``).
-DECISIONS = ("human", "machine", "fax", "unknown")
-#: Keys of ``evidence.decision_time_s``: per class, plus humans measured from greeting end.
-DECISION_TIME_KEYS = LABELS + ("human_after_greeting_end",)
+# The corpus labels (the keys of ``evidence.counts``) and the decisions (the columns of
+# ``evidence.confusion``) are lsdlab.corpus.schema.LABELS and lsdlab.detect.types.DECISIONS,
+# imported when a file is checked (``import lsdlab`` stays light); the old names
+# settingsfile.LABELS/DECISIONS/DECISION_TIME_KEYS still resolve (module __getattr__ below).
+#: Extra key of ``evidence.decision_time_s``: humans measured from the end of their greeting.
+_AFTER_GREETING_KEY = "human_after_greeting_end"
 
 _TOP_KEYS = (
     "schema_version",
@@ -134,51 +129,6 @@ _RATE_DENOMINATORS = {
     "silence_live_rate": "silence",
 }
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_BUILTIN = re.compile(r"^builtin:([A-Za-z0-9_.-]+)$")
-
-
-class DelayReference(str, Enum):
-    """What a country's delay limit is measured from."""
-
-    GREETING_END = "greeting_end"  # US: end of the person's completed greeting
-    SPEECH_ONSET = "speech_onset"  # GB: the first sound of the person's speech
-    ANSWER = "answer"  # CA: the moment the call is answered
-
-
-@dataclass(frozen=True)
-class ModelReference:
-    """The model a settings file uses: where it is and its sha256 (lower-case hex)."""
-
-    reference: str
-    sha256: str
-
-    def to_dict(self) -> dict:
-        return {"reference": self.reference, "sha256": self.sha256}
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The abandoned-call budget and the inputs used to check it."""
-
-    abandoned_rate_max: float
-    dialer_drop_rate: float
-    agent_connect_ms: int
-    delay_limit_ms: int
-    delay_reference: DelayReference
-
-    @property
-    def budget_left(self) -> float:
-        """The share of live calls the detector may abandon: the maximum minus dialer drops."""
-        return self.abandoned_rate_max - self.dialer_drop_rate
-
-    def to_dict(self) -> dict:
-        return {
-            "abandoned_rate_max": self.abandoned_rate_max,
-            "dialer_drop_rate": self.dialer_drop_rate,
-            "agent_connect_ms": self.agent_connect_ms,
-            "delay_limit_ms": self.delay_limit_ms,
-            "delay_reference": self.delay_reference.value,
-        }
 
 
 @dataclass(frozen=True)
@@ -250,7 +200,8 @@ class TunedSettings:
 
         Raises :class:`SettingsError` exactly as :func:`load_settings` does.
         """
-        from . import __version__
+        from ._version import __version__
+        from .detect.model import ModelReference
         from .detect.types import TimerMode
 
         d = {
@@ -273,13 +224,6 @@ class TunedSettings:
 # --------------------------------------------------------------------------- helpers
 
 
-def builtin_model_path(name: str = "default") -> Path:
-    """The packaged model ``lsdlab/detect/models/NAME.skops`` (it may not exist)."""
-    return Path(__file__).resolve().parent / "detect" / "models" / f"{name}.skops"
-
-
-
-
 def _with_model(detector: dict, model: ModelReference | None, model_path: Path | None) -> dict:
     """A copy of a detector dict whose ``model`` is the resolved, checksum-verified model file
     (for a backend with a model), never the raw reference."""
@@ -289,210 +233,35 @@ def _with_model(detector: dict, model: ModelReference | None, model_path: Path |
     return d
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
-def _jtype(v: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, Integral):
-        return "an integer"
-    if isinstance(v, Real):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, (list, tuple)):
-        return "a list"
-    if isinstance(v, dict):
-        return "an object"
-    return type(v).__name__
-
-
-class _Checker:
-    """Collects every problem of one settings document, each naming its key path."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.problems: list[str] = []
-
-    def bad(self, key: str, problem: str, fix: str) -> None:
-        self.problems.append(f"{key}: {problem}; {fix}")
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            if len(self.problems) == 1:
-                raise SettingsError(f"{self.where}: {self.problems[0]}")
-            lines = "\n".join(f"  {p}" for p in self.problems)
-            raise SettingsError(f"{self.where}: {len(self.problems)} problems:\n{lines}")
-
-    # -- structure
-    def keys(self, d: dict, key: str, required: tuple, optional: tuple = ()) -> bool:
-        """Check ``d``'s keys; return True when none is missing or unknown."""
-        ok = True
-        prefix = f"{key}." if key else ""
-        allowed = set(required) | set(optional)
-        for k in d:
-            if k not in allowed:
-                ok = False
-                self.bad(
-                    f"{prefix}{k}",
-                    "unknown key",
-                    f"remove it (allowed keys{' of ' + key if key else ''}: {', '.join(sorted(allowed))})",
-                )
-        for k in required:
-            if k not in d:
-                ok = False
-                self.bad(f"{prefix}{k}", "missing required key", "add it (see lsdlab.settingsfile)")
-        return ok
-
-    def obj(self, v: Any, key: str, *, nullable: bool = False) -> bool:
-        if v is None and nullable:
-            return True
-        if not isinstance(v, dict):
-            self.bad(key, f"must be an object, got {_jtype(v)}", "write a JSON object {...}")
-            return False
-        return True
-
-    def int_range(self, v: Any, key: str, low: int, high: int) -> bool:
-        if not _is_int(v):
-            self.bad(key, f"must be an integer, got {_jtype(v)} {v!r}", f"write an integer in [{low}, {high}]")
-            return False
-        if not low <= v <= high:
-            self.bad(key, f"must be in [{low}, {high}], got {v!r}", f"write an integer in [{low}, {high}]")
-            return False
-        return True
-
-    def real_range(
-        self,
-        v: Any,
-        key: str,
-        low: float,
-        high: float,
-        *,
-        nullable: bool = False,
-        low_open: bool = False,
-        high_open: bool = False,
-    ) -> bool:
-        if v is None and nullable:
-            return True
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        what = f"a number in {interval}" + (" or null" if nullable else "")
-        if not _is_real(v):
-            self.bad(key, f"must be {what}, got {_jtype(v)} {v!r}", f"write {what}")
-            return False
-        x = float(v)
-        if x < low or x > high or (low_open and x == low) or (high_open and x == high):
-            self.bad(key, f"must be {what}, got {v!r}", f"write {what}")
-            return False
-        return True
-
-    def string(self, v: Any, key: str, *, pattern: re.Pattern | None = None, fix: str = "") -> bool:
-        if not isinstance(v, str) or not v.strip():
-            self.bad(key, f"must be a non-empty string, got {_jtype(v)} {v!r}", fix or "write a string")
-            return False
-        if pattern is not None and not pattern.match(v):
-            self.bad(key, f"{v!r} is not in the expected form", fix)
-            return False
-        return True
-
-
 # --------------------------------------------------------------------------- loading
 
 
-#: The largest settings file read (bytes): an exported file is a few KB.
-MAX_SETTINGS_BYTES = 2 * 2**20
-#: The deepest nesting of JSON arrays/objects in a settings file (an exported file has 4).
-MAX_SETTINGS_DEPTH = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(labels, decisions): the corpus's and the detector's, the one vocabulary."""
+    from .corpus.schema import LABELS
+    from .detect.types import DECISIONS
+
+    return LABELS, DECISIONS
 
 
-def _json_depth(raw: bytes) -> int:
-    """The deepest nesting of [ and { in JSON text (brackets inside strings do not count)."""
-    import numpy as np
+def __getattr__(name: str) -> Any:
+    # names that moved below this module, still reachable here (imported on first use)
+    if name in ("ModelReference", "builtin_model_path"):
+        from .detect import model
 
-    b = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
-    step = np.zeros(b.shape, dtype=np.int64)
-    step[(b == ord("[")) | (b == ord("{"))] = 1
-    step[(b == ord("]")) | (b == ord("}"))] = -1
-    return int(np.cumsum(step).max()) if step.size else 0
+        return getattr(model, name)
+    if name == "DETECTOR_BACKENDS":  # values of detector["backend"]: the detector's backend registry
+        from .detect.backends import BACKEND_NAMES
 
-
-def _read_json(path: Path) -> Any:
-    """Read a settings file: a regular file (never a device or FIFO, which could hang or never
-    end), at most MAX_SETTINGS_BYTES, nested at most MAX_SETTINGS_DEPTH deep, strict JSON."""
-    import stat
-
-    where = f"settings file {str(path)!r}"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
-    except FileNotFoundError:
-        raise SettingsError(f"{where}: not found; give the path of a settings file written by `lsdlab tune`") from None
-    except OSError as exc:
-        raise SettingsError(f"{where}: cannot be read ({exc.strerror}); check the path and its permissions") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SettingsError(f"{where}: is not a regular file (a folder, device, FIFO or socket); "
-                                "give the path of a settings file written by `lsdlab tune`")
-        if st.st_size > MAX_SETTINGS_BYTES:
-            raise SettingsError(f"{where}: is too large ({st.st_size} bytes; a settings file is at most "
-                                f"{MAX_SETTINGS_BYTES} bytes); give the file written by `lsdlab tune`")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            raw = f.read(MAX_SETTINGS_BYTES + 1)
-    except OSError as exc:
-        raise SettingsError(f"{where}: cannot be read ({exc.strerror}); check the path and its permissions") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_SETTINGS_BYTES:
-        raise SettingsError(f"{where}: is too large (more than {MAX_SETTINGS_BYTES} bytes); give the file written by `lsdlab tune`")
-    depth = _json_depth(raw)
-    if depth > MAX_SETTINGS_DEPTH:
-        raise SettingsError(f"{where}: is nested {depth} levels deep (at most {MAX_SETTINGS_DEPTH}); "
-                            "it is not a settings file: export it again with `lsdlab tune`")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SettingsError(f"{where}: is not UTF-8 text, so not a JSON settings file; export it again with `lsdlab tune`") from None
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not allowed in a settings file (write a finite number or null)")
-
-    def no_duplicates(pairs: list) -> dict:
-        d: dict = {}
-        for k, v in pairs:
-            if k in d:
-                raise ValueError(f"key {k!r} appears twice")
-            d[k] = v
-        return d
-
-    try:
-        return json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(
-            f"{where}: is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "fix the syntax or export the file again with `lsdlab tune`"
-        ) from None
-    except ValueError as exc:
-        raise SettingsError(f"{where}: is not a valid settings file: {exc}") from None
+        return BACKEND_NAMES
+    if name in ("LABELS", "DECISIONS", "DECISION_TIME_KEYS"):
+        labels, decisions = _vocabulary()
+        return {"LABELS": labels, "DECISIONS": decisions, "DECISION_TIME_KEYS": labels + (_AFTER_GREETING_KEY,)}[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _resolve_model(reference: str, base_dir: Path) -> Path:
-    m = _BUILTIN.match(reference)
-    if m:
-        return builtin_model_path(m.group(1))
-    p = Path(reference).expanduser()
-    return p if p.is_absolute() else (base_dir / p)
-
-
-def _check_evidence(c: _Checker, ev: Any) -> None:
+def _check_evidence(c: Checker, ev: Any) -> None:
+    LABELS, DECISIONS = _vocabulary()
     if not c.obj(ev, "evidence"):
         return
     c.keys(ev, "evidence", EVIDENCE_REQUIRED_KEYS, EVIDENCE_OPTIONAL_KEYS)
@@ -529,13 +298,13 @@ def _check_evidence(c: _Checker, ev: Any) -> None:
     dt = ev.get("decision_time_s")
     if "decision_time_s" in ev and c.obj(dt, "evidence.decision_time_s"):
         assert isinstance(dt, dict)
-        c.keys(dt, "evidence.decision_time_s", LABELS, ("human_after_greeting_end",))
-        for cls in DECISION_TIME_KEYS:
+        c.keys(dt, "evidence.decision_time_s", LABELS, (_AFTER_GREETING_KEY,))
+        for cls in LABELS + (_AFTER_GREETING_KEY,):
             if cls not in dt:
                 continue
             key = f"evidence.decision_time_s.{cls}"
             if c.obj(dt[cls], key) and c.keys(dt[cls], key, ("p50", "p95")):
-                low = -3600.0 if cls == "human_after_greeting_end" else 0.0
+                low = -3600.0 if cls == _AFTER_GREETING_KEY else 0.0
                 for q in ("p50", "p95"):
                     c.real_range(dt[cls][q], f"{key}.{q}", low, 3600.0, nullable=True)
     conf = ev.get("confusion")
@@ -554,11 +323,11 @@ def _check_evidence(c: _Checker, ev: Any) -> None:
             continue
         v = ev[key]
         if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
-            c.bad(f"evidence.{key}", f"must be a list of rule names (strings), got {_jtype(v)} {v!r}",
+            c.bad(f"evidence.{key}", f"must be a list of rule names (strings), got {json_type(v)} {v!r}",
                   'write e.g. ["abandoned_within_budget"]')
 
 
-def _check_detector_agrees(c: _Checker, d: dict) -> None:
+def _check_detector_agrees(c: Checker, d: dict) -> None:
     """Keys the detector settings repeat from the top level must hold the same values."""
     det = d["detector"]
     pairs = (
@@ -583,18 +352,20 @@ def _parse(
     hook: Callable[[dict], Any] | None,
     source: str,
 ) -> TunedSettings:
+    from .detect.backends import BACKEND_NAMES
+    from .detect.model import ModelReference, resolve_model_path
     from .detect.settings import TIMEOUT_RANGE_MS
     from .detect.types import TimerMode
 
-    c = _Checker(where)
+    c = Checker(where)
     if not isinstance(d, dict):
-        raise SettingsError(f"{where}: must hold a JSON object at the top level, got {_jtype(d)}; export it again with `lsdlab tune`")
+        raise SettingsError(f"{where}: must hold a JSON object at the top level, got {json_type(d)}; export it again with `lsdlab tune`")
     c.keys(d, "", _TOP_KEYS)
     # schema_version first: a different version explains every other difference
     if "schema_version" in d:
         v = d["schema_version"]
-        if not _is_int(v):
-            c.bad("schema_version", f"must be the integer {SCHEMA_VERSION}, got {_jtype(v)} {v!r}", f"write {SCHEMA_VERSION}")
+        if not is_int(v):
+            c.bad("schema_version", f"must be the integer {SCHEMA_VERSION}, got {json_type(v)} {v!r}", f"write {SCHEMA_VERSION}")
         elif v != SCHEMA_VERSION:
             c.bad(
                 "schema_version",
@@ -628,10 +399,10 @@ def _parse(
     backend = None
     if "detector" in d and c.obj(d["detector"], "detector"):
         backend = d["detector"].get("backend")
-        if backend not in DETECTOR_BACKENDS:
+        if backend not in BACKEND_NAMES:
             key = "detector.backend"
             problem = "missing required key" if "backend" not in d["detector"] else f"{backend!r} is not a detector backend"
-            c.bad(key, problem, f"write one of {list(DETECTOR_BACKENDS)}")
+            c.bad(key, problem, f"write one of {list(BACKEND_NAMES)}")
             backend = None
     model: ModelReference | None = None
     model_ok = False
@@ -686,7 +457,7 @@ def _parse(
     # The structure is sound: now the checks that touch files and the detector.
     model_path: Path | None = None
     if model_ok and model is not None:
-        model_path = _resolve_model(model.reference, base_dir)
+        model_path = resolve_model_path(model.reference, base_dir)
         if not model_path.is_file():
             c.bad("model.reference", f"{model.reference!r} names {str(model_path)!r}, which does not exist",
                   "put the model file there or correct the reference (relative paths start at the settings file's folder)")
@@ -779,7 +550,7 @@ def load_settings(
             "pass the path of a file written by `lsdlab tune`"
         )
     path = Path(path_or_dict)
-    d = _read_json(path)
+    d = read_json(path)
     base = Path(base_dir) if base_dir is not None else path.resolve().parent
     return _parse(d, where=f"settings file {str(path)!r}", base_dir=base, hook=hook, source=str(path))
 
@@ -846,14 +617,19 @@ def resolve_detector_settings(
     ParameterError
         ``obj`` of an unknown type, or settings of a backend other than ``backend``.
     """
-    from .detect import DetectorSettings, settings_from_dict, with_call_options
-    from .detect.app_amd import AmdSettings
+    from .detect.backends import (
+        DEFAULT_BACKEND,
+        get_backend,
+        is_detector_settings,
+        settings_from_dict,
+    )
+    from .detect.model import is_builtin, resolve_model_path
     from .errors import ParameterError
 
     tuned: TunedSettings | None = None
     if obj is None:
-        det: Any = AmdSettings() if backend == "app_amd" else DetectorSettings()
-    elif isinstance(obj, (DetectorSettings, AmdSettings)):
+        det: Any = get_backend(backend or DEFAULT_BACKEND, owner="--backend").settings_class()
+    elif is_detector_settings(obj):
         det = obj
     elif isinstance(obj, TunedSettings):
         tuned = obj
@@ -864,14 +640,14 @@ def resolve_detector_settings(
             det = settings_from_dict(obj)
     elif isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
-        d = _read_json(path)
+        d = read_json(path)
         if isinstance(d, dict) and "schema_version" in d:
             hook = _detector_hook(None)
             tuned = _parse(d, where=f"settings file {str(path)!r}", base_dir=path.resolve().parent, hook=hook,
                            source=str(path))
         else:
-            if isinstance(d, dict) and isinstance(d.get("model"), str) and not _BUILTIN.match(d["model"]):
-                d = {**d, "model": str(_resolve_model(d["model"], path.resolve().parent))}
+            if isinstance(d, dict) and isinstance(d.get("model"), str) and not is_builtin(d["model"]):
+                d = {**d, "model": str(resolve_model_path(d["model"], path.resolve().parent))}
             try:
                 det = settings_from_dict(d)
             except SettingsError as exc:
@@ -885,10 +661,10 @@ def resolve_detector_settings(
         det = tuned.detector_settings
         if det is None or isinstance(det, dict):
             det = settings_from_dict(tuned.detector_dict())
-        det = with_call_options(det, timeout_ms=tuned.lsd_timeout_milliseconds, timer_mode=tuned.timer_mode)
+        det = det.with_call(tuned.lsd_timeout_milliseconds, tuned.timer_mode)
     if backend is not None and backend != det.backend:
         raise ParameterError(f"{owner}: backend {backend} conflicts with settings of the {det.backend!r} backend; "
                              "drop --backend or pass settings of that backend.")
     if timeout_ms is not None or timer_mode is not None:
-        det = with_call_options(det, timeout_ms=timeout_ms, timer_mode=timer_mode)
+        det = det.with_call(timeout_ms, timer_mode)
     return det

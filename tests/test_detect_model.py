@@ -239,3 +239,34 @@ def test_vectorised_tree_walk_equals_the_python_loop_bit_for_bit(fitted, rng):
                 A[rng.integers(len(A)), feat] = thr
     for x in A.tolist():
         assert model._tree_sum(x) == model._tree_sum_loop(x)
+
+
+def test_model_references_are_parsed_resolved_and_hashed_in_detect_model(tmp_path):
+    """One owner of model references (issue 12): builtin:NAME, ~ and paths relative to a
+    settings file's folder, the recorded reference and its sha256; settings files, the export
+    and the trace cache all use it."""
+    from lsdlab._hashing import file_sha256
+    from lsdlab.detect.model import (
+        builtin_model_path,
+        is_builtin,
+        model_reference,
+        resolve_model_path,
+    )
+
+    assert resolve_model_path("builtin:default") == BUILTIN_MODEL == builtin_model_path("default")
+    assert is_builtin("builtin:default") and not is_builtin("builtin:") and not is_builtin("models/x.skops")
+    assert resolve_model_path("m.skops", tmp_path) == tmp_path / "m.skops"
+    assert resolve_model_path("m.skops") == Path("m.skops")  # no folder given: left relative
+    ref, path = model_reference("builtin:default")
+    assert ref.reference == "builtin:default" and ref.sha256 == file_sha256(BUILTIN_MODEL) and path == BUILTIN_MODEL
+    (tmp_path / "m.skops").write_bytes(BUILTIN_MODEL.read_bytes())
+    ref, path = model_reference("m.skops", tmp_path)
+    assert ref.reference == str(tmp_path / "m.skops") and ref.sha256 == file_sha256(BUILTIN_MODEL)
+    with pytest.raises(ModelError, match=r"'gone\.skops' names .* which does not exist"):
+        model_reference("gone.skops", tmp_path)
+    # the settings file's names are the same objects (no second parser)
+    import lsdlab.settingsfile as sf
+    from lsdlab.detect import model as dm
+
+    assert sf.ModelReference is dm.ModelReference and sf.builtin_model_path is dm.builtin_model_path
+    assert not hasattr(sf, "_BUILTIN") and not hasattr(sf, "_resolve_model")

@@ -222,7 +222,7 @@ def test_longest_pauses_measures_the_gap_between_real_utterances(tmp_path):
     from lsdlab.corpus import load
     from lsdlab.corpus.demo import trim_silence
     from lsdlab.errors import ParameterError
-    from lsdlab.evaluate import longest_pauses
+    from lsdlab.evaluation import longest_pauses
     from lsdlab.farend import OfflineFarEnd
 
     hello = speech("hello")
@@ -255,7 +255,7 @@ def test_demo_machines_pause_like_real_greetings():
     channel model). The earlier recipe paused >= 0.5 s in 38% of them and >= 0.6 s in 16%:
     that made machines look like people who stopped to wait for an answer."""
     from lsdlab.corpus import load
-    from lsdlab.evaluate import longest_pauses
+    from lsdlab.evaluation import longest_pauses
     from lsdlab.farend import OfflineFarEnd
 
     if not (DEMO / "manifest.csv").is_file():
@@ -306,7 +306,7 @@ def test_evaluate_refuses_to_overwrite_its_settings_or_audio(small_corpus, tmp_p
     ids=["under-a-file", "missing-folder", "a-folder", "empty"],
 )
 def test_bad_output_paths_fail_before_the_work_in_one_line(small_corpus, tmp_path, capsys, monkeypatch, where, pattern):
-    import lsdlab.evaluate
+    import lsdlab.evaluation.runner
 
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()
@@ -314,7 +314,7 @@ def test_bad_output_paths_fail_before_the_work_in_one_line(small_corpus, tmp_pat
     def never(*a, **k):
         raise AssertionError("the corpus was run before the output path was checked")
 
-    monkeypatch.setattr(lsdlab.evaluate, "run_corpus", never)
+    monkeypatch.setattr(lsdlab.evaluation.runner, "run_corpus", never)
     target = str(tmp_path / where) if where else ""
     for argv in (["evaluate", str(small_corpus), "--decisions", target],
                  ["regress", str(small_corpus), "--baseline", target, "--update"]):
@@ -327,12 +327,12 @@ def test_bad_output_paths_fail_before_the_work_in_one_line(small_corpus, tmp_pat
 
 
 def test_train_refuses_a_model_path_its_report_would_overwrite(small_corpus, tmp_path, capsys, monkeypatch):
-    import lsdlab.train
+    import lsdlab.evaluation.training
 
     def never(*a, **k):
         raise AssertionError("training started before the output paths were checked")
 
-    monkeypatch.setattr(lsdlab.train, "build_training_set", never)
+    monkeypatch.setattr(lsdlab.evaluation.training, "build_training_set", never)
     code, _, err = run(capsys, "train", str(small_corpus), "--out", str(tmp_path / "m.json"), "--no-progress")
     assert code == 2 and "report" in _one_error_line(err)
     code, _, err = run(capsys, "train", str(small_corpus), "--out", str(small_corpus / "manifest.csv"), "--no-progress")
@@ -390,7 +390,7 @@ def _alive(pids: set[int]) -> set[int]:
 _THREADED = """
 import sys, threading, time
 from lsdlab.corpus import load
-from lsdlab.evaluate import run_corpus
+from lsdlab.evaluation import run_corpus
 if __name__ == "__main__":
     threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # another thread: the fork server is used
     c = load(sys.argv[1])
@@ -450,7 +450,7 @@ def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
 _NO_GUARD = """
 import sys
 from lsdlab.corpus import load
-from lsdlab.evaluate import run_corpus
+from lsdlab.evaluation import run_corpus
 c = load(sys.argv[1])
 print(len(run_corpus(c.subset(c.calls[:16]), jobs=2, progress=True)), "decisions")
 """

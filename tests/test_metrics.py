@@ -300,7 +300,25 @@ def test_from_call_and_verdict():
     call = Call(path="x.wav", label=Label.HUMAN, audio_path="/x.wav", duration_s=3.0, greeting_end_s=0.9, speech_onset_s=0.3)
     v = Verdict(at_s=1.4, far_end_type=FarEndType.LIVE, reason=Reason.SHORT_GREETING, confidence=0.9)
     d = CallDecision.from_call(call, v)
-    assert d == CallDecision("x.wav", "human", "human", 1.4, greeting_end_s=0.9, speech_onset_s=0.3)
+    assert d == CallDecision("x.wav", "human", "human", 1.4, reason="SHORT_GREETING", confidence=0.9,
+                             greeting_end_s=0.9, speech_onset_s=0.3)
+    # one decision record: the runner's rows and the metrics' input are the same class
+    from lsdlab.evaluation import Decision
+
+    assert CallDecision is Decision and Decision.of(call, v) == d
+
+
+def test_one_delay_reference_rule_for_metrics_plots_and_report():
+    """The delay clock's start (with its fallback to earlier labels) is written once: the metrics
+    count lateness with it and the report draws each call's deadline with it."""
+    from lsdlab.evaluation.decisions import reference_time
+
+    row = {"greeting_end_s": "", "speech_onset_s": "0.4", "answer_s": "0.1"}
+    assert reference_time(row, "greeting_end") == (0.4, True)
+    assert reference_time(row, "speech_onset") == (0.4, False)
+    assert reference_time(CallDecision("a", H, H, 1.0), "answer") == (0.0, True)
+    with pytest.raises(ParameterError, match="delay reference"):
+        reference_time(row, "onset")
 
 
 @pytest.mark.parametrize(
@@ -336,7 +354,7 @@ def _machines(n: int, detected: int, faxes: int = 2, faxes_detected: int = 2) ->
 
 
 def _warning(calls, ref="speech_onset", country="GB"):
-    from lsdlab.tune.metrics import _figures_warning
+    from lsdlab.evaluation.metrics import _figures_warning
 
     return _figures_warning(figures(HUMANS + calls, delay_limit_ms=2000, delay_reference=ref, agent_connect_ms=300), country)
 
@@ -355,7 +373,7 @@ def test_almost_no_machine_and_no_fax_detected():
 
 
 def test_machine_recall_at_the_threshold_is_not_warned():
-    from lsdlab.tune.metrics import LOW_MACHINE_RECALL
+    from lsdlab.evaluation.metrics import LOW_MACHINE_RECALL
 
     assert LOW_MACHINE_RECALL == 0.05
     assert _warning(_machines(100, 5)) is None

@@ -12,9 +12,8 @@ from lsdlab import plots
 from lsdlab.corpus import load
 from lsdlab.detect import DetectorSettings
 from lsdlab.errors import ParameterError
-from lsdlab.evaluate import _farend, run_corpus
-from lsdlab.tune.metrics import figures
-from lsdlab.tune.search import TrialRecord
+from lsdlab.evaluation import TrialRecord, offline_far_end, run_corpus
+from lsdlab.evaluation.metrics import figures
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
 
@@ -83,7 +82,7 @@ def test_pareto_plots_machine_recall_apart_from_faxes():
 
 
 def test_call_timeline_shows_the_detector(small):
-    far = _farend(small, None, 0.0, 0)
+    far = offline_far_end(small, None, 0.0, 0)
     call = small.by_label("machine")[0]
     y = far.audio(call.path)
     tl = plots.detector_timeline(y, DetectorSettings())
@@ -99,7 +98,7 @@ def test_call_timeline_shows_the_detector(small):
 def test_call_timeline_app_amd(small):
     from lsdlab.detect.app_amd import AmdSettings
 
-    far = _farend(small, None, 0.0, 0)
+    far = offline_far_end(small, None, 0.0, 0)
     call = small.by_label("human")[0]
     f = plots.call_timeline(far.audio(call.path), AmdSettings(), call=call)
     assert isinstance(f, Figure)

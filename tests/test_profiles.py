@@ -9,10 +9,10 @@ import pytest
 
 from lsdlab.cli import main
 from lsdlab.errors import SettingsError
-from lsdlab.tune import DelayReference, Profile, list_profiles, load_profile, profile_codes
+from lsdlab.rules import DelayReference, Profile, list_profiles, load_profile, profile_codes
 
 PACKAGED = ("US", "GB", "CA", "DE", "FR", "AU", "generic")
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "lsdlab" / "tune" / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "lsdlab" / "rules" / "profiles"
 
 
 def test_packaged_codes():

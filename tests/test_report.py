@@ -13,7 +13,7 @@ from _subset import subset_corpus
 from lsdlab.cli import main
 from lsdlab.errors import ParameterError
 from lsdlab.tune import export, tune, write_report
-from lsdlab.tune.export import record_path
+from lsdlab.tune.settings_export import record_path
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
 

@@ -23,7 +23,7 @@ from lsdlab.corpus import load
 from lsdlab.detect import FEATURE_NAMES, CallTrace, DetectorSettings, trace_audio
 from lsdlab.detect.model import BUILTIN_MODEL, CompiledModel, load_compiled, load_model
 from lsdlab.errors import ParameterError
-from lsdlab.evaluate import run_corpus, trace_corpus
+from lsdlab.evaluation import run_corpus, trace_corpus
 from lsdlab.tune.search import tune
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,13 +44,13 @@ def test_workers_are_forked_even_after_a_progress_bar_started(tmp_path):
     script.write_text(textwrap.dedent("""
         import os, sys
         from tqdm.auto import tqdm
-        from lsdlab.evaluate import _map
+        from lsdlab.evaluation import map_calls
 
         def parent(_):
             return os.getppid()
 
         tqdm(total=1, disable=True).close()  # tqdm's monitor thread now runs
-        got = set(_map(parent, list(range(16)), jobs=2, progress=True, desc="x"))
+        got = set(map_calls(parent, list(range(16)), jobs=2, progress=True, desc="x"))
         print(got == {os.getpid()})
     """))
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
@@ -94,7 +94,7 @@ def test_dask_local_cluster_decisions_equal_serial(small):
 
 def test_cluster_needs_a_valid_spec():
     pytest.importorskip("distributed")
-    from lsdlab.evaluate import connect
+    from lsdlab.evaluation import connect
 
     with pytest.raises(ParameterError, match="local:N"):
         connect("localhost:two")

@@ -448,7 +448,7 @@ def test_detector_settings_hold_the_checked_model_not_a_planted_one(tmp_path, go
     """A settings file in A/ used from B/ must give A/model.skops (sha256 checked), never ./model.skops."""
     if not builtin_model_path("default").is_file():
         pytest.skip("no packaged model")
-    from lsdlab._detect_cli import load_any_settings
+    from lsdlab.cli.detect import load_any_settings
     from lsdlab.detect import make_detector
 
     path, model = _tuned_in_folder(tmp_path / "A", good, detector_model=detector_model)

@@ -166,7 +166,8 @@ def test_timeout_from_answer_detect_on_early_ringback(far, channels, demo_calls)
 
 
 def _tuned(tmp_path):
-    from lsdlab.settingsfile import TunedSettings, builtin_model_path, file_sha256, save_settings
+    from lsdlab.detect.model import builtin_model_path
+    from lsdlab.settingsfile import TunedSettings, file_sha256, save_settings
 
     det = DetectorSettings(timeout_ms=3500, timer_mode=TimerMode.TIMEOUT_FROM_ANSWER_DETECT).to_dict()
     times = {k: {"p50": 1.0, "p95": 2.0} for k in ("human", "machine", "fax", "silence", "human_after_greeting_end")}
@@ -201,6 +202,20 @@ def test_tuned_settings_give_timeout_and_mode(far, channels, demo_calls, tmp_pat
                       lsd_timeout_milliseconds=1500)
     assert (d.lsd_settings.timeout_ms, d.lsd_settings.timer_mode) == (1500, TimerMode.TIMEOUT_FROM_ANSWER_DETECT)
     assert d.far_end_type == ch.CallFarEndType.UNKNOWN
+
+
+def test_app_amd_settings_take_the_call_timeout(far, channels, demo_calls):
+    """start_call takes detector settings of any backend through the one resolver; an explicit
+    lsd_timeout_milliseconds becomes app_amd's total_analysis_time_ms (settings.with_call)."""
+    from lsdlab.detect.app_amd import AmdSettings
+
+    ch = channels[2]
+    rec = demo_calls["machine"][0]
+    st, d = _lsd_call(ch, far.uri(rec, ring_s=0.1), live_speaker_detect=AmdSettings(), lsd_timeout_milliseconds=4000,
+                      codecs=_law(rec))
+    assert st == ch.State.ANSWERED
+    assert isinstance(d.lsd_settings, AmdSettings) and d.lsd_settings.total_analysis_time_ms == 4000
+    assert d.far_end_type is not None and d.lsd_decided_at_s <= 4.0 + TOL_S  # AMD() decides within its window
 
 
 # -- sipp: a SIP peer nobody here wrote, streaming corpora/demo recordings ---------------

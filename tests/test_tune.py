@@ -14,9 +14,9 @@ from lsdlab.cli import main
 from lsdlab.corpus import load
 from lsdlab.detect import DetectorSettings, make_detector, settings_from_dict
 from lsdlab.errors import ParameterError, SettingsError
+from lsdlab.evaluation import load_traces, pareto_front
 from lsdlab.tune import export, humans_needed, load_profile, score, tune, upper_bound
-from lsdlab.tune.export import record_path
-from lsdlab.tune.search import load_traces, pareto_front
+from lsdlab.tune.settings_export import record_path
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "corpora" / "demo"
@@ -81,7 +81,7 @@ def test_deterministic_for_a_seed(demo, traces):
 
 
 def test_score_is_cheap_and_matches_the_stream(demo, traces):
-    from lsdlab.evaluate import run_corpus
+    from lsdlab.evaluation import run_corpus
 
     prof = load_profile("US")
     s = DetectorSettings(machine_threshold=0.97, timeout_ms=4000)
@@ -229,7 +229,7 @@ def test_adding_a_call_traces_only_that_call(tmp_path, caplog):
     small = load(subset_corpus(tmp_path / "a", {"human": 2, "machine": 2}))
     load_traces(small, cache_dir=tmp_path / "cache")
     bigger = load(subset_corpus(tmp_path / "b", {"human": 3, "machine": 2}))  # another folder, one call more
-    with caplog.at_level("INFO", logger="lsdlab.tune.search"):
+    with caplog.at_level("INFO", logger="lsdlab.evaluation.traces"):
         got = load_traces(bigger, cache_dir=tmp_path / "cache")
     assert "4 from the cache, 1 traced" in caplog.text
     assert got == load_traces(bigger, cache_dir=False)

@@ -18,11 +18,11 @@ import pytest
 from _subset import copy_rows, subset_corpus
 
 from lsdlab.cli import main
+from lsdlab.evaluation.metrics import LOW_MACHINE_RECALL
 from lsdlab.tune import export, load_profile, tune
-from lsdlab.tune.export import record_path
-from lsdlab.tune.metrics import LOW_MACHINE_RECALL
 from lsdlab.tune.provenance import voice_kind
 from lsdlab.tune.report import _write
+from lsdlab.tune.settings_export import record_path
 
 DEMO = Path(__file__).resolve().parent.parent / "corpora" / "demo"
 

@@ -1,18 +1,10 @@
-"""Cutting audio into frames, levels in dBFS."""
+"""Levels in dBFS: measuring and setting them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
-__all__ = ["iter_frames", "dbfs", "rms_dbfs", "set_level"]
-
-
-def iter_frames(y: np.ndarray, frame_length: int) -> Iterator[np.ndarray]:
-    """Yield consecutive pieces of ``y`` of ``frame_length`` samples (the last may be short)."""
-    for i in range(0, len(y), frame_length):
-        yield y[i : i + frame_length]
+__all__ = ["dbfs", "rms_dbfs", "set_level"]
 
 
 def dbfs(power: np.ndarray | float) -> np.ndarray:

@@ -15,12 +15,19 @@ import soundfile as sf
 from .._hashing import file_sha256
 from ..audio.io import audio_info, nonfinite_samples
 from ..errors import AudioError, CorpusError
-from .schema import PASSTHROUGH_COLUMNS, REQUIRED_COLUMNS, TIMING_COLUMNS, Call, Label, Problem
+from .schema import (
+    LABELS,
+    PASSTHROUGH_COLUMNS,
+    REQUIRED_COLUMNS,
+    TIMING_COLUMNS,
+    Call,
+    Label,
+    Problem,
+)
 
-__all__ = ["Corpus", "check", "load", "MANIFEST"]
+__all__ = ["Corpus", "check", "load_corpus", "load", "MANIFEST"]
 
 MANIFEST = "manifest.csv"
-_LABELS = [lab.value for lab in Label]
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class Corpus:
 
     def counts(self) -> dict[str, int]:
         c = Counter(call.label.value for call in self.calls)
-        return {lab: c.get(lab, 0) for lab in _LABELS}
+        return {lab: c.get(lab, 0) for lab in LABELS}
 
     def subset(self, calls) -> Corpus:
         """A corpus of some of these calls (same root)."""
@@ -147,9 +154,9 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None) ->
         label = row["label"]
         if labels is not None and label not in labels:
             continue
-        label_ok = label in _LABELS
+        label_ok = label in LABELS
         if not label_ok:
-            problems.append(Problem(ms, lineno, f"{rel}: unknown label {label!r}; use one of {', '.join(_LABELS)}."))
+            problems.append(Problem(ms, lineno, f"{rel}: unknown label {label!r}; use one of {', '.join(LABELS)}."))
         apath = (root / rel).resolve()
         # one recording is one call however it is written: m.wav, ./m.wav, sub//m.wav and a
         # symlink to it inside the corpus are the same file
@@ -223,11 +230,11 @@ def _labels(labels) -> tuple[str, ...] | None:
     if labels is None:
         return None
     labels = (labels,) if isinstance(labels, str) else tuple(labels)
-    bad = [x for x in labels if x not in _LABELS]
+    bad = [x for x in labels if x not in LABELS]
     if bad:
         from ..errors import ParameterError
 
-        raise ParameterError(f"The 'labels' parameter must name labels among {_LABELS}. Got {bad} instead.")
+        raise ParameterError(f"The 'labels' parameter must name labels among {LABELS}. Got {bad} instead.")
     return labels
 
 
@@ -239,7 +246,7 @@ def check(root: str | os.PathLike, *, labels=None) -> list[Problem]:
     return _validate(root, _labels(labels))[1]
 
 
-def load(root: str | os.PathLike, *, labels=None) -> Corpus:
+def load_corpus(root: str | os.PathLike, *, labels=None) -> Corpus:
     """Load a corpus folder, validated; raise one :class:`CorpusError` listing every problem.
 
     ``labels`` keeps only rows with those labels (e.g. ``('machine',)`` to use the machine
@@ -250,3 +257,8 @@ def load(root: str | os.PathLike, *, labels=None) -> Corpus:
         raise CorpusError(str(root), problems)
     root = Path(root).resolve()
     return Corpus(root, tuple(calls), _hash_calls(root, calls))
+
+
+#: The old name of :func:`load_corpus` (kept: scripts import it; beside ``lsdlab.audio.load`` it
+#: made every notebook rename one of the two).
+load = load_corpus

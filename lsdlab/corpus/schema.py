@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["Label", "REQUIRED_COLUMNS", "TIMING_COLUMNS", "PASSTHROUGH_COLUMNS", "Call", "Problem"]
+__all__ = ["Label", "LABELS", "REQUIRED_COLUMNS", "TIMING_COLUMNS", "PASSTHROUGH_COLUMNS", "Call", "Problem"]
 
 
 class Label(str, Enum):
@@ -18,6 +18,10 @@ class Label(str, Enum):
     MACHINE = "machine"
     FAX = "fax"
     SILENCE = "silence"
+
+
+#: The corpus labels, in the order reports and confusion matrices list them.
+LABELS: tuple[str, ...] = tuple(lab.value for lab in Label)
 
 
 REQUIRED_COLUMNS = ("path", "label")

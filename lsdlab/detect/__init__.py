@@ -5,16 +5,15 @@ The detector knows nothing of SIP: it is fed 8 kHz audio from connect and raises
 
 from __future__ import annotations
 
-from dataclasses import replace as _replace
-
 import numpy as np
 
 from ..audio.io import SR, resample, valid_audio
 from ..errors import ParameterError
+from .backends import BACKEND_NAMES, Backend, backend_of, get_backend, settings_from_dict
 from .base import HOP, StreamingDetector
 from .detector import CallTrace, LiveSpeakerDetector
 from .features import FEATURE_NAMES
-from .settings import TIMEOUT_RANGE_MS, DetectorSettings, check_timeout_ms, settings_from_dict
+from .settings import TIMEOUT_RANGE_MS, DetectorSettings, check_timeout_ms
 from .types import (
     AnswerDetected,
     Beep,
@@ -38,6 +37,10 @@ __all__ = [
     "CallTrace",
     "DetectorSettings",
     "settings_from_dict",
+    "BACKEND_NAMES",
+    "Backend",
+    "get_backend",
+    "backend_of",
     "check_timeout_ms",
     "make_detector",
     "with_call_options",
@@ -59,31 +62,26 @@ __all__ = [
 
 def make_detector(settings=None) -> StreamingDetector:
     """A detector for ``settings`` of any backend (DetectorSettings or AmdSettings)."""
-    if settings is None or isinstance(settings, DetectorSettings):
+    if settings is None:
         return LiveSpeakerDetector(settings)
-    from .app_amd import AmdSettings, AppAmdDetector
-
-    if isinstance(settings, AmdSettings):
-        return AppAmdDetector(settings)
     if isinstance(settings, dict):
-        return make_detector(settings_from_dict(settings))
-    raise ParameterError(
-        f"The 'settings' parameter of make_detector must be DetectorSettings, AmdSettings or a "
-        f"settings dict. Got {type(settings).__name__} instead."
-    )
+        settings = settings_from_dict(settings)
+    try:
+        backend = backend_of(settings)
+    except ParameterError:
+        raise ParameterError(
+            f"The 'settings' parameter of make_detector must be DetectorSettings, AmdSettings or a "
+            f"settings dict. Got {type(settings).__name__} instead."
+        ) from None
+    return backend.detector_class(settings)
 
 
 def with_call_options(settings, *, timeout_ms: int | None = None, timer_mode: TimerMode | str | None = None):
-    """``settings`` with a call's LSD timeout and timer mode applied (any backend)."""
+    """``settings`` (any backend; None: the default one's) with a call's LSD timeout and timer
+    mode applied: ``settings.with_call(timeout_ms, timer_mode)``."""
     if settings is None:
         settings = DetectorSettings()
-    changes: dict = {}
-    if timeout_ms is not None:
-        check_timeout_ms(timeout_ms, "start_call", "lsd_timeout_milliseconds")
-        changes["timeout_ms" if isinstance(settings, DetectorSettings) else "total_analysis_time_ms"] = int(timeout_ms)
-    if timer_mode is not None and isinstance(settings, DetectorSettings):
-        changes["timer_mode"] = TimerMode(timer_mode) if not isinstance(timer_mode, TimerMode) else timer_mode
-    return _replace(settings, **changes) if changes else settings
+    return backend_of(settings, owner="settings").settings_class.with_call(settings, timeout_ms, timer_mode)
 
 
 def _prepare(y, sr: int, owner: str) -> np.ndarray:
@@ -97,6 +95,31 @@ def _prepare(y, sr: int, owner: str) -> np.ndarray:
 
 def classify(y, sr: int = SR, settings=None, *, frame_length: int = 160, stop_at_verdict: bool = True) -> Verdict:
     """Classify a whole clip (audio from connect). Same result as streaming it frame by frame.
+
+    Parameters
+    ----------
+    y : array of float or int16
+        The far end's audio from the moment the call connected (mono).
+    sr : int
+        Its sample rate; anything other than 8000 Hz is resampled to 8 kHz first.
+    settings : DetectorSettings, AmdSettings, dict or None
+        Settings of any backend (a dict: as :func:`settings_from_dict` reads); None: the
+        default backend's defaults.
+    frame_length : int
+        Samples pushed at a time (1 to 10**6); the verdict does not depend on it.
+    stop_at_verdict : bool
+        Stop at the verdict (True) or push the whole clip before ending the stream.
+
+    Returns
+    -------
+    Verdict
+        The one verdict: far-end type, reason, confidence and ``decided_at_s``. A clip that
+        ends before any verdict gives ``UNKNOWN``/``HANGUP`` at its end.
+
+    Raises
+    ------
+    ParameterError
+        Audio that is empty, not finite or not 1-D; a bad ``sr``, ``frame_length`` or settings.
 
     Examples
     --------

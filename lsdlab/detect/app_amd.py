@@ -66,6 +66,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, fields
+from dataclasses import replace as _dc_replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +75,7 @@ from .._validation import check_int_range
 from ..errors import ParameterError, SettingsError
 from .amdconf import format_amd_conf, parse_amd_args, parse_amd_conf
 from .base import HOP, StreamingDetector
+from .readiness import CompanionReadiness
 from .types import Event, FarEndType, GreetingEnd, Reason, SpeechOnset
 
 __all__ = ["AmdSettings", "AppAmdDetector", "FRAME_MS", "FRAME_SAMPLES"]
@@ -187,6 +189,20 @@ class AmdSettings:
         except ParameterError as exc:
             raise SettingsError(str(exc)) from None
 
+    def with_call(self, timeout_ms: int | None = None, timer_mode: Any = None) -> AmdSettings:
+        """These settings with a call's LSD timeout applied (None: keep this setting's own).
+
+        ``timeout_ms`` becomes ``total_analysis_time_ms`` (AMD()'s whole analysis window);
+        ``timer_mode`` is accepted for the common signature and ignored: AMD() always starts
+        its clock at the answer.
+        """
+        if timeout_ms is None:
+            return self
+        from .settings import check_timeout_ms
+
+        check_timeout_ms(timeout_ms, "start_call", "lsd_timeout_milliseconds")
+        return _dc_replace(self, total_analysis_time_ms=int(timeout_ms))
+
     # -- Asterisk formats -------------------------------------------------------------
     def to_amd_conf(self) -> str:
         """An Asterisk amd.conf ``[general]`` section with these values."""
@@ -256,7 +272,7 @@ _CAUSE_REASON = {
 }
 
 
-class AppAmdDetector(StreamingDetector):
+class AppAmdDetector(CompanionReadiness, StreamingDetector):
     """Asterisk's AMD() as a streaming lsdlab detector.
 
     Parameters

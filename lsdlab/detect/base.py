@@ -84,39 +84,22 @@ class StreamingDetector:
 
     def arm_machine_ready(self, *, min_beep_ms: int = 180, post_beep_silence_ms: int = 1000,
                           no_beep_silence_ms: int = 4000) -> list[Event]:
-        """Raise :class:`~lsdlab.detect.types.MachineReady` once the machine is ready to record.
+        """Raise :class:`~lsdlab.detect.types.MachineReady` once the machine is ready to record
+        (after a beep of at least ``min_beep_ms`` and ``post_beep_silence_ms`` of silence, or
+        after ``no_beep_silence_ms`` of silence: the UAS API's ``wait_for_answer_machine``).
 
-        Ready after a beep of at least ``min_beep_ms`` followed by ``post_beep_silence_ms`` of
-        silence, or after ``no_beep_silence_ms`` of uninterrupted silence (the UAS API's
-        ``wait_for_answer_machine``). Backends without tone tracking of their own (app_amd)
-        start a beep and silence listener now: a beep before this call is not seen.
+        Every backend provides it: the default detector from its own tone tracking, others by
+        mixing in :class:`lsdlab.detect.readiness.CompanionReadiness`.
         """
-        from .detector import LiveSpeakerDetector
-        from .settings import DetectorSettings
-
-        comp = LiveSpeakerDetector(DetectorSettings(timeout_ms=10000, model="none"), readiness_only=True)
-        comp.arm_machine_ready(min_beep_ms=min_beep_ms, post_beep_silence_ms=post_beep_silence_ms,
-                               no_beep_silence_ms=no_beep_silence_ms)
-        self._companion = comp
-        self._companion_offset_s = self.time_s
-        return []
+        raise NotImplementedError(
+            f"{type(self).__name__} has no arm_machine_ready; a backend without tone tracking of its own "
+            "mixes in lsdlab.detect.readiness.CompanionReadiness (before StreamingDetector in its bases)."
+        )
 
     # -- for subclasses -------------------------------------------------------------
-    _companion: StreamingDetector | None = None
-    _companion_offset_s = 0.0
-
     def _process(self, hops: np.ndarray) -> list[Event]:
-        out = self._run_block(hops)
-        if self._companion is not None:
-            from .types import MachineReady
-
-            ready = [MachineReady(at_s=round(e.at_s + self._companion_offset_s, 6), after_beep=e.after_beep)
-                     for e in self._companion._run_block(hops) if isinstance(e, MachineReady)]
-            if ready:
-                self._companion = None
-                self.events.extend(ready)
-                out += ready
-        return out
+        """Process complete hops: the detector's own analysis (a mixin may add listeners)."""
+        return self._run_block(hops)
 
     def _run_block(self, hops: np.ndarray) -> list[Event]:
         """Process complete hops, shape (n, 80); subclasses may batch their analysis here."""

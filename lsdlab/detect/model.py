@@ -20,8 +20,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
     from ._estimator import CadenceClassifier
 
 __all__ = ["CadenceClassifier", "CompiledModel", "load_model", "save_model", "default_model", "model_sha256",
-           "BUILTIN_MODEL", "resolve_model_path", "compiled_cache_dir"]
+           "BUILTIN_MODEL", "BUILTIN_REFERENCE", "ModelReference", "builtin_model_path", "is_builtin",
+           "resolve_model_path", "model_reference", "compiled_cache_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -201,14 +204,59 @@ _TRUSTED = {
 }
 
 
+# --------------------------------------------------------------------------- model references
+# A model is named by a reference: ``builtin:NAME`` (the packaged ``models/NAME.skops``), an
+# absolute path, or a path relative to a folder (a settings file's). This is the one place
+# references are parsed, resolved and hashed; settings files, the tuner's export and the trace
+# cache all go through it.
+
+#: ``builtin:NAME``: a packaged model (``lsdlab/detect/models/NAME.skops``).
+BUILTIN_REFERENCE = re.compile(r"^builtin:([A-Za-z0-9_.-]+)$")
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """The model a settings file uses: where it is and its sha256 (lower-case hex)."""
+
+    reference: str
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"reference": self.reference, "sha256": self.sha256}
+
+
+def builtin_model_path(name: str = "default") -> Path:
+    """The packaged model ``lsdlab/detect/models/NAME.skops`` (it may not exist)."""
+    return BUILTIN_MODEL.parent / f"{name}.skops"
+
+
+def is_builtin(ref: str) -> bool:
+    """True for a ``builtin:NAME`` reference."""
+    return BUILTIN_REFERENCE.match(ref) is not None
+
+
 def resolve_model_path(ref: str, base_dir: str | Path | None = None) -> Path:
-    """'builtin:default' -> the packaged model; a relative path is resolved against ``base_dir``."""
-    if ref == "builtin:default":
-        return BUILTIN_MODEL
-    p = Path(ref)
+    """The model file a reference names: ``builtin:NAME`` -> the packaged model; ``~`` expanded;
+    a relative path resolved against ``base_dir`` (when given, else left relative)."""
+    m = BUILTIN_REFERENCE.match(ref)
+    if m:
+        return builtin_model_path(m.group(1))
+    p = Path(ref).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = Path(base_dir) / p
     return p
+
+
+def model_reference(ref: str, base_dir: str | Path | None = None) -> tuple[ModelReference, Path]:
+    """The :class:`ModelReference` to record for a model, and its file.
+
+    A ``builtin:NAME`` reference is kept as it is; a path becomes absolute. Raises
+    :class:`~lsdlab.errors.ModelError` when the file does not exist.
+    """
+    path = resolve_model_path(ref, base_dir).resolve()
+    if not path.is_file():
+        raise ModelError(f"model {ref!r} names {str(path)!r}, which does not exist")
+    return ModelReference(ref if is_builtin(ref) else str(path), file_sha256(path)), path
 
 
 def save_model(model: CadenceClassifier, path: str | Path, *, metadata: dict | None = None) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._validation import check_choice, check_int_range, check_real_range
 from ..errors import ParameterError, SettingsError
+from .backends import settings_from_dict  # noqa: F401  (its home is the backend registry)
 from .types import TimerMode
 
 __all__ = ["DetectorSettings", "TIMEOUT_RANGE_MS", "check_timeout_ms", "settings_from_dict"]
@@ -141,6 +142,17 @@ class DetectorSettings:
         """A copy with some fields changed (validated)."""
         return replace(self, **changes)
 
+    def with_call(self, timeout_ms: int | None = None, timer_mode: TimerMode | str | None = None) -> DetectorSettings:
+        """These settings with a call's LSD timeout and timer mode applied (None: keep this
+        setting's own); the timeout is checked against the UAS API's range."""
+        changes: dict[str, Any] = {}
+        if timeout_ms is not None:
+            check_timeout_ms(timeout_ms, "start_call", "lsd_timeout_milliseconds")
+            changes["timeout_ms"] = int(timeout_ms)
+        if timer_mode is not None:
+            changes["timer_mode"] = TimerMode(timer_mode) if not isinstance(timer_mode, TimerMode) else timer_mode
+        return replace(self, **changes) if changes else self
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["timer_mode"] = self.timer_mode.name
@@ -173,20 +185,3 @@ def _from_dict(cls, d: dict):
         raise SettingsError(f"detector: {exc}") from None
     except TypeError as exc:
         raise SettingsError(f"detector: {exc}") from None
-
-
-def settings_from_dict(d: dict):
-    """Detector settings of any backend from their dict (``d['backend']``: 'default' or 'app_amd')."""
-    if not isinstance(d, dict):
-        raise SettingsError(f"detector settings must be a JSON object, got {type(d).__name__}.")
-    backend = d.get("backend", "default")
-    if backend == "default":
-        return DetectorSettings.from_dict(d)
-    if backend == "app_amd":
-        from .app_amd import AmdSettings
-
-        try:
-            return AmdSettings.from_dict({k: v for k, v in d.items() if k != "backend"})
-        except ParameterError as exc:
-            raise SettingsError(f"detector: {exc}") from None
-    raise SettingsError(f"detector.backend: unknown backend {backend!r}; use 'default' or 'app_amd'.")

@@ -22,6 +22,7 @@ __all__ = [
     "MachineReady",
     "Verdict",
     "DECISION_NAMES",
+    "DECISIONS",
 ]
 
 
@@ -41,6 +42,8 @@ DECISION_NAMES = {
     FarEndType.FAX_MACHINE: "fax",
     FarEndType.UNKNOWN: "unknown",
 }
+#: The decisions as evaluations and settings files name them (confusion-matrix columns, in order).
+DECISIONS: tuple[str, ...] = tuple(DECISION_NAMES.values())
 
 
 class Reason(str, Enum):

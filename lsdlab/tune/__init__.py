@@ -1,10 +1,12 @@
-"""Tuning against country rules: profiles, compliance metrics (the tuner builds on these)."""
+"""The tuner: search settings that hold a country's budget (search, scoring, results), export
+them (settings_export) and report on them (report). Re-exports what notebooks use from
+lsdlab.evaluation and lsdlab.rules."""
 
 from __future__ import annotations
 
-from ..settingsfile import DelayReference
-from .export import export, settings_document  # noqa: E402  (after .search: export is also a module name)
-from .metrics import (
+import sys
+
+from ..evaluation.metrics import (
     CallDecision,
     Compliance,
     Figures,
@@ -18,9 +20,27 @@ from .metrics import (
     humans_needed,
     upper_bound,
 )
-from .profiles import Profile, TuningDefaults, list_profiles, load_profile, profile_codes
+from ..evaluation.pareto import TrialRecord, pareto_front
+from ..evaluation.traces import load_traces
+from ..rules import (
+    DelayReference,
+    Profile,
+    TuningDefaults,
+    list_profiles,
+    load_profile,
+    profile_codes,
+)
+from . import settings_export as _settings_export_module
 from .report import write_report
-from .search import Score, TrialRecord, TuneResult, load_traces, pareto_front, score, tune
+from .results import TuneResult
+from .scoring import Score, score
+from .search import tune
+from .settings_export import export, settings_document
+
+# The exporting module is lsdlab.tune.settings_export, so lsdlab.tune.export is only ever the
+# function. Code written for the old module name (from lsdlab.tune.export import record_path)
+# still finds the module in sys.modules, without it shadowing the function here.
+sys.modules.setdefault(__name__ + ".export", _settings_export_module)
 
 __all__ = [
     "DelayReference",

@@ -12,7 +12,7 @@ call that went wrong with its spectrogram and the detector's timeline. Plots are
 embedded as base64, so the one file can be mailed to a regulator. Written atomically.
 
 Warnings (a red box under the outcome, and a WARNING line from ``lsdlab report``): settings
-that detect (almost) no machines (:data:`lsdlab.tune.metrics.LOW_MACHINE_RECALL`), an assumed
+that detect (almost) no machines (:data:`lsdlab.evaluation.metrics.LOW_MACHINE_RECALL`), an assumed
 dialer drop rate, synthetic people in the evidence, an evidence corpus that cannot be shown.
 The outcome is a green "every rule passed" only when the rules pass and nothing warns.
 """
@@ -76,7 +76,7 @@ def _table(rows: list[tuple], header: tuple | None = None) -> str:
 
 
 def _reasoned_estimate(ev: dict, budget, country: str, *, assumed_drops: bool = False) -> str:
-    from .metrics import clopper_pearson, humans_needed
+    from ..evaluation.metrics import clopper_pearson, humans_needed
 
     n = int(ev["counts"]["human"])
     rate = ev["human_false_positive_rate"]
@@ -109,7 +109,7 @@ def _reasoned_estimate(ev: dict, budget, country: str, *, assumed_drops: bool = 
 
 
 def _evidence_table(ev: dict) -> str:
-    from .metrics import clopper_pearson
+    from ..evaluation.metrics import clopper_pearson
 
     n_h = ev["counts"]["human"]
     rows = []
@@ -184,9 +184,9 @@ def _wrong_calls(decisions, fig, max_calls: int) -> list[tuple[Any, str]]:
 
 
 def _deadline(d, budget) -> float:
-    from ..plots import _ref_time
+    from ..evaluation.decisions import reference_time
 
-    return _ref_time(d, budget.delay_reference.value) + (budget.delay_limit_ms - budget.agent_connect_ms) / 1000.0
+    return reference_time(d, budget.delay_reference)[0] + (budget.delay_limit_ms - budget.agent_connect_ms) / 1000.0
 
 
 def _now_utc() -> str:
@@ -197,7 +197,7 @@ def _now_utc() -> str:
 
 def _evidence_warning(ev: dict, budget, country: str) -> str | None:
     """The low-machine-recall warning from a settings file's evidence (see metrics.machine_recall_warning)."""
-    from .metrics import machine_recall_warning
+    from ..evaluation.metrics import machine_recall_warning
 
     counts = ev["counts"]
     conf = ev.get("confusion")
@@ -226,7 +226,7 @@ def _window(ts, record: dict | None) -> tuple[str | None, int | None]:
     if record is not None and "abandoned_window" in record:
         return record.get("abandoned_window"), record.get("abandoned_window_days")
     from ..errors import SettingsError
-    from .profiles import load_profile
+    from ..rules import load_profile
 
     try:
         prof = load_profile(ts.country)
@@ -259,7 +259,7 @@ def _calls_table(budget, upper: float, point: float | None, *, assumed: bool, li
 
 
 def _by_table(by: dict[str, dict[str, int]], what: str) -> str:
-    from .metrics import LABELS
+    from ..evaluation.decisions import LABELS
 
     labels = [lab for lab in LABELS if any(lab in v for v in by.values())]
     rows = [(k, *[v.get(lab, 0) for lab in labels], sum(v.values())) for k, v in by.items()]
@@ -330,15 +330,14 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
             record: dict | None = None, live_calls_per_day: int | None = None,
             generated_at: str | None = None) -> tuple[str, list[str]]:
     """The report's HTML and its warnings (the lines ``lsdlab report`` also prints)."""
-    from .. import load_settings
     from .._validation import check_int_range
-    from ..corpus import Corpus, load
-    from ..evaluate import run_corpus
+    from ..corpus import Corpus, load_corpus
+    from ..evaluation.metrics import compliance_for_budget
+    from ..evaluation.runner import run_corpus
     from ..plots import call_timeline, confusion_matrix, decision_times, pareto
-    from ..settingsfile import resolve_detector_settings
-    from .export import load_record
-    from .metrics import compliance_for_budget
+    from ..settingsfile import load_settings, resolve_detector_settings
     from .provenance import provenance
+    from .settings_export import load_record
 
     if live_calls_per_day is not None:
         check_int_range(live_calls_per_day, "live_calls_per_day", "render_report", 1, 10**9)
@@ -357,7 +356,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
         else:
             notes.append(f"The evidence corpus named in the tuning record ({p}) is not there; pass --corpus to show calls.")
     if corpus is not None and not isinstance(corpus, Corpus):
-        corpus = load(corpus)
+        corpus = load_corpus(corpus)
     decisions = comp = prov = None
     same_as_evidence = False
     if corpus is not None:
@@ -494,7 +493,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
                f"{Path(record['tuning_corpus']['path']).name})")
     elif corpus is not None and ts.backend == "default":
         try:
-            from .profiles import load_profile
+            from ..rules import load_profile
             from .search import tune
 
             res = tune(corpus, load_profile(ts.country), dialer_drop_rate=budget.dialer_drop_rate,
@@ -526,9 +525,9 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
             h.append(_table([(d.path, d.label, d.decision, f"{d.decided_at_s:.2f} s", d.reason, why) for d, why in wrong],
                             ("call", "label", "decision", "at", "reason", "what went wrong")))
         calls = {c.path: c for c in corpus.calls}
-        from ..evaluate import _farend
+        from ..evaluation.runner import offline_far_end
 
-        far = _farend(corpus, None, 0.0, 0)
+        far = offline_far_end(corpus, None, 0.0, 0)
         for d, why in shown:
             call = calls[d.path]
             dl = _deadline(d, budget) if d.label == "human" else None
@@ -557,7 +556,7 @@ def _write(settings: str | os.PathLike, out: str | os.PathLike, *, corpus=None, 
     from .._validation import check_int_range, check_output_paths
     from ..audio.io import atomic_path
     from ..corpus.load import MANIFEST
-    from .export import record_path
+    from .settings_export import record_path
 
     check_int_range(max_calls, "max_calls", "write_report", 0, 1000)
     check_int_range(n_trials, "n_trials", "write_report", 1, 10000)

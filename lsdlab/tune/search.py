@@ -1,6 +1,6 @@
 """The tuner: search detector settings and the LSD timeout against a country's budget.
 
-A corpus is traced once (:func:`load_traces`: one threshold-free
+A corpus is traced once (:func:`lsdlab.evaluation.traces.load_traces`: one threshold-free
 :class:`~lsdlab.detect.CallTrace` per call, cached in memory and on disk); every trial of an
 Optuna study then re-scores one candidate setting from the traces (:func:`score`, a few
 milliseconds for the demo corpus) by replaying exactly what the streaming detector would
@@ -21,25 +21,33 @@ corpus each trial; its audio is loaded once).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .._format import format_settings
-from .._validation import check_choice, check_int_range, check_real_range
-from ..corpus import Call, Corpus
-from ..detect import TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
+from .._validation import check_choice, check_int_range
+from ..corpus import Corpus
+from ..detect import BACKEND_NAMES, TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
 from ..errors import ParameterError
-from ..settingsfile import DelayReference
-from .metrics import Compliance, Figures, _figures_warning, compliance, humans_needed, upper_bound
-from .profiles import Profile
+from ..evaluation.metrics import (
+    compliance,
+    humans_needed,
+    upper_bound,
+)
+from ..evaluation.pareto import RECALLS, TrialRecord, pareto_front  # noqa: F401  (RECALLS: its old home)
+from ..evaluation.traces import (  # noqa: F401  (TRACE_FIELDS, default_cache_dir: their old home)
+    TRACE_FIELDS,
+    call_trace_key,
+    default_cache_dir,
+    load_traces,
+    trace_cache_key,
+)
+from ..rules import DelayReference, Profile
+from .results import TuneResult, _pct, _recalls, _record, infeasible_message
+from .scoring import _EPS, Score, _check_score_args, score, score_decisions
 
 __all__ = [
     "Score",
@@ -57,18 +65,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Fields of DetectorSettings that change a call's trace (the rest are replayed).
-TRACE_FIELDS = ("vad_margin_db", "vad", "beep_min_ms", "fax_detect", "beep_detect", "sit_detect", "model")
-#: Fields the default-backend search varies.
-SEARCHED_FIELDS = (
-    "machine_threshold",
-    "human_threshold",
-    "end_of_turn_silence_ms",
-    "timeout_machine_threshold",
-    "timeout_ms",
-    "timer_mode",
-    "speech_deadline_ms",
-)
 _AMD_SPACE: dict[str, tuple[int, int, int]] = {  # field -> (low, high, step)
     "initial_silence_ms": (1000, 6000, 100),
     "greeting_ms": (500, 5000, 50),
@@ -80,467 +76,6 @@ _AMD_SPACE: dict[str, tuple[int, int, int]] = {  # field -> (low, high, step)
     "silence_threshold": (64, 1024, 16),
     "maximum_word_length_ms": (1000, 6000, 100),
 }
-_EPS = 1e-12
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-@dataclass(frozen=True)
-class Score:
-    """One setting scored on a corpus (see :func:`score`).
-
-    ``compliance`` is the nominal check (exact settings, the given agent connect time);
-    ``stressed`` the same under the safety margins. ``feasible``: both within the budget.
-    """
-
-    settings: Any
-    compliance: Compliance
-    stressed: Compliance | None
-    decisions: tuple = field(repr=False)
-
-    @property
-    def figures(self):
-        return self.compliance.figures
-
-    @property
-    def detect_recall(self) -> float:
-        """Machines and faxes decided as such, over all machine and fax calls (0 if none)."""
-        f = self.figures
-        n = f.counts["machine"] + f.counts["fax"]
-        if n == 0:
-            return 0.0
-        return (f.confusion["machine"]["machine"] + f.confusion["fax"]["fax"]) / n
-
-    @property
-    def abandoned_upper95(self) -> float:
-        return self.figures.human_abandoned_upper95
-
-    @property
-    def stressed_upper95(self) -> float:
-        return self.abandoned_upper95 if self.stressed is None else self.stressed.figures.human_abandoned_upper95
-
-    @property
-    def constraint(self) -> float:
-        """<= 0 when feasible: the worse upper bound (nominal or stressed) minus the budget left."""
-        return max(self.abandoned_upper95, self.stressed_upper95) - self.compliance.budget_left
-
-    @property
-    def feasible(self) -> bool:
-        f = self.figures
-        return f.counts["human"] > 0 and self.compliance.budget_left > _EPS and self.constraint <= _EPS
-
-    @property
-    def machine_p50_s(self) -> float | None:
-        """Median decision time over the machine calls (s from connect)."""
-        return self.figures.decision_time_s["machine"]["p50"]
-
-
-def _lower_logit(p: float, m: float) -> float:
-    if p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    z = math.log(p / (1.0 - p)) - m
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-def _stress_settings(settings: Any, margin_logit: float) -> Any:
-    """The machine thresholds lowered by ``margin_logit`` in log-odds (0.95 -> 0.92 for 0.5)."""
-    if margin_logit <= 0 or not isinstance(settings, DetectorSettings):
-        return settings
-    return settings.replace(
-        machine_threshold=max(0.5, _lower_logit(settings.machine_threshold, margin_logit)),
-        timeout_machine_threshold=max(0.0, _lower_logit(settings.timeout_machine_threshold, margin_logit)),
-    )
-
-
-def _check_score_args(dialer_drop_rate: Any, agent_connect_ms: Any, margin_logit: Any, margin_ms: Any, owner: str) -> None:
-    check_real_range(dialer_drop_rate, "dialer_drop_rate", owner, 0.0, 1.0)
-    check_int_range(agent_connect_ms, "agent_connect_ms", owner, 0, 10000)
-    check_real_range(margin_logit, "margin_logit", owner, 0.0, 5.0)
-    check_int_range(margin_ms, "margin_ms", owner, 0, 5000)
-
-
-def score_decisions(decisions: Sequence, profile: Profile, *, settings: Any = None, stressed_decisions: Sequence | None = None,
-                    dialer_drop_rate: float = 0.0, agent_connect_ms: int = 300, margin_ms: int = 0) -> Score:
-    """Score already-made decisions (e.g. from AppAmdDetector runs) against ``profile``."""
-    comp = compliance(decisions, profile, dialer_drop_rate=dialer_drop_rate, agent_connect_ms=agent_connect_ms)
-    stressed = None
-    sd = decisions if stressed_decisions is None else stressed_decisions
-    if margin_ms > 0 or stressed_decisions is not None:
-        stressed = compliance(sd, profile, dialer_drop_rate=dialer_drop_rate,
-                              agent_connect_ms=min(10000, agent_connect_ms + margin_ms))
-    return Score(settings=settings, compliance=comp, stressed=stressed, decisions=tuple(decisions))
-
-
-def score(traces: Sequence[CallTrace], calls: Corpus | Sequence[Call], settings: DetectorSettings, profile: Profile, *,
-          dialer_drop_rate: float = 0.0, agent_connect_ms: int = 300, margin_logit: float = 0.0,
-          margin_ms: int = 0) -> Score:
-    """Re-score one setting from cached traces (milliseconds; no audio is touched).
-
-    Parameters
-    ----------
-    traces : sequence of CallTrace
-        From :func:`load_traces` (same order as ``calls``).
-    calls : Corpus or sequence of Call
-        The labelled calls the traces belong to.
-    settings : DetectorSettings
-        The candidate (its trace-level fields must be those the traces were made with).
-    profile : Profile
-        The country's rules.
-    dialer_drop_rate, agent_connect_ms
-        The dialer's own abandoned share and its time to bridge an agent.
-    margin_logit, margin_ms
-        Safety margins for the stressed check (0: no stress check).
-
-    Returns
-    -------
-    Score
-        ``score(...).compliance.figures`` holds every figure; ``.feasible`` says whether the
-        setting holds the budget (also under the margins).
-    """
-    from ..evaluate import decisions_from_traces
-
-    _check_score_args(dialer_drop_rate, agent_connect_ms, margin_logit, margin_ms, "score")
-    if not isinstance(settings, DetectorSettings):
-        raise ParameterError(f"The 'settings' parameter of score must be a DetectorSettings. Got {type(settings).__name__} instead.")
-    calls = calls.calls if isinstance(calls, Corpus) else tuple(calls)
-    if len(calls) != len(traces):
-        raise ParameterError(f"score needs one trace per call: got {len(traces)} traces for {len(calls)} calls; trace the same corpus.")
-    dec = decisions_from_traces(calls, traces, settings)
-    sdec = None
-    if margin_logit > 0:
-        sdec = decisions_from_traces(calls, traces, _stress_settings(settings, margin_logit))
-    return score_decisions(dec, profile, settings=settings, stressed_decisions=sdec, dialer_drop_rate=dialer_drop_rate,
-                           agent_connect_ms=agent_connect_ms, margin_ms=margin_ms)
-
-
-# --------------------------------------------------------------------------- traces and their cache
-
-
-def _code_hash() -> str:
-    """Hash of the detector's source: a changed detector must not reuse old traces."""
-    from .. import __version__
-
-    h = hashlib.sha256(__version__.encode())
-    root = Path(__file__).resolve().parent.parent / "detect"
-    for name in sorted(p.name for p in root.glob("*.py")):
-        h.update(name.encode())
-        h.update((root / name).read_bytes())
-    return h.hexdigest()
-
-
-def _model_sha(model: str) -> str:
-    from ..settingsfile import _BUILTIN, builtin_model_path, file_sha256
-
-    m = _BUILTIN.match(model)
-    p = builtin_model_path(m.group(1)) if m else Path(model)
-    return file_sha256(p) if p.is_file() else model
-
-
-def trace_cache_key(corpus: Corpus, settings: DetectorSettings) -> str:
-    """A key for all of a corpus's traces: corpus sha256, trace-level settings, model and code
-    (the disk cache itself is per call: see :func:`call_trace_key`)."""
-    payload = json.dumps({"corpus": corpus.sha256, "base": _trace_base(settings)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _trace_base(settings: DetectorSettings) -> dict:
-    """Everything besides the audio that a trace depends on."""
-    d = {f: getattr(settings, f) for f in TRACE_FIELDS}
-    d["model"] = _model_sha(settings.model)
-    return {"settings": d, "code": _code_hash(), "channel": None, "lead_in_s": 0.0, "whole_clip": True, "format": 2}
-
-
-def call_trace_key(audio_sha256: str, base: dict) -> str:
-    """The disk-cache key of one call's trace: (the audio file's sha256, the detector's code
-    and version, the trace-level settings with the model's sha256) — ``base`` from
-    :func:`_trace_base`. Adding calls to a corpus, or renaming files, re-traces nothing else."""
-    payload = json.dumps({"audio": audio_sha256, "base": base}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lsdlab" / "traces"
-
-
-def _one_full_trace(args) -> CallTrace:
-    # the whole clip, not only its first 10.5 s: with TIMEOUT_FROM_ANSWER_DETECT a verdict can
-    # come later than that, and the replay must equal the streaming run in every case
-    from ..detect import trace_audio
-
-    far, call, settings = args
-    y = far.audio(call.path)
-    return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
-
-
-def _read_trace(path: Path) -> CallTrace | None:
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return CallTrace.from_arrays(z)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError) as exc:
-        logger.warning("unreadable cached trace %s (%s); tracing that call again", path, exc)
-        return None
-
-
-def _write_trace(path: Path, trace: CallTrace) -> None:
-    import numpy as np
-
-    from ..audio.io import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **trace.to_arrays())  # type: ignore[arg-type]
-
-
-def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, jobs: int = 1, progress: bool = False,
-                cache_dir: str | os.PathLike | None | bool = None, client=None, ship_audio: bool = False) -> list[CallTrace]:
-    """The traces of every call of ``corpus`` (default backend), each from the disk cache if present.
-
-    ``cache_dir``: a folder, None for ``~/.cache/lsdlab/traces`` (``$XDG_CACHE_HOME``), or
-    False for no disk cache. The cache holds one ``.npz`` (numeric arrays, read without
-    pickle) per call, keyed by :func:`call_trace_key`: the audio's sha256, the trace-level
-    settings (:data:`TRACE_FIELDS`, with the model's sha256) and the detector's source code.
-    Only calls without a cached trace are traced (``jobs`` processes, or on the Dask cluster
-    of ``client``; ``ship_audio``: see :func:`lsdlab.evaluate.run_corpus`).
-    """
-    from .._hashing import file_sha256
-    from ..evaluate import _farend, _items, _map
-
-    settings = settings if settings is not None else DetectorSettings()
-    calls = list(corpus.calls)
-    traces: list[CallTrace | None] = [None] * len(calls)
-    paths: list[Path | None] = [None] * len(calls)
-    if cache_dir is not False:
-        folder = Path(cache_dir) if isinstance(cache_dir, (str, os.PathLike)) else default_cache_dir()
-        base = _trace_base(settings)
-        for i, c in enumerate(calls):
-            key = call_trace_key(file_sha256(c.audio_path), base)
-            paths[i] = folder / key[:2] / f"{key}.npz"
-            traces[i] = _read_trace(paths[i])  # type: ignore[arg-type]
-    todo = [i for i, t in enumerate(traces) if t is None]
-    if todo:
-        from ..detect import LiveSpeakerDetector
-
-        LiveSpeakerDetector(settings, trace=True)  # load the model here: forked workers inherit it
-        far = _farend(corpus, None, 0.0, 0)
-        items = _items(far, [calls[i] for i in todo], settings, client=client, ship_audio=ship_audio)
-        made = _map(_one_full_trace, items, jobs=jobs, progress=progress, desc="trace", client=client)
-        for i, t in zip(todo, made):
-            traces[i] = t
-            p = paths[i]
-            if p is not None:
-                try:
-                    _write_trace(p, t)
-                except OSError as exc:  # a cache is an optimisation: never fail the tuning for it
-                    logger.warning("could not write the trace cache %s: %s", p, exc)
-    logger.info("traces of %s: %d from the cache, %d traced", corpus.root, len(calls) - len(todo), len(todo))
-    return traces  # type: ignore[return-value]
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """One trial's figures (one point of the Pareto plots)."""
-
-    number: int
-    params: dict
-    detect_recall: float
-    machine_recall: float | None
-    fax_recall: float | None
-    human_false_positive_rate: float | None
-    human_late_rate: float | None
-    abandoned_upper95: float
-    stressed_upper95: float
-    machine_p50_s: float | None
-    feasible: bool
-
-    def to_dict(self) -> dict:
-        def r6(v):
-            return (None if v is None else round(float(v), 6))
-        return {
-            "number": self.number,
-            "params": dict(self.params),
-            "detect_recall": r6(self.detect_recall),
-            "machine_recall": r6(self.machine_recall),
-            "fax_recall": r6(self.fax_recall),
-            "human_false_positive_rate": r6(self.human_false_positive_rate),
-            "human_late_rate": r6(self.human_late_rate),
-            "abandoned_upper95": r6(self.abandoned_upper95),
-            "stressed_upper95": r6(self.stressed_upper95),
-            "machine_p50_s": r6(self.machine_p50_s),
-            "feasible": self.feasible,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrialRecord:
-        return cls(**d)
-
-
-@dataclass
-class TuneResult:
-    """What :func:`tune` found.
-
-    Attributes
-    ----------
-    feasible : bool
-        True when ``best`` holds the budget on the tuning corpus (with the margins) AND the
-        streaming evidence on the evidence corpus passes every rule. Only then may it be exported.
-    best : Score
-        The chosen setting scored on the tuning corpus (the best found even when infeasible).
-    evidence : Compliance or None
-        The streaming detector's figures on the evidence corpus (None when not measured).
-    message : str
-        A plain statement of the outcome (why it failed, when it did).
-    pareto_fp, pareto_time : list of TrialRecord
-        Non-dominated trials: detection recall against the human false-positive rate, and
-        against the machines' median decision time.
-    """
-
-    feasible: bool
-    best: Score
-    evidence: Compliance | None
-    evidence_corpus: Corpus | None
-    tuning_corpus: Corpus
-    profile: Profile
-    backend: str
-    dialer_drop_rate: float
-    agent_connect_ms: int
-    margin_logit: float
-    margin_ms: int
-    seed: int
-    n_trials: int
-    trials: list[TrialRecord]
-    best_trial: int | None
-    message: str
-    study: Any = field(default=None, repr=False)
-    replay_matches_stream: bool | None = None
-    dialer_drop_rate_given: bool = True
-
-    @property
-    def warnings(self) -> list[str]:
-        """What a user must not miss even when the budget holds, in plain words (empty when none).
-
-        Settings that detect (almost) no machines (machine recall below
-        :data:`~lsdlab.tune.metrics.LOW_MACHINE_RECALL` on the evidence, or on the tuning
-        corpus when no evidence was measured), and a dialer drop rate assumed rather than given.
-        """
-        out = []
-        w = _figures_warning(self.compliance.figures, self.profile.code)
-        if w is not None:
-            out.append(w)
-        if not self.dialer_drop_rate_given:
-            out.append(
-                f"the dialer's own drops are an assumption, {_pct(self.dialer_drop_rate)} of live calls (--dialer-drop-rate "
-                f"was not given), so the detector was given the whole {_pct(self.profile.budget_rate_max)} budget. Calls your "
-                f"dialer abandons because no agent is free count against the same budget: give the measured rate."
-            )
-        return out
-
-    @property
-    def settings(self):
-        """The chosen detector settings (DetectorSettings or AmdSettings)."""
-        return self.best.settings
-
-    @property
-    def compliance(self) -> Compliance:
-        """The evidence's compliance when measured, else the tuning corpus's."""
-        return self.evidence if self.evidence is not None else self.best.compliance
-
-    @property
-    def pareto_fp(self) -> list[TrialRecord]:
-        """The front of the trials within budget: recall against the human false-positive rate."""
-        return pareto_front(self.trials, "human_false_positive_rate", feasible_only=True)
-
-    @property
-    def pareto_time(self) -> list[TrialRecord]:
-        """The front of the trials within budget: recall against the machines' median decision time."""
-        return pareto_front(self.trials, "machine_p50_s", feasible_only=True)
-
-    def summary(self) -> str:
-        """Human-readable lines: the outcome, the settings and the Pareto fronts."""
-        lines = [self.message]
-        lines += [f"WARNING: {w}" for w in self.warnings]
-        lines.append("")
-        s = self.settings
-        lines.append("settings: " + format_settings(s.to_dict(), skip=("backend",)))  # rounded for reading; the file keeps every digit
-        for title, key, fmt in (("machines + faxes detected vs human false-positive rate", "human_false_positive_rate", _pct),
-                                ("machines + faxes detected vs median machine decision time", "machine_p50_s", _sec)):
-            front = pareto_front(self.trials, key, feasible_only=True)
-            lines += ["", f"Pareto front of the {sum(t.feasible for t in self.trials)} settings within budget ({title}):"]
-            if not front:
-                lines.append("  (none)")
-            for t in front:
-                lines.append(f"  {'>' if t.number == self.best_trial else ' '} trial {t.number:>4}: machines {_pct(t.machine_recall):>6}  "
-                             f"faxes {_pct(t.fax_recall):>6}  {key} {fmt(getattr(t, key)):>7}  "
-                             f"abandoned upper95 {_pct(t.abandoned_upper95):>7}")
-        return "\n".join(lines)
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _recalls(f: Figures) -> str:
-    """Machine and fax recall, each with its count: never one figure for both."""
-    def one(label: str, r: float | None) -> str:
-        n, name = f.counts[label], {"machine": "machines", "fax": "faxes"}[label]
-        return f"{name} {_pct(r)} ({f.confusion[label][label]}/{n})" if n else f"{name} n/a (no {label} calls)"
-    return one("machine", f.machine_recall) + " and " + one("fax", f.fax_recall)
-
-
-def _sec(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f} s"
-
-
-RECALLS = ("detect_recall", "machine_recall", "fax_recall")
-
-
-def pareto_front(trials: Sequence[TrialRecord], key: str, *, feasible_only: bool = False,
-                 recall: str = "detect_recall") -> list[TrialRecord]:
-    """Trials not dominated on (higher ``recall``, lower ``key``), sorted by ``key``.
-
-    ``recall``: ``"detect_recall"`` (machines and faxes together: the tuner's objective),
-    ``"machine_recall"`` or ``"fax_recall"``. Trials whose ``key`` or ``recall`` is None are
-    left out (and those over budget with ``feasible_only``); of equal points the earliest
-    trial is kept.
-    """
-    check_choice(recall, "recall", "pareto_front", RECALLS)
-    pts = [t for t in trials if getattr(t, key) is not None and getattr(t, recall) is not None
-           and (t.feasible or not feasible_only)]
-    pts.sort(key=lambda t: (getattr(t, key), -getattr(t, recall), t.number))
-    front: list[TrialRecord] = []
-    best = -1.0
-    for t in pts:
-        if getattr(t, recall) > best + 1e-12:
-            front.append(t)
-            best = getattr(t, recall)
-    return front
-
-
-def _record(number: int, params: dict, sc: Score) -> TrialRecord:
-    f = sc.figures
-    return TrialRecord(
-        number=number,
-        params=params,
-        detect_recall=sc.detect_recall,
-        machine_recall=f.machine_recall,
-        fax_recall=f.fax_recall,
-        human_false_positive_rate=f.human_false_positive_rate,
-        human_late_rate=f.human_late_rate,
-        abandoned_upper95=sc.abandoned_upper95,
-        stressed_upper95=sc.stressed_upper95,
-        machine_p50_s=sc.machine_p50_s,
-        feasible=sc.feasible,
-    )
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -622,7 +157,7 @@ def _amd_chunk(args) -> list:
 
 def _amd_decisions(settings, calls, audio) -> list:
     from ..detect import classify
-    from ..evaluate import Decision
+    from ..evaluation.decisions import Decision
 
     return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(calls, audio)]
 
@@ -638,9 +173,9 @@ class _AmdRunner:
     cluster of ``client`` (the audio scattered to the workers once)."""
 
     def __init__(self, corpus: Corpus, *, jobs: int, client=None) -> None:
-        from ..evaluate import _farend
+        from ..evaluation.runner import offline_far_end
 
-        far = _farend(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
+        far = offline_far_end(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
         self.calls = tuple(corpus.calls)
         self.audio = [far.audio(c.path) for c in corpus.calls]
         self._pool = None
@@ -654,11 +189,11 @@ class _AmdRunner:
         elif jobs > 1 and n >= 8:
             from concurrent.futures import ProcessPoolExecutor
 
-            from ..evaluate import _mp_context
+            from ..evaluation.runner import mp_context
 
             k = 2 * jobs
             self._bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
-            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context(), initializer=_amd_init,
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context(), initializer=_amd_init,
                                              initargs=(self.calls, self.audio))
             self._pool.submit(int).result()  # start the workers now, before any progress bar's thread
 
@@ -681,58 +216,6 @@ class _AmdRunner:
 
 
 # --------------------------------------------------------------------------- the study
-
-
-def infeasible_message(sc: Score, profile: Profile, *, n_trials: int, dialer_drop_rate: float, where: str = "the tuning corpus",
-                       margin_logit: float = 0.0, margin_ms: int = 0, drop_assumed: bool = False) -> str:
-    """Plain words: no setting met the budget; the best one's figures; whether the corpus is too small."""
-    f = sc.figures
-    comp = sc.compliance
-    left = comp.budget_left
-    n_h = f.counts["human"]
-    lines = [
-        f"NO SETTING MEETS THE {profile.code} BUDGET on {where} ({n_trials} trials): {profile.code} allows "
-        f"{_pct(profile.budget_rate_max)} abandoned live calls; minus the dialer's own drops {_pct(dialer_drop_rate)}"
-        + (" (assumed: --dialer-drop-rate not given)" if drop_assumed else "") + " "
-        f"leaves {_pct(left)} for the detector (upper end of the one-sided 95% bound)."
-    ]
-    if left <= _EPS:
-        lines.append("The dialer's own drop rate uses the whole budget: lower --dialer-drop-rate.")
-    else:
-        floor = upper_bound(0, n_h) if n_h else 1.0
-        need0 = humans_needed(left)
-        if n_h == 0:
-            lines.append("The corpus has no human calls, so nothing bounds the abandoned rate: add recordings of live answers.")
-        elif floor > left + _EPS:
-            lines.append(
-                f"The statistical floor makes it impossible with this corpus: it has {n_h} human calls, and even with 0 "
-                f"abandoned the 95% upper bound is {_pct(floor)} (about 3/{n_h}), above the {_pct(left)} left. "
-                f"At least {need0} human calls are needed (with 0 abandoned); add human calls to the corpus "
-                f"(or give a larger --evidence-corpus)."
-            )
-        elif f.human_abandoned_rate is not None and f.human_abandoned_rate > left + _EPS:
-            lines.append(
-                f"The best setting abandons {f.human_abandoned} of {n_h} people ({_pct(f.human_abandoned_rate)}): the "
-                f"measured rate alone is over the {_pct(left)} left, so more evidence would not help; the detector "
-                f"cannot separate these people from machines quickly enough on this corpus."
-            )
-        elif f.human_abandoned > 0:
-            need = humans_needed(left, abandoned=f.human_abandoned)
-            lines.append(
-                f"With {f.human_abandoned} of {n_h} people abandoned the bound is {_pct(sc.abandoned_upper95)}; "
-                f"the budget would need at least {need} human calls at that count, or fewer abandoned."
-            )
-    best = format_settings(sc.settings.to_dict(), skip=("backend",))
-    lines.append(
-        f"Best found: {best}. Its figures: {_recalls(f)}; people called machine/fax "
-        f"{f.human_false_positives}/{n_h}, late {f.human_late}/{n_h} (after {f.delay_limit_ms} ms from "
-        f"{f.delay_reference.value} with {f.agent_connect_ms} ms agent connect); abandoned upper95 "
-        f"{_pct(sc.abandoned_upper95)}"
-        + (f", under the safety margins (machine thresholds {margin_logit:g} lower in log-odds, decisions {margin_ms} ms later) {_pct(sc.stressed_upper95)}"
-           if sc.stressed is not None else "")
-        + f" vs {_pct(left)} left. Nothing was written."
-    )
-    return "\n".join(lines)
 
 
 def _pick_best(records: list[tuple[TrialRecord, Score]]) -> tuple[TrialRecord, Score]:
@@ -789,7 +272,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     client : dask.distributed.Client, optional
         Run tracing, the evidence run and the app_amd trials on this Dask cluster instead
         (the study itself stays in this process); ``ship_audio`` as in
-        :func:`lsdlab.evaluate.run_corpus`.
+        :func:`lsdlab.evaluation.run_corpus`.
     margin_logit, margin_ms : float, int
         Safety margins a setting must also hold the budget under (see the module docstring).
     base : DetectorSettings or AmdSettings, optional
@@ -811,11 +294,11 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     import optuna
     from tqdm.auto import tqdm
 
-    from ..corpus import load
-    from .profiles import load_profile
+    from ..corpus import load_corpus
+    from ..rules import load_profile
 
     o = "tune"
-    check_choice(backend, "backend", o, ("default", "app_amd"))
+    check_choice(backend, "backend", o, BACKEND_NAMES)
     check_choice(sampler, "sampler", o, SAMPLERS)
     sampler_name = sampler
     check_int_range(n_trials, "n_trials", o, 1, 100000)
@@ -827,9 +310,9 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
     if not isinstance(corpus, Corpus):
-        corpus = load(corpus)
+        corpus = load_corpus(corpus)
     if evidence is not None and not isinstance(evidence, Corpus):
-        evidence = load(evidence)
+        evidence = load_corpus(evidence)
     ev_corpus = evidence if evidence is not None else corpus
 
     kw: dict[str, Any] = dict(dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms))
@@ -916,7 +399,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
                                             drop_assumed=not drop_given)
         return result
     # the evidence: the real streaming detector over every call of the evidence corpus
-    from ..evaluate import run_corpus
+    from ..evaluation.runner import run_corpus
 
     decisions = run_corpus(ev_corpus, best.settings, jobs=jobs, progress=progress, client=client, ship_audio=ship_audio)
     ev = compliance(decisions, profile, **kw)

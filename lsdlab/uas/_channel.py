@@ -369,17 +369,17 @@ class UASCallChannel:
             mode = (TimerMode.TIMEOUT_FROM_ANSWER_DETECT if lsd is LiveSpeakerDetectionSettings.TIMEOUT_FROM_ANSWER_DETECT
                     else TimerMode.TIMEOUT_FROM_NETWORK_CONNECT)
             return DetectorSettings().replace(timeout_ms=t, timer_mode=mode)
-        if isinstance(lsd, DetectorSettings):
-            return lsd.replace(timeout_ms=t) if explicit else lsd
+        from ..detect.backends import is_detector_settings
         from ..settingsfile import TunedSettings, resolve_detector_settings
 
-        if isinstance(lsd, (str, os.PathLike, TunedSettings)):
-            # the one resolver (CLI and report use it too): model resolved beside the file,
-            # sha256 checked, the file's timeout and timer mode; an explicit timeout overrides
+        if is_detector_settings(lsd) or isinstance(lsd, (str, os.PathLike, TunedSettings)):
+            # the one resolver (CLI and report use it too): settings of any backend, or a file's
+            # (model resolved beside the file, sha256 checked, its timeout and timer mode); an
+            # explicit timeout overrides (settings.with_call)
             return resolve_detector_settings(lsd, timeout_ms=t if explicit else None, owner="live_speaker_detect")
         raise ParameterError(
             f"The 'live_speaker_detect' parameter of start_call must be None, a constant of "
-            f"UASCallChannel.LiveSpeakerDetectionSettings, a DetectorSettings, a TunedSettings or "
+            f"UASCallChannel.LiveSpeakerDetectionSettings, a DetectorSettings, an AmdSettings, a TunedSettings or "
             f"the path of a tuned settings file. Got {live_speaker_detect!r} instead."
         )
 

@@ -1,6 +1,6 @@
 """Compliance metrics: from per-call decisions to the figures a regulator asks for.
 
-Pure numpy/scipy. The input is one :class:`CallDecision` per call of a labelled corpus (its
+Pure numpy/scipy. The input is one :class:`~lsdlab.evaluation.Decision` per call of a labelled corpus (its
 true label, the detector's decision and when it was made, and the call's timing labels); the
 output is :class:`Figures` (confusion matrix, rates with exact Clopper-Pearson bounds,
 decision-time percentiles) and :class:`Compliance` (the figures checked against a country's
@@ -45,8 +45,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..settingsfile import EVIDENCE_OPTIONAL_KEYS, EVIDENCE_REQUIRED_KEYS, Budget, DelayReference
-from .profiles import Profile
+from ..rules import Budget, DelayReference, Profile
+from ..settingsfile import EVIDENCE_OPTIONAL_KEYS, EVIDENCE_REQUIRED_KEYS
+from .decisions import DECISIONS, LABELS, CallDecision, Decision, reference_time
 
 __all__ = [
     "LABELS",
@@ -68,8 +69,6 @@ __all__ = [
     "machine_recall_warning",
 ]
 
-LABELS = ("human", "machine", "fax", "silence")
-DECISIONS = ("human", "machine", "fax", "unknown")
 #: Decisions that put the call through to an agent (the rest hang up).
 _PASSED_TO_AGENT = ("human", "unknown")
 _EPS = 1e-9  # seconds: comparisons of times tolerate float noise of this size
@@ -85,32 +84,6 @@ _REFERENCE_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class CallDecision:
-    """One call: its true label, the detector's decision, and its timing labels (seconds)."""
-
-    path: str
-    label: str
-    decision: str
-    decided_at_s: float
-    greeting_end_s: float | None = None
-    speech_onset_s: float | None = None
-    answer_s: float | None = None
-
-    @classmethod
-    def from_call(cls, call: Any, verdict: Any) -> CallDecision:
-        """From a corpus :class:`~lsdlab.corpus.schema.Call` and a detector ``Verdict``."""
-        return cls(
-            path=call.path,
-            label=getattr(call.label, "value", call.label),
-            decision=verdict.decision,
-            decided_at_s=float(verdict.decided_at_s),
-            greeting_end_s=call.greeting_end_s,
-            speech_onset_s=call.speech_onset_s,
-            answer_s=call.answer_s,
-        )
-
-
 def _opt_time(v: Any, name: str, path: str) -> float | None:
     if v is None or (isinstance(v, str) and v.strip() == ""):
         return None
@@ -123,8 +96,17 @@ def _opt_time(v: Any, name: str, path: str) -> float | None:
     return x
 
 
-def as_decisions(rows: Iterable[Any]) -> tuple[CallDecision, ...]:
-    """Validate decisions given as :class:`CallDecision` objects or mappings (e.g. CSV rows).
+def _opt_real(v: Any) -> float | None:
+    """A confidence carried through as_decisions (a CSV cell is text; anything else: None)."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def as_decisions(rows: Iterable[Any]) -> tuple[Decision, ...]:
+    """Validate decisions given as :class:`~lsdlab.evaluation.Decision` objects or mappings (e.g. CSV rows).
 
     Labels and decisions may be strings or enums (``Label``, ``FarEndType``); raises
     :class:`ParameterError` naming the call and the field.
@@ -147,12 +129,15 @@ def as_decisions(rows: Iterable[Any]) -> tuple[CallDecision, ...]:
         at = _opt_time(get("decided_at_s"), "decided_at_s", path)
         if at is None:
             raise ParameterError(f"call {path!r}: decided_at_s is required (the audio time of the verdict).")
+        reason = get("reason")
         out.append(
-            CallDecision(
+            Decision(
                 path=path,
                 label=label,
                 decision=decision,
                 decided_at_s=at,
+                reason=reason if isinstance(reason, str) else "",
+                confidence=_opt_real(get("confidence")),
                 greeting_end_s=_opt_time(get("greeting_end_s"), "greeting_end_s", path),
                 speech_onset_s=_opt_time(get("speech_onset_s"), "speech_onset_s", path),
                 answer_s=_opt_time(get("answer_s"), "answer_s", path),
@@ -175,6 +160,15 @@ def _beta_ppf(q: float, a: float, b: float) -> float:
     return float(ppf(q, a, b))
 
 
+def _counts(k: Any, n: Any, confidence: Any, owner: str) -> tuple[int, int]:
+    """``(k, n)`` as ints after checking 0 <= k <= n and 0 < confidence < 1 (errors name ``owner``)."""
+    if isinstance(k, bool) or isinstance(n, bool) or not (0 <= int(k) <= int(n)):
+        raise ParameterError(f"{owner} needs 0 <= k <= n. Got k={k!r}, n={n!r} instead.")
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"The 'confidence' parameter of {owner} must be in (0, 1). Got {confidence!r} instead.")
+    return int(k), int(n)
+
+
 def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Exact two-sided binomial interval for ``k`` successes in ``n`` trials.
 
@@ -186,11 +180,7 @@ def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
     >>> round(hi, 4)  # 1 - 0.025 ** (1 / 10)
     0.3085
     """
-    if isinstance(k, bool) or isinstance(n, bool) or not (0 <= int(k) <= int(n)):
-        raise ParameterError(f"clopper_pearson needs 0 <= k <= n. Got k={k!r}, n={n!r} instead.")
-    if not 0.0 < confidence < 1.0:
-        raise ParameterError(f"The 'confidence' parameter of clopper_pearson must be in (0, 1). Got {confidence!r} instead.")
-    k, n = int(k), int(n)
+    k, n = _counts(k, n, confidence, "clopper_pearson")
     if n == 0:
         return 0.0, 1.0
     alpha = 1.0 - confidence
@@ -209,11 +199,7 @@ def upper_bound(k: int, n: int, *, confidence: float = 0.95) -> float:
     >>> round(upper_bound(0, 100), 4)  # 1 - 0.05 ** (1 / 100)
     0.0295
     """
-    if isinstance(k, bool) or isinstance(n, bool) or not (0 <= int(k) <= int(n)):
-        raise ParameterError(f"upper_bound needs 0 <= k <= n. Got k={k!r}, n={n!r} instead.")
-    if not 0.0 < confidence < 1.0:
-        raise ParameterError(f"The 'confidence' parameter of upper_bound must be in (0, 1). Got {confidence!r} instead.")
-    k, n = int(k), int(n)
+    k, n = _counts(k, n, confidence, "upper_bound")
     if n == 0 or k == n:
         return 1.0
     return float(_beta_ppf(confidence, k + 1, n - k))
@@ -324,19 +310,6 @@ class Figures:
         }
 
 
-def _reference_time(c: CallDecision, ref: DelayReference) -> tuple[float, bool]:
-    """The clock start for ``ref`` and whether a fallback (earlier) label was used."""
-    chain = {
-        DelayReference.GREETING_END: (c.greeting_end_s, c.speech_onset_s, c.answer_s),
-        DelayReference.SPEECH_ONSET: (c.speech_onset_s, c.answer_s),
-        DelayReference.ANSWER: (c.answer_s,),
-    }[ref]
-    for i, t in enumerate(chain):
-        if t is not None:
-            return float(t), i > 0
-    return 0.0, True
-
-
 def _percentiles(x: list[float]) -> dict[str, float | None]:
     if not x:
         return {"p50": None, "p95": None}
@@ -360,7 +333,7 @@ def figures(
 
     Parameters
     ----------
-    decisions : iterable of CallDecision or mappings
+    decisions : iterable of Decision or mappings
         One per call (see :func:`as_decisions`).
     delay_limit_ms, delay_reference
         The country's delay limit and what it is measured from.
@@ -400,9 +373,9 @@ def figures(
             missed_machine.append(c.path)
         if c.label != "human":
             continue
-        ref_t, fell_back = _reference_time(c, ref)
+        ref_t, fell_back = reference_time(c, ref)
         fallbacks += fell_back
-        g_t, _ = _reference_time(c, DelayReference.GREETING_END)
+        g_t, _ = reference_time(c, DelayReference.GREETING_END)
         if c.greeting_end_s is not None:
             after_greeting.append(c.decided_at_s - c.greeting_end_s)
         if c.decision not in _PASSED_TO_AGENT:

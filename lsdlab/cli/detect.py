@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from ._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
-from .audio.channel import ChannelSettings
-from .errors import ParameterError, SettingsError
+from .._validation import JOBS_RANGE, SEED_RANGE, int_arg, real_arg
+from ..audio.channel import ChannelSettings
+from ..errors import ParameterError, SettingsError
 
 # Regression tolerances: a figure may be worse than the baseline by at most this much.
 TOLERANCES = {
@@ -87,7 +87,7 @@ def cluster_client(args):
         return
     import logging
 
-    from .evaluate import close_client, connect
+    from ..evaluation.runner import close_client, connect
 
     if not getattr(args, "verbose", 0):  # Dask logs every scheduler and worker step at INFO
         try:
@@ -115,13 +115,14 @@ def load_any_settings(path: str | None, backend: str | None):
     the resolver the call channel and the report use too: a tuned file's model is resolved
     against the file's folder and its sha256 checked.
     """
-    from .settingsfile import _read_json, load_settings, resolve_detector_settings
+    from .._jsonfile import read_json
+    from ..settingsfile import load_settings, resolve_detector_settings
 
     if path is None:
         return resolve_detector_settings(None, backend=backend), None
     if not Path(path).exists():
         raise ParameterError(f"--settings {path}: no such file; give a settings file written by `lsdlab tune` or a detector settings JSON.")
-    d = _read_json(Path(path))
+    d = read_json(Path(path))
     tuned = load_settings(Path(path)) if isinstance(d, dict) and "schema_version" in d else None
     det = resolve_detector_settings(tuned if tuned is not None else path, backend=backend, owner=f"--settings {path}")
     return det, tuned
@@ -129,7 +130,7 @@ def load_any_settings(path: str | None, backend: str | None):
 
 def corpus_inputs(corpus) -> dict[str, list]:
     """The files a corpus command reads (for :func:`check_output_paths`): manifest and audio."""
-    from .corpus.load import MANIFEST
+    from ..corpus.load import MANIFEST
 
     return {"the corpus manifest": [Path(corpus.root) / MANIFEST],
             "an audio file of the corpus": [c.audio_path for c in corpus.calls]}
@@ -143,11 +144,11 @@ def settings_inputs(settings_path, det, tuned) -> dict[str, list]:
 
 
 def _run(args, outputs: dict | None = None):
-    from ._validation import check_output_paths
-    from .corpus import load
-    from .evaluate import run_corpus
+    from .._validation import check_output_paths
+    from ..corpus import load_corpus
+    from ..evaluation.runner import run_corpus
 
-    corpus = load(args.corpus, labels=args.labels.split(",") if args.labels else None)
+    corpus = load_corpus(args.corpus, labels=args.labels.split(",") if args.labels else None)
     det, tuned = load_any_settings(args.settings, args.backend)
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
@@ -162,7 +163,7 @@ def _run(args, outputs: dict | None = None):
 
 
 def _figures(decisions, tuned):
-    from .tune.metrics import compliance_for_budget, figures
+    from ..evaluation.metrics import compliance_for_budget, figures
 
     if tuned is not None:
         comp = compliance_for_budget(decisions, tuned.budget, country=tuned.country)
@@ -171,7 +172,7 @@ def _figures(decisions, tuned):
 
 
 def _evaluate(args) -> int:
-    from .evaluate import write_decisions
+    from ..evaluation.runner import write_decisions
 
     corpus, det, tuned, decisions = _run(args, {"--decisions": args.decisions})
     fig, comp = _figures(decisions, tuned)
@@ -192,7 +193,7 @@ def _evaluate(args) -> int:
 
 
 def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
-    from .tune.metrics import DECISIONS, LABELS
+    from ..evaluation.decisions import DECISIONS, LABELS
 
     d = fig.to_dict()
     lines = [f"corpus {corpus}: {fig.calls} calls, backend {backend}", "", "confusion (rows: truth, columns: decision)"]
@@ -222,9 +223,15 @@ def format_figures(fig, *, corpus: str = "", backend: str = "default") -> str:
 
 
 def _train(args) -> int:
-    from ._validation import check_output_paths
-    from .corpus import load
-    from .train import build_training_set, cross_validate, dump_report, format_report, train_model
+    from .._validation import check_output_paths
+    from ..corpus import load_corpus
+    from ..evaluation.training import (
+        build_training_set,
+        cross_validate,
+        dump_report,
+        format_report,
+        train_model,
+    )
 
     if args.folds < 2:
         raise ParameterError(f"--folds must be at least 2. Got {args.folds}.")
@@ -232,7 +239,7 @@ def _train(args) -> int:
     sources = []
     inputs: dict[str, list] = {}
     for c in args.corpora:
-        corpus = load(c)
+        corpus = load_corpus(c)
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
         for what, files in corpus_inputs(corpus).items():
@@ -270,7 +277,7 @@ def _flat(fig) -> dict:
 
 
 def _regress(args) -> int:
-    from .audio.io import atomic_path
+    from ..audio.io import atomic_path
 
     corpus, det, tuned, decisions = _run(args, {"--baseline": args.baseline} if args.update else None)
     fig, _ = _figures(decisions, tuned)

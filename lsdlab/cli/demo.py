@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._validation import int_arg
+from .._validation import int_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,16 +43,16 @@ def _pick(corpus, label: str, pred=lambda c: True):
 
 
 def run(args) -> int:
-    from ._detect_cli import format_figures
-    from .corpus import load
-    from .detect import DetectorSettings
-    from .detect.app_amd import AmdSettings
-    from .evaluate import run_corpus
-    from .tune.metrics import figures
+    from ..corpus import load_corpus
+    from ..detect import DetectorSettings
+    from ..detect.app_amd import AmdSettings
+    from ..evaluation.metrics import figures
+    from ..evaluation.runner import run_corpus
+    from .detect import format_figures
 
     t0 = time.time()
     _step(1, "the demo corpus")
-    corpus = load(args.corpus if args.corpus is not None else _find_demo_corpus())
+    corpus = load_corpus(args.corpus if args.corpus is not None else _find_demo_corpus())
     print(f"{corpus.root}: {len(corpus)} calls {corpus.counts()}, sha256 {corpus.sha256[:12]}")
 
     _step(2, "the detector on every call (offline far end), beside Asterisk app_amd")
@@ -73,7 +73,7 @@ def run(args) -> int:
         print(f"tuning did not produce a settings file: {exc}")
 
     if not args.no_sip:
-        from ._extras import MissingExtraError, require
+        from .._extras import MissingExtraError, require
 
         _step(4, "real SIP calls over 127.0.0.1 to the simulated far end")
         try:
@@ -87,8 +87,8 @@ def run(args) -> int:
 
 
 def _find_demo_corpus() -> Path:
-    from .data import demo_corpus, demo_corpus_cache
-    from .errors import AudioError
+    from ..data import demo_corpus, demo_corpus_cache
+    from ..errors import AudioError
 
     def say(done: int, total: int) -> None:
         if done == total or done % 50 == 0:
@@ -104,8 +104,8 @@ def _find_demo_corpus() -> Path:
 
 
 def _tune(corpus, args) -> Path | None:
-    from .tune import export, tune
-    from .tune.profiles import load_profile
+    from ..rules import load_profile
+    from ..tune import export, tune
 
     profile = load_profile(args.country)
     res = tune(corpus, profile, n_trials=args.trials, seed=0, progress=False, jobs=2)
@@ -120,10 +120,10 @@ def _tune(corpus, args) -> Path | None:
 
 
 def _calls(corpus, settings_path) -> None:
-    from . import UASCallChannel
-    from .audio.io import load as load_audio
-    from .data import message_wav
-    from .farend import SimulatedFarEnd
+    from .. import UASCallChannel
+    from ..audio.io import load as load_audio
+    from ..data import message_wav
+    from ..farend import SimulatedFarEnd
 
     human = _pick(corpus, "human", lambda c: c.answer_s is None and c.greeting_end_s is not None and c.greeting_end_s < 2.5)
     # a long greeting with a beep: a machine verdict needs 3 s of speech (min_machine_speech_ms);

@@ -1,4 +1,5 @@
-"""The ``lsdlab`` command line. Each area registers its own subcommands.
+"""The ``lsdlab`` command line: every command lives in this package (the top floor; nothing
+else in lsdlab imports it). Each module registers its own subcommands.
 
 Every command reports bad input as one clear line (or one line per problem) on stderr
 and exits 2; it never shows a traceback for a user's mistake.
@@ -11,16 +12,17 @@ import importlib
 import logging
 import sys
 
-from . import __version__
-from .errors import CorpusError, LsdlabError
+from .._version import __version__
+from ..errors import CorpusError, LsdlabError
 
 # Modules that define ``register(subparsers)``; each adds its subcommands.
 _COMMAND_MODULES = (
-    "lsdlab.farend._cli",
-    "lsdlab.corpus._cli",
-    "lsdlab._detect_cli",
-    "lsdlab._demo",
-    "lsdlab.tune._cli",
+    "lsdlab.cli.farend",
+    "lsdlab.cli.corpus",
+    "lsdlab.cli.detect",
+    "lsdlab.cli.demo",
+    "lsdlab.cli.rules",
+    "lsdlab.cli.tune",
 )
 
 
@@ -58,7 +60,7 @@ def verbosity(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._signals import install_sigterm_exit
+    from .._signals import install_sigterm_exit
 
     # SIGTERM: a clean exit with code 143 (pools stopped, temp folders removed, SIP shut down)
     install_sigterm_exit()

@@ -20,15 +20,15 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from . import __version__
-from .audio.channel import ChannelSettings
-from .corpus import Corpus
-from .detect import DetectorSettings
-from .detect.detector import CallTrace
-from .detect.features import SILENCE_INDEX
-from .detect.model import CadenceClassifier, save_model
-from .errors import ParameterError
-from .evaluate import decisions_from_traces, trace_corpus
+from .._version import __version__
+from ..audio.channel import ChannelSettings
+from ..corpus import Corpus
+from ..detect import DetectorSettings
+from ..detect.detector import CallTrace
+from ..detect.features import SILENCE_INDEX
+from ..detect.model import CadenceClassifier, save_model
+from ..errors import ParameterError
+from .runner import decisions_from_traces, trace_corpus
 
 __all__ = ["TRAINABLE_LICENCES", "TrainingSet", "build_training_set", "cross_validate", "train_model", "format_report"]
 

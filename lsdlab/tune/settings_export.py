@@ -24,15 +24,10 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import ParameterError, SettingsError
-from ..settingsfile import (
-    ModelReference,
-    TunedSettings,
-    builtin_model_path,
-    file_sha256,
-    save_settings,
-)
-from .metrics import evidence_dict
+from ..detect.model import ModelReference, model_reference
+from ..errors import ModelError, ParameterError, SettingsError
+from ..evaluation.metrics import evidence_dict
+from ..settingsfile import TunedSettings, save_settings
 
 __all__ = ["settings_document", "export", "record_path", "tuning_record", "load_record"]
 
@@ -46,14 +41,10 @@ def record_path(settings_path: str | os.PathLike) -> Path:
 
 
 def _model_reference(model: str) -> ModelReference:
-    from ..settingsfile import _BUILTIN
-
-    m = _BUILTIN.match(model)
-    path = builtin_model_path(m.group(1)) if m else Path(model).expanduser().resolve()
-    ref = model if m else str(path)
-    if not path.is_file():
-        raise SettingsError(f"detector.model: {model!r} names {str(path)!r}, which does not exist; tune with an existing model.")
-    return ModelReference(ref, file_sha256(path))
+    try:
+        return model_reference(model)[0]
+    except ModelError as exc:
+        raise SettingsError(f"detector.model: {exc}; tune with an existing model.") from None
 
 
 def settings_document(result, *, created: str | None = None) -> TunedSettings:

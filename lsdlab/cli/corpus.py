@@ -8,8 +8,8 @@ import sys
 import numpy as np
 
 from .._validation import SEED_RANGE, int_arg
-from .load import check, load
-from .schema import TIMING_COLUMNS
+from ..corpus.load import check, load_corpus
+from ..corpus.schema import TIMING_COLUMNS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,14 +42,14 @@ def _check(args) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in corpus {args.dir}", file=sys.stderr)
         return 2
-    corpus = load(args.dir)
+    corpus = load_corpus(args.dir)
     counts = ", ".join(f"{k} {v}" for k, v in corpus.counts().items())
     print(f"ok: {args.dir}: {len(corpus)} calls ({counts})")
     return 0
 
 
 def _stats(args) -> int:
-    corpus = load(args.dir)
+    corpus = load_corpus(args.dir)
     print(f"corpus {corpus.root}  ({len(corpus)} calls, sha256 {corpus.sha256[:12]})")
     print(f"{'label':<9}{'calls':>6}{'total s':>9}{'min s':>7}{'median':>8}{'max s':>7}  timing labels")
     for label, n in corpus.counts().items():
@@ -70,8 +70,8 @@ def _stats(args) -> int:
 def _build_demo(args) -> int:
     from pathlib import Path
 
+    from ..corpus.demo import build_demo
     from ..errors import ParameterError
-    from .demo import build_demo
 
     parent = Path(args.out).parent
     if not str(args.out).strip() or not parent.is_dir():
@@ -91,7 +91,7 @@ def _build_demo(args) -> int:
 
 
 def _build_phone_speech(args) -> int:
-    from .phone import PHONE_SPEECH_SEED, build_phone_speech
+    from ..corpus.phone import PHONE_SPEECH_SEED, build_phone_speech
 
     seed = PHONE_SPEECH_SEED if args.seed is None else args.seed
     out = build_phone_speech(args.out, real_dev=args.real_dev, seed=seed)

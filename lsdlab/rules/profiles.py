@@ -1,6 +1,6 @@
 """Country profiles: the rules that bound live speaker detection, one TOML file per country.
 
-The packaged profiles live in ``lsdlab/tune/profiles/*.toml`` (US, GB, CA, DE, FR, AU and
+The packaged profiles live in ``lsdlab/rules/profiles/*.toml`` (US, GB, CA, DE, FR, AU and
 ``generic``); a user can pass their own file with the same keys. Loading is strict: an unknown
 key, a missing required key or a value of the wrong type is refused with a
 :class:`~lsdlab.errors.SettingsError` naming the file and the key.
@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError
-from ..settingsfile import DelayReference
+from .budget import DelayReference
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -340,7 +340,7 @@ def _parse_profile(d: dict, where: str, path: str) -> Profile:
 
 
 def _profiles_dir():
-    return resources.files("lsdlab.tune") / "profiles"
+    return resources.files("lsdlab.rules") / "profiles"
 
 
 def profile_codes() -> tuple[str, ...]:
@@ -367,7 +367,7 @@ def load_profile(code_or_path: str | os.PathLike) -> Profile:
 
     Examples
     --------
-    >>> from lsdlab.tune import load_profile
+    >>> from lsdlab.rules import load_profile
     >>> gb = load_profile("GB")
     >>> gb.delay_limit_ms, gb.delay_reference.value
     (2000, 'speech_onset')

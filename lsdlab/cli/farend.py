@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 def _serve(args) -> int:
     from .._validation import check_output_folder
-    from .sip import SimulatedFarEnd
+    from ..farend.sip import SimulatedFarEnd
 
     if args.record_dir is not None:  # checked before any worker starts: one line, not a traceback later
         check_output_folder(args.record_dir, "--record-dir")

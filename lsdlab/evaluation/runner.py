@@ -11,51 +11,34 @@ import csv
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
-from ._validation import check_real_range
-from .audio.channel import ChannelSettings
-from .audio.io import atomic_path
-from .corpus import Call, Corpus
-from .detect import (
+from .._validation import check_real_range
+from ..audio.channel import ChannelSettings
+from ..audio.io import atomic_path
+from ..corpus import Call, Corpus
+from ..detect import (
     CallTrace,
     DetectorSettings,
     LiveSpeakerDetector,
-    Verdict,
     classify,
     make_detector,
     trace_audio,
 )
-from .errors import ParameterError
-from .farend.offline import OfflineFarEnd
+from ..errors import ParameterError
+from ..farend.offline import OfflineFarEnd
+from .decisions import Decision
 
-__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions", "read_decisions",
-           "longest_pauses", "connect", "close_client", "ShippedFarEnd"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One call's outcome (a row of ``--decisions OUT.csv``)."""
-
-    path: str
-    label: str
-    decision: str
-    decided_at_s: float
-    reason: str
-    confidence: float
-    greeting_end_s: float | None = None
-    speech_onset_s: float | None = None
-    answer_s: float | None = None
-    beep_s: float | None = None
-
-    @classmethod
-    def of(cls, call: Call, v: Verdict) -> Decision:
-        return cls(call.path, call.label.value, v.decision, round(v.decided_at_s, 6), v.reason.value,
-                   round(v.confidence, 6), call.greeting_end_s, call.speech_onset_s, call.answer_s, call.beep_s)
+__all__ = ["Decision", "run_corpus", "trace_corpus", "decisions_from_traces", "write_decisions",
+           "longest_pauses", "connect", "close_client", "ShippedFarEnd", "offline_far_end", "work_items", "map_calls",
+           "mp_context"]
 
 
-def _farend(corpus: Corpus, channel: ChannelSettings | None, lead_in_s, seed: int, after: str = "hangup") -> OfflineFarEnd:
+def offline_far_end(corpus: Corpus, channel: ChannelSettings | None = None, lead_in_s: float | tuple[float, float] = 0.0,
+                    seed: int = 0, after: str = "hangup") -> OfflineFarEnd:
+    """The offline far end that streams ``corpus``'s calls exactly as :func:`run_corpus` does
+    (``channel``, ``lead_in_s``, ``seed``, ``after``: as there)."""
     return OfflineFarEnd(corpus.root, channel=channel, lead_in_s=lead_in_s, seed=seed, after=after)
 
 
@@ -68,6 +51,14 @@ def _one_decision(args) -> Decision:
 def _one_trace(args) -> CallTrace:
     far, call, settings = args
     return trace_audio(far.audio(call.path), 8000, settings)
+
+
+def _one_whole_trace(args) -> CallTrace:
+    # the whole clip, not only its first 10.5 s: with TIMEOUT_FROM_ANSWER_DETECT a verdict can
+    # come later than that, and the replay must equal the streaming run in every case
+    far, call, settings = args
+    y = far.audio(call.path)
+    return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
 
 
 def _other_threads() -> list:
@@ -90,7 +81,7 @@ def _other_threads() -> list:
             if t is not threading.main_thread() and not (monitor is not None and isinstance(t, monitor))]
 
 
-def _mp_context():
+def mp_context():
     """How corpus workers start: forked when this process runs no other thread (fast: the
     workers inherit the imported modules and the loaded model, and no ``__main__`` guard is
     needed in scripts); otherwise from a fork server, because a fork copies other threads'
@@ -104,7 +95,7 @@ def _mp_context():
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     # the fork server dies with this process (and its workers with it): no orphans after a kill
-    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluate"])
+    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluation.runner"])
     return ctx
 
 
@@ -126,7 +117,7 @@ def _worker_init(parent_pid: int | None) -> None:
     import contextlib
     import signal
 
-    from ._signals import die_with_parent
+    from .._signals import die_with_parent
 
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -145,7 +136,7 @@ def _stop_pool(ex: ProcessPoolExecutor) -> None:
         p.join(timeout=5)
 
 
-def _map(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
+def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
     """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
     processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
     import os
@@ -156,7 +147,7 @@ def _map(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, 
     # the start method is chosen before the progress bar starts its monitor thread: that
     # thread alone must not switch a script to the fork server (which re-imports __main__
     # and so needs an `if __name__ == "__main__":` guard)
-    ctx = None if serial else _mp_context()
+    ctx = None if serial else mp_context()
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -246,7 +237,7 @@ class ShippedFarEnd:
         return self._local.audio(path)
 
 
-def _items(far: OfflineFarEnd, calls: Sequence[Call], settings, *, client, ship_audio: bool) -> list:
+def work_items(far: OfflineFarEnd, calls: Sequence[Call], settings, *, client, ship_audio: bool) -> list:
     """Work items ``(far end, call, settings)``; with ``ship_audio`` each item's far end carries
     the bytes of its own recording (the workers need not see ``far.corpus_root``)."""
     if client is None or not ship_audio:
@@ -306,29 +297,72 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
                batch_size: int | None = None) -> list[Decision]:
     """Stream every call through the offline far end into a detector; one Decision per call.
 
-    ``jobs``: local worker processes. ``client``: a ``dask.distributed.Client`` to run the calls
-    on its cluster instead, ``batch_size`` calls per task (default: about 4 tasks per worker);
-    the workers read the audio from the corpus folder (the same path must be visible to
-    them) unless ``ship_audio``, when each call's recording is sent with its task. Only the
-    decisions come back. Decisions are identical whichever way they were made.
+    Decisions are identical whichever way they were made (one process, ``jobs`` processes or
+    a Dask cluster).
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The labelled corpus (:func:`lsdlab.corpus.load_corpus`).
+    settings : DetectorSettings, AmdSettings, dict or None
+        Detector settings of any backend; None: the default backend's defaults.
+    channel : ChannelSettings, optional
+        Telephone-channel impairments the far end applies (None: the recordings as they are).
+    lead_in_s : float or (float, float)
+        Silence before each recording (a range: drawn per call from ``seed``).
+    seed : int
+        Seeds the far end's random choices (lead-in, channel noise).
+    jobs : int
+        Local worker processes (1: in this process).
+    progress : bool
+        A tqdm progress bar.
+    after : {'hangup', 'silence'}
+        What follows a recording: the far end hangs up, or the line stays silent.
+    client : dask.distributed.Client, optional
+        Run the calls on its cluster instead, ``batch_size`` calls per task (default: about 4
+        tasks per worker). The workers read the audio from the corpus folder (the same path
+        must be visible to them) unless ``ship_audio``, when each call's recording is sent
+        with its task. Only the decisions come back.
+    ship_audio, batch_size
+        See ``client``.
+
+    Returns
+    -------
+    list of Decision
+        One per call, in the corpus's order.
+
+    Raises
+    ------
+    ParameterError
+        Bad settings or arguments (named, with the accepted values).
+    ModelError
+        The settings' model file is missing or unreadable.
     """
-    far = _farend(corpus, channel, lead_in_s, seed, after)
+    far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     make_detector(settings)  # validate settings (and load the model) once, here: forked workers inherit it
-    items = _items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
-    return _map(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate", client=client,
+    items = work_items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
+    return map_calls(_one_decision, items, jobs=jobs, progress=progress, desc="evaluate", client=client,
                 batch_size=batch_size)
 
 
 def trace_corpus(corpus: Corpus, settings: DetectorSettings | None = None, *, channel: ChannelSettings | None = None,
                  lead_in_s: float | tuple[float, float] = 0.0, seed: int = 0, jobs: int = 1,
                  progress: bool = False, after: str = "hangup", client=None, ship_audio: bool = False,
-                 batch_size: int | None = None) -> list[CallTrace]:
+                 batch_size: int | None = None, calls: Sequence[Call] | None = None,
+                 whole_clip: bool = False) -> list[CallTrace]:
     """The :class:`CallTrace` of every call (default backend), for fast re-scoring
-    (``jobs``, ``client``, ``ship_audio``, ``batch_size``: as :func:`run_corpus`)."""
-    far = _farend(corpus, channel, lead_in_s, seed, after)
+    (``jobs``, ``client``, ``ship_audio``, ``batch_size``: as :func:`run_corpus`).
+
+    ``calls``: only these calls of the corpus (default: all). ``whole_clip``: trace each
+    recording to its end, not only its first 10.5 s (what the tuner's replay needs: a verdict
+    timed from the answer can come later; :func:`lsdlab.evaluation.load_traces` uses it).
+    """
+    far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     LiveSpeakerDetector(settings, trace=True)  # load the model once, here: forked workers inherit it
-    items = _items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
-    return _map(_one_trace, items, jobs=jobs, progress=progress, desc="trace", client=client, batch_size=batch_size)
+    items = work_items(far, corpus.calls if calls is None else list(calls), settings, client=client,
+                       ship_audio=ship_audio)
+    return map_calls(_one_whole_trace if whole_clip else _one_trace, items, jobs=jobs, progress=progress,
+                     desc="trace", client=client, batch_size=batch_size)
 
 
 def decisions_from_traces(corpus: Corpus | Sequence[Call], traces: Sequence[CallTrace],
@@ -359,7 +393,7 @@ def longest_pauses(far: OfflineFarEnd, calls: Sequence[Call], *, within_s: float
     return out
 
 
-_COLUMNS = [f for f in Decision.__dataclass_fields__]
+_COLUMNS = list(Decision.__dataclass_fields__)
 
 
 def write_decisions(path: str | os.PathLike, decisions: Sequence[Decision]) -> None:
@@ -370,7 +404,3 @@ def write_decisions(path: str | os.PathLike, decisions: Sequence[Decision]) -> N
         for d in decisions:
             w.writerow({k: ("" if v is None else v) for k, v in asdict(d).items()})
 
-
-def read_decisions(path: str | os.PathLike) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
