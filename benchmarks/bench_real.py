@@ -25,13 +25,13 @@ from _common import ROOT, command, update_section, write_json
 
 from lsdlab.audio import ChannelSettings
 from lsdlab.audio import load as load_audio
-from lsdlab.corpus import load
+from lsdlab.corpus import load_corpus as load
 from lsdlab.corpus.phone import build_phone_speech
 from lsdlab.detect import DetectorSettings, make_detector
 from lsdlab.detect.app_amd import AmdSettings
-from lsdlab.evaluate import run_corpus
+from lsdlab.evaluation import run_corpus
+from lsdlab.evaluation.metrics import upper_bound
 from lsdlab.settingsfile import load_settings
-from lsdlab.tune.metrics import upper_bound
 
 
 def pct(k: int, n: int) -> str:
@@ -88,7 +88,7 @@ def gb_early(ps, real, jobs: int) -> tuple[list[str], dict]:
     about 1.4 s after the onset. What can be called a machine by then without calling people
     machines: the frontier of the highest P(machine) reached by 1.4 s, on real people (phone-speech)
     and real greetings, and on the demo corpus (in-sample for the model: optimistic)."""
-    from lsdlab.evaluate import trace_corpus
+    from lsdlab.evaluation import trace_corpus
 
     base = DetectorSettings(timeout_ms=10000)
     demo = load(ROOT / "corpora" / "demo")

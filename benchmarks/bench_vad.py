@@ -49,7 +49,7 @@ from lsdlab.audio import tones
 from lsdlab.audio.channel import ChannelSettings, TelephoneChannel, bandpass
 from lsdlab.audio.frames import set_level
 from lsdlab.audio.io import SR
-from lsdlab.corpus import load as load_corpus
+from lsdlab.corpus import load_corpus
 from lsdlab.detect import DetectorSettings, LiveSpeakerDetector, SpeechOnset
 from lsdlab.detect.vad import SileroVad, silero_available
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lsdlab.audio.io import SR, load
-from lsdlab.corpus import load as load_corpus
+from lsdlab.corpus import load_corpus
 from lsdlab.corpus.phone import build_phone_speech, word_groups
 from lsdlab.detect import DetectorSettings, FarEndType, LiveSpeakerDetector, Reason, classify
 from lsdlab.detect.features import FEATURE_NAMES, CadenceTracker
@@ -231,8 +231,8 @@ def test_real_prompts_still_talking_at_the_timeout_are_machines(real_dev):
     """Two real voicemail/IVR prompts keep talking past the 7 s timeout after more than 3 s of
     speech with P(machine) 0.85-0.97; at the old timeout threshold 0.95 both ended UNKNOWN."""
     from lsdlab.audio.channel import ChannelSettings
-    from lsdlab.corpus import load as load_corpus
-    from lsdlab.evaluate import run_corpus
+    from lsdlab.corpus import load_corpus
+    from lsdlab.evaluation import run_corpus
 
     real = load_corpus(real_dev, labels="machine")
     names = ("gavvl-consultationline.wav", "gavvl-hope-upbeat-and-clear-wql9sau4ao2tl7kdmzyg.wav")
