@@ -32,7 +32,7 @@ def main() -> int:
     import soundfile  # noqa: F401
 
     from .. import sip as _sip  # noqa: F401
-    from . import sip as farsip
+    from . import _server
     from .scenario import render  # noqa: F401
 
     pids: dict[int, int] = {}
@@ -49,7 +49,7 @@ def main() -> int:
                         os.close(other["fd"])
                 from multiprocessing.connection import Connection
 
-                farsip._worker_main(w["conf"], Connection(w["fd"]))
+                _server._worker_main(w["conf"], Connection(w["fd"]))
             except BaseException:  # noqa: BLE001 - report, then leave without the parent's atexit
                 traceback.print_exc()
                 code = 1
