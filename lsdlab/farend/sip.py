@@ -29,7 +29,6 @@ import selectors
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -230,7 +229,9 @@ class SimulatedFarEnd:
                 "max_duration_s": self.max_duration_s,
                 "cache_bytes": int(self.cache_mb * 1024 * 1024),
             }} for i, (_, b) in enumerate(socks)]}
-            self._launcher = _launch(spec, [b.fileno() for _, b in socks])
+            from ..sip._launcher import launch
+
+            self._launcher = launch("lsdlab.farend._worker", spec, [b.fileno() for _, b in socks])
             for _, b in socks:
                 b.close()
             self._conns = [mpc.Connection(a.detach()) for a, _ in socks]
@@ -282,10 +283,9 @@ class SimulatedFarEnd:
             except subprocess.TimeoutExpired:
                 self._launcher.kill()  # the workers then see their sockets close and stop
                 out, _ = self._launcher.communicate(timeout=5)
-            for line in (out or b"").decode(errors="replace").splitlines():
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    d = json.loads(line)
-                    codes[int(d["worker"])] = int(d["exitcode"])
+            from ..sip._launcher import exit_codes
+
+            codes = exit_codes(out)
         if self._launcher is not None or self._conns:
             self.exitcodes = [codes.get(i) for i in range(len(self._conns))]
         for conn in self._conns:
@@ -413,27 +413,6 @@ class SimulatedFarEnd:
             if time.monotonic() > end:
                 raise SipError(f"The far end has no finished call with Call-ID {sip_call_id!r} after {timeout_s} s.")
             time.sleep(0.05)
-
-
-def _launch(spec: dict, fds: list[int]) -> subprocess.Popen:
-    """Start ``python -m lsdlab.farend._worker`` with the workers' sockets and configuration."""
-    import lsdlab
-
-    env = dict(os.environ)
-    pkg_parent = str(Path(lsdlab.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(k, "1")  # 4 answerers per worker need no BLAS thread pools
-    p = subprocess.Popen([sys.executable, "-m", "lsdlab.farend._worker"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, pass_fds=fds, env=env)
-    assert p.stdin is not None
-    try:
-        p.stdin.write(json.dumps(spec).encode())
-        p.stdin.close()
-        p.stdin = None  # so that communicate() does not flush it again
-    except OSError as exc:
-        raise SipError(f"The far-end worker launcher exited at once (code {p.poll()}): {exc}.") from None
-    return p
 
 
 _HEADER_NAMES = {b"call-id": b"call-id", b"i": b"call-id", b"via": b"via", b"v": b"via", b"from": b"from",

@@ -1,9 +1,11 @@
-"""CallPool's worker half: the code that runs inside each spawned pool worker process.
+"""CallPool's worker half: ``python -m lsdlab.uas._pool_worker`` and the code of each worker.
 
-:class:`~lsdlab.uas.pool.CallPool` (the parent half) starts :func:`_worker_main` in each
-worker; it creates the worker's endpoint and ``calls_per_worker`` :class:`UASCallChannel`
-threads, which take jobs from the worker's task queue and put one
-:class:`~lsdlab.uas.pool.CallResult` per job on the shared result queue.
+:class:`~lsdlab.uas.pool.CallPool` (the parent half) runs this module as a launcher
+(:func:`lsdlab.sip._launcher.launch`): it imports the heavy modules once and forks the
+workers (:func:`lsdlab.sip._launcher.fork_workers`), so no worker re-imports the caller's
+``__main__``. Each worker (:func:`_worker_main`) creates its endpoint and
+``calls_per_worker`` :class:`UASCallChannel` threads, which take jobs arriving on the
+worker's own socket and send back one :class:`~lsdlab.uas.pool.CallResult` per job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 
@@ -28,26 +31,50 @@ _MIN_HOLD_S = 0.05
 _ENDPOINT_KEYS = ("host", "port", "transport")
 
 
-def _worker_main(conf: dict, tasks, results, stop) -> None:
-    """Entry point of a pool worker (spawned): one endpoint, ``calls`` channel threads."""
+def main() -> int:
+    """The launcher: import once, then fork one worker per socket (see sip._launcher)."""
+    # Ctrl-C reaches the whole process group; the parent decides when the workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import numpy  # noqa: F401
+    import pjsua2  # noqa: F401
+
+    from .. import detect  # noqa: F401 - the detector's modules, shared by every forked worker
+    from ..sip._launcher import fork_workers
+    from . import _channel  # noqa: F401
+
+    return fork_workers(_worker_main)
+
+
+def _worker_main(conf: dict, conn) -> None:
+    """One pool worker (forked by the launcher): one endpoint, ``calls`` channel threads.
+
+    Protocol on ``conn`` (a socket to the pool): the pool sends the channel options first,
+    then jobs ``(index, call_to, options, hold, tag)`` and finally ``'stop'``; the worker
+    sends ``('ready', w, port, pid)`` or ``('error', w, text)``, then ``('start', index, w)``
+    before it places each call and ``('result', CallResult)`` after it, and ``('stats', w,
+    {...})`` when it stops. End-of-file (the pool's process is gone) stops the worker too.
+    """
     import faulthandler
 
     faulthandler.enable()  # a crash inside pjsua2 then leaves a Python stack on stderr
-    from .._signals import exit_when_parent_dies
-
-    exit_when_parent_dies(conf["parent_pid"])  # a killed parent leaves no worker behind
-    # Ctrl-C goes to the whole process group: the parent decides, the workers follow `stop`.
+    # Ctrl-C goes to the whole process group: the parent decides, the workers follow 'stop'.
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format=f"callpool[{conf['worker']}] %(levelname)s %(name)s: %(message)s")
     w = conf["worker"]
     t_cpu0 = os.times()
     t_wall0 = time.monotonic()
+    lock = threading.Lock()
+
+    def send(msg) -> None:
+        with lock:  # the channel threads share the socket
+            conn.send(msg)
+
     try:
         from ..sip import EndpointSettings, get_endpoint, shutdown_endpoint
         from ._channel import UASCallChannel
 
-        opts = dict(conf["channel_options"])
+        opts = dict(conn.recv())
         ep_kw = {k: opts.pop(k) for k in _ENDPOINT_KEYS if k in opts}
         if ep_kw.get("port"):
             ep_kw["port"] = int(ep_kw["port"]) + w
@@ -55,20 +82,33 @@ def _worker_main(conf: dict, tasks, results, stop) -> None:
         channels = [UASCallChannel(name=f"pool{w}-{k}", **opts) for k in range(conf["calls"])]
     except BaseException as exc:  # noqa: BLE001 - report and exit cleanly
         with contextlib.suppress(Exception):
-            results.put(("error", w, f"{type(exc).__name__}: {exc}"))
+            send(("error", w, f"{type(exc).__name__}: {exc}"))
         return
-    results.put(("ready", w, ep.port))
+    send(("ready", w, ep.port, os.getpid()))
+    tasks: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def read_jobs() -> None:
+        while not stop.is_set():
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # the pool's process is gone: stop (no orphan workers)
+                break
+            if msg == "stop":
+                break
+            tasks.put(msg)
+        stop.set()
+
+    reader = threading.Thread(target=read_jobs, name=f"pool{w}-jobs", daemon=True)
+    reader.start()
     n_calls = [0]
-    threads = [threading.Thread(target=_channel_loop, args=(w, ch, conf, tasks, results, stop, n_calls),
+    threads = [threading.Thread(target=_channel_loop, args=(w, ch, conf, tasks, send, stop, n_calls),
                                 name=f"pool{w}-{k}", daemon=True) for k, ch in enumerate(channels)]
     for t in threads:
         t.start()
-    parent = os.getppid()
     try:
         while any(t.is_alive() for t in threads):
-            if os.getppid() != parent:  # the parent died without close(): stop too
-                stop.set()
-            if stop.is_set():
+            if stop.wait(0.1):
                 ep.register_thread()
                 for ch in channels:  # unblock call()/waits: every call ends now
                     with contextlib.suppress(Exception):
@@ -76,7 +116,6 @@ def _worker_main(conf: dict, tasks, results, stop) -> None:
                 for t in threads:
                     t.join(5)
                 break
-            time.sleep(0.1)
     finally:
         cpu = os.times()
         stats = {
@@ -86,26 +125,26 @@ def _worker_main(conf: dict, tasks, results, stop) -> None:
             "wall_s": time.monotonic() - t_wall0,
         }
         with contextlib.suppress(Exception):
-            results.put(("stats", w, stats))
+            send(("stats", w, stats))
         channels.clear()
         shutdown_endpoint()
 
 
-def _channel_loop(w: int, ch, conf: dict, tasks, results, stop, n_calls: list) -> None:
+def _channel_loop(w: int, ch, conf: dict, tasks, send, stop, n_calls: list) -> None:
     while not stop.is_set():
         try:
             task = tasks.get(timeout=0.2)
         except queue.Empty:
             continue
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
         idx, call_to, options, hold, tag = task
-        results.put(("start", idx, w))
+        try:
+            send(("start", idx, w))  # before the call is placed: a crash after it is reported, never retried
+        except OSError:
+            return
         r = _run_call(w, ch, idx, call_to, options, hold, tag, conf["max_call_s"], stop)
         n_calls[0] += 1
-        results.put(("result", r))
+        with contextlib.suppress(OSError):
+            send(("result", r))
 
 
 def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_call_s: float, stop) -> CallResult:
@@ -169,3 +208,7 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
         sip_call_id=d.sip_call_id,
         worker=w, started_at=t0, ended_at=time.time(), slot_wait_s=round(slot_wait_s, 2), error=error,
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
