@@ -71,6 +71,8 @@ class Details:
     codec: str = ""  # 'g711a' / 'g711u'
     codec_name: str = ""  # 'PCMA' / 'PCMU'
     setup_s: float | None = None  # INVITE -> 200 OK
+    # before the INVITE: waiting for pjlib socket slots that calls just ended still hold
+    socket_wait_s: float = 0.0
     frames_received: int = 0
     max_frame_gap_ms: float = 0.0  # largest interval between far-end frames reaching Python
     frame_gaps_over_60ms: int = 0  # intervals between consecutive far-end frames > 60 ms
@@ -123,6 +125,7 @@ class _CallCtx:
         self.rtp_pkts = 0
         self.rtp_seen_t = 0.0  # monotonic time the RTP counter last grew (0: never)
         self.connected_t = 0.0
+        self.sockets_closing = False  # DISCONNECTED seen: the endpoint was told (note_call_ended)
 
 
 def _sdp_media(msg: str) -> str:
@@ -415,6 +418,8 @@ class UASCallChannel:
             h.hName = "P-Asserted-Identity"
             h.hValue = f"<sip:{call_from}@{self._endpoint.host}>"
             prm.txOption.headers.append(h)
+        # calls that ended a moment ago still hold pjlib socket slots (see sip._endpoint)
+        self.Details.socket_wait_s = round(self._endpoint.wait_for_socket_room(), 3)
         try:
             with self._endpoint.codec_order(codec_ids):
                 ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
@@ -648,6 +653,9 @@ class UASCallChannel:
             self.Details.sip_call_id = info.callIdString
         if st in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
             ctx.acked.set()
+        if st == pj.PJSIP_INV_STATE_DISCONNECTED and not ctx.sockets_closing:
+            ctx.sockets_closing = True  # its RTP/RTCP sockets now cool down in pjlib
+            self._endpoint.note_call_ended()
         if ctx.ended or ctx is not self._ctx:
             if st == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self._forget_pjcall(ctx)

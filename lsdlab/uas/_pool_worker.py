@@ -24,8 +24,6 @@ from .pool import CallResult
 
 #: How long a pool channel waits for a free pjsua call slot of its process (NOCHANNELS).
 _SLOT_WAIT_S = 30.0
-#: The least time between the answer and the pool's hang-up (see _run_call).
-_MIN_HOLD_S = 0.05
 
 # channel options that configure the worker's endpoint rather than its channels
 _ENDPOINT_KEYS = ("host", "port", "transport")
@@ -171,11 +169,6 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
                 limit = 0.0
             else:
                 limit = min(float(hold), max_call_s)
-            # Never hang up in the instant of the answer: 40 calls hung up as ch.call() returned,
-            # 4 at a time, leaked pjsip ioqueue keys until, after about 29 calls, the worker
-            # aborted in makeCall (pj_ioqueue_register_sock2: free_list empty; 3 runs of 3);
-            # with 50 ms between the answer and the hang-up, 4 runs of 40-60 calls ran clean.
-            limit = max(limit, _MIN_HOLD_S)
             end = time.monotonic() + limit
             while not stop.is_set() and time.monotonic() < end and not ch.wait_for_idle(min(0.2, max(0.0, end - time.monotonic()))):
                 pass
