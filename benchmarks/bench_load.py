@@ -233,6 +233,9 @@ def load_run(calls, ref, codecs, *, n: int, concurrency: int, progress: bool) ->
         "error_list": [{"index": r.index, "path": c.path, "worker": r.worker, "error": r.error}
                        for c, r in zip(picks, res) if r.error][:100],
         "not_verdicted_without_error": unaccounted,
+        "not_verdicted_list": [{"index": r.index, "path": c.path, "worker": r.worker, "cause": r.cause.name if r.cause else None,
+                                "raw_cause": r.raw_cause, "states": [x.name for x in r.states], "setup_s": r.setup_s,
+                                "frames": r.frames} for c, r in zip(picks, res) if r.index in set(unaccounted)][:50],
         "causes": dict(causes), "busy": causes.get(Cause.BUSY.name, 0), "nochannels": causes.get(Cause.NOCHANNELS.name, 0),
         "slot_waits": sum(r.slot_wait_s > 0 for r in res), "slot_wait_s_max": max((r.slot_wait_s for r in res), default=0),
         "pool_exitcodes": pool.exitcodes, "far_exitcodes": far.exitcodes, "pool_dead_workers": dead,
@@ -272,6 +275,7 @@ def soak(calls, *, n: int, concurrency: int, chunk: int, progress: bool, max_s: 
     picks = [few[i % len(few)] for i in range(n + chunk)]
     rows = []
     bad: Counter = Counter()
+    failures: list[dict] = []
     slot_waits = 0
     aborted = False
     sampler = _LoadSampler()
@@ -290,6 +294,8 @@ def soak(calls, *, n: int, concurrency: int, chunk: int, progress: bool, max_s: 
                 slot_waits += r.slot_wait_s > 0
                 if r.error or not r.answered:
                     bad[(r.error or (r.cause.name if r.cause else "?")).split(":")[0]] += 1
+                    failures.append({"call": k + r.index, "worker": r.worker, "error": r.error,
+                                     "cause": r.cause.name if r.cause else None, "raw_cause": r.raw_cause})
             time.sleep(1.0)  # let the last calls' ports and threads settle before measuring
             rows.append({"calls_done": done, "warmup": k == 0, "pool": _totals(pool.pids), "far_end": _totals(far.pids)})
         far_stats = far.stats()
@@ -298,6 +304,7 @@ def soak(calls, *, n: int, concurrency: int, chunk: int, progress: bool, max_s: 
               for side in ("pool", "far_end")}
     return {"calls": n, "calls_done": rows[-1]["calls_done"] - chunk, "aborted": aborted, "max_s": max_s,
             "warmup_calls": chunk, "concurrency": concurrency, "chunk": chunk, "failed": dict(bad),
+            "failure_list": failures[:100],
             "calls_that_waited_for_a_call_slot": slot_waits,
             "growth_after_warmup": growth, "samples": rows, "pool_exitcodes": pool.exitcodes,
             "far_exitcodes": far.exitcodes, "far_end": {k: v for k, v in far_stats.items() if k != "refusals"},
@@ -344,9 +351,16 @@ def markdown(data: dict) -> str:
             f"{_fmt(r['rss_mib']['end']['pool'])} | "
             f"{r['threads_end']['pool']:.0f}, {r['threads_end']['far_end']:.0f} / {r['fds_end']['pool']:.0f}, "
             f"{r['fds_end']['far_end']:.0f} | {la['min']}-{la['mean']}-{la['max']} |")
-    errs = [e for r in runs for e in r["error_list"]]
+    errs = [(i, e) for i, r in enumerate(runs, 1) for e in r["error_list"]]
     lines += ["", f"Errors: {len(errs)}" + ("." if not errs else ":")]
-    lines += [f"- run call {e['index']} ({e['path']}, worker {e['worker']}): {e['error']}" for e in errs[:20]]
+    lines += [f"- run {i} call {e['index']} ({e['path']}, worker {e['worker']}): {e['error']}" for i, e in errs[:20]]
+    odd = [(i, e) for i, r in enumerate(runs, 1) for e in r.get("not_verdicted_list", [])]
+    if odd:
+        lines += ["", "Calls that came back without a verdict and without an error (not accounted for):"]
+        lines += [f"- run {i} call {e['index']} ({e['path']}, pool worker {e['worker']}): cause {e['cause']}, raw cause "
+                  f"{e['raw_cause'] or '-'}, states {'>'.join(e['states'])}, {e['frames']} frames" for i, e in odd[:20]]
+    crashed = [(i, r["pool_exitcodes"], r["far_exitcodes"]) for i, r in enumerate(runs, 1) if r["worker_crashes"]]
+    lines += [f"- run {i}: worker exit codes pool {p}, far end {f}" for i, p, f in crashed]
     by_label: dict = {}
     for r in runs:
         for k, v in r["verdict_vs_label"].items():
@@ -366,6 +380,8 @@ def markdown(data: dict) -> str:
             + f"; failed {s['failed'] or 0}; calls that waited for a call slot {s['calls_that_waited_for_a_call_slot']}; "
             f"exit codes pool {s['pool_exitcodes']}, far end {s['far_exitcodes']}; load average "
             f"{la['min']}-{la['mean']}-{la['max']}.",
+            *(["Workers died during the soak: the totals below lost their processes (growth not comparable)."]
+              if any(c not in (0, None) for c in [*s["pool_exitcodes"], *s["far_exitcodes"]]) else []),
             "",
             "| after warm-up, growth | RSS MiB | threads | fds | sockets |",
             "|---|---|---|---|---|",
@@ -373,6 +389,12 @@ def markdown(data: dict) -> str:
         for sd in ("pool", "far_end"):
             lines.append(f"| {sd.replace('_', ' ')} ({s['samples'][0][sd]['processes']} processes) | {g[sd]['rss_mib']} | "
                          f"{g[sd]['threads']} | {g[sd]['fds']} | {g[sd]['sockets']} |")
+        lines += ["", f"RSS (MiB, all workers) after each {s['chunk']} calls, the first being the warm-up: "
+                  + "; ".join(f"{sd.replace('_', ' ')} " + ", ".join(f"{x[sd]['rss_mib']:.0f}" for x in s["samples"])
+                              for sd in ("pool", "far_end")) + "."]
+        fl = s.get("failure_list") or []
+        lines += [f"- soak call {f['call']} (worker {f['worker']}): {f['error'] or f['cause']} (raw cause "
+                  f"{f['raw_cause'] or '-'})" for f in fl[:20]]
     return "\n".join(lines) + "\n"
 
 
