@@ -18,7 +18,9 @@ Run: ``.venv/bin/python benchmarks/bench_load.py [--calls 400] [--concurrency 40
     every worker process measured after a warm-up chunk and after each chunk; stopped (and
     marked aborted) once it has run ``--soak-max-s`` seconds.
 
-``--quick``: 40 calls at 10, one repeat, a 100-call soak (about a minute).
+``--quick``: 40 calls at 10, one repeat, a 100-call soak (about a minute). ``--churn N``: only N
+calls hung up at the answer through one pool worker, to reproduce crashes under churn
+(results/load_churn.json; BENCHMARKS.md untouched).
 Traffic goes to 127.0.0.1 only. Writes benchmarks/results/load.json (``--out``) and the
 ``load`` section of BENCHMARKS.md (``--md``). The machine has 2 cores shared with other work:
 its load average is sampled every 2 s during each run and recorded.
@@ -311,6 +313,36 @@ def soak(calls, *, n: int, concurrency: int, chunk: int, progress: bool, max_s: 
             "wall_s": round(time.monotonic() - t0, 1), "loadavg": sampler.summary()}
 
 
+def churn(calls, *, n: int, chunk: int, progress: bool, max_s: float) -> dict:
+    """Calls at the highest churn one process allows: 1 pool worker x 4 channels, each call hung
+    up at the answer and the next placed at once, in chunks; RSS of both workers after each
+    chunk; stops at the first worker death (a crash under churn, issue 15 item 1)."""
+    from lsdlab.farend import SimulatedFarEnd
+    from lsdlab.uas import CallJob, CallPool
+
+    few = calls[:20]
+    rows, failures = [], []
+    done, t0 = 0, time.monotonic()
+    with SimulatedFarEnd(DEMO, workers=1) as far, CallPool(workers=1, calls_per_worker=4) as pool:
+        while done < n and time.monotonic() - t0 < max_s:
+            jobs = [CallJob(far.uri(few[(done + i) % len(few)].path, ring_s=0.0), {}, hold=0.0) for i in range(chunk)]
+            t1 = time.monotonic()
+            res = pool.run(jobs, progress=progress, desc=f"churn {done + chunk}/{n}")
+            wall = time.monotonic() - t1
+            done += len(res)
+            failures += [{"call": done - len(res) + r.index, "error": r.error, "cause": r.cause.name if r.cause else None}
+                         for r in res if r.error or not r.answered]
+            time.sleep(0.5)
+            rows.append({"calls_done": done, "calls_per_s": round(len(res) / wall, 1), "pool": _totals(pool.pids),
+                         "far_end": _totals(far.pids)})
+            if pool.dead_workers or not far.alive():
+                break
+        dead = pool.dead_workers
+    return {"calls": n, "calls_done": done, "chunk": chunk, "failures": failures[:50], "failed": len(failures),
+            "pool_exitcodes": pool.exitcodes, "far_exitcodes": far.exitcodes, "pool_dead_workers": dead,
+            "samples": rows, "wall_s": round(time.monotonic() - t0, 1), "loadavg": _loadavg()}
+
+
 def _fmt(x, nd=1) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
@@ -410,6 +442,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-soak", action="store_true", help="skip the soak")
     ap.add_argument("--quick", action="store_true",
                     help="40 calls at 10, 1 repeat, a 100-call soak in chunks of 50 (overrides those options)")
+    ap.add_argument("--churn", type=int, default=0,
+                    help="instead of the runs and the soak: this many calls hung up at the answer through 1 pool "
+                         "worker (4 channels), stopping at the first worker death; writes results/load_churn.json")
     ap.add_argument("--out", default=str(RESULTS / "load.json"), help="results JSON (default benchmarks/results/load.json)")
     ap.add_argument("--md", default=str(_common.BENCH_MD), help="Markdown file whose 'load' section is written "
                     "(default BENCHMARKS.md)")
@@ -431,9 +466,16 @@ def main(argv=None) -> int:
     from lsdlab.corpus import load
 
     calls = list(load(DEMO).calls)
+    progress = not args.no_progress
+    if args.churn:
+        c = churn(calls, n=args.churn, chunk=min(300, args.churn), progress=progress, max_s=args.soak_max_s)
+        path = write_json("load_churn", {"command": command(), "cpus": os.cpu_count(), "churn": c})
+        print(f"churn: {c['calls_done']}/{c['calls']} calls, failed {c['failed']}, exit codes pool {c['pool_exitcodes']} "
+              f"far end {c['far_exitcodes']}, RSS " + ", ".join(f"{r['far_end']['rss_mib']:.0f}/{r['pool']['rss_mib']:.0f}"
+                                                                for r in c["samples"]) + f"; wrote {path}", flush=True)
+        return 0
     ref = offline_reference(list({c.path: c for c in _picks(calls, args.calls)}.values()))  # the rows called
     codecs = _codecs(calls)
-    progress = not args.no_progress
     data: dict = {"command": command(), "cpus": os.cpu_count(), "runs": []}
     for i in range(args.repeats):
         r = load_run(calls, ref, codecs, n=args.calls, concurrency=args.concurrency, progress=progress)
