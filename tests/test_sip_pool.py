@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lsdlab.audio.io import save_wav
-from lsdlab.errors import ParameterError
+from lsdlab.errors import ParameterError, SipError
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(180)]
 
@@ -386,3 +386,26 @@ def test_calls_hung_up_at_the_answer_never_exhaust_pjlib_sockets(far, tmp_path):
     assert "free_list" not in p.stderr, p.stderr[-1500:]
     assert p.returncode == 0, p.stderr[-2000:]
     assert "ANSWERED 160" in p.stdout, p.stdout + p.stderr[-1500:]
+
+
+def test_a_second_run_at_the_same_time_is_refused(far):
+    """CallPool.run from two threads at once used to share the workers' messages: each run
+    took the other's results (and one of them closed sockets the other still read). The
+    second run now fails at once with a clear error; the first one is unharmed."""
+    import threading
+
+    from lsdlab.uas import CallJob, CallPool
+
+    with CallPool(workers=1) as pool:
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", pool.run(
+            [CallJob(far.uri("long.wav", ring_s=0.0), hold=2.0) for _ in range(2)], progress=False)), daemon=True)
+        t.start()
+        time.sleep(0.5)
+        with pytest.raises(SipError, match="already running in another thread.*one CallPool per thread"):
+            pool.run([far.uri("short.wav")], progress=False)
+        t.join(30)
+        again = pool.run([CallJob(far.uri("short.wav", ring_s=0.0))], progress=False)
+    assert [x.answered and x.error is None for x in out["r"]] == [True, True]
+    assert again[0].answered and again[0].error is None
+    assert pool.exitcodes == [0]

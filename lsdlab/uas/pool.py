@@ -226,6 +226,7 @@ class CallPool:
         self.worker_stats: list[dict] = []
         self.exitcodes: list[int | None] = []
         self.retried = 0
+        self._run_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> CallPool:
@@ -408,6 +409,15 @@ class CallPool:
         worker dead, the jobs left come back as errors saying so.
         """
         items: Sequence[CallJob] = [_as_job(j, i) for i, j in enumerate(jobs)]
+        if not self._run_lock.acquire(blocking=False):
+            raise SipError("CallPool.run is already running in another thread: one pool serves one run at "
+                           "a time (its workers' messages go to that run). Use one CallPool per thread.")
+        try:
+            return self._run(items, progress=progress, desc=desc)
+        finally:
+            self._run_lock.release()
+
+    def _run(self, items: Sequence[CallJob], *, progress: bool, desc: str) -> list[CallResult]:
         if not self._started:
             self.start()
         from tqdm.auto import tqdm
