@@ -134,7 +134,7 @@ def test_absurd_header_is_not_decoded(ch, far):
 
 
 def test_render_cache_is_bounded_in_bytes():
-    from lsdlab.farend.sip import _RenderCache
+    from lsdlab.farend._server import _RenderCache
 
     cache = _RenderCache(1000)
     for i in range(10):

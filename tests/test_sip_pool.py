@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lsdlab.audio.io import save_wav
-from lsdlab.errors import ParameterError
+from lsdlab.errors import ParameterError, SipError
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(180)]
 
@@ -273,3 +273,139 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_a_killed_pool_worker_loses_no_call(far):
+    """SIGKILL to one pool worker while its 4 calls are up: those 4 come back as errors naming
+    the worker (none lost, none reported as a call outcome), the other worker's calls and the
+    jobs not yet placed complete on it, and the pool stays usable with the worker left."""
+    import threading
+
+    from lsdlab.uas import CallJob, CallPool, Cause
+
+    jobs = [CallJob(far.uri("long.wav", ring_s=0.1), hold=2.0, tag=i) for i in range(12)]
+    out: dict = {}
+    with CallPool(workers=2, calls_per_worker=4) as pool:
+        victim = pool.pids[0]
+        t = threading.Thread(target=lambda: out.setdefault("r", pool.run(jobs, progress=False)), daemon=True)
+        t.start()
+        end = time.monotonic() + 30
+        while far.stats()["busy"] < 8 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert far.stats()["busy"] == 8, far.stats()
+        time.sleep(0.5)  # answered, audio flowing
+        killed_at = time.time()
+        os.kill(victim, signal.SIGKILL)
+        t.join(60)
+        assert not t.is_alive(), "CallPool.run hung after a worker was killed"
+        r = out["r"]
+        assert pool.dead_workers == [0]
+        again = pool.run([CallJob(far.uri("short.wav", ring_s=0.0), hold="verdict") for _ in range(3)], progress=False)
+    assert pool.exitcodes == [-signal.SIGKILL, 0]
+    assert len(r) == 12 and [x.tag for x in r] == list(range(12))
+    lost = [x for x in r if x.error is not None]
+    assert len(lost) == 4, [(x.worker, x.error) for x in r]
+    for x in lost:
+        assert x.worker == 0 and "worker 0 died (exit code -9) during the call" in x.error
+        assert not x.answered and x.cause is None  # no outcome is made up for a call nobody saw end
+        assert x.ended_at - killed_at < 5.0  # reported at once, not after the other calls
+    done = [x for x in r if x.error is None]
+    assert all(x.answered and x.cause == Cause.NORMAL and x.worker == 1 for x in done), done
+    assert pool.retried == 0  # nothing was handed to worker 0 beyond the 4 calls it had up
+    assert all(x.answered and x.error is None and x.worker == 1 for x in again)
+
+
+_NO_GUARD = """
+import sys
+from lsdlab.farend import SimulatedFarEnd
+from lsdlab.uas import CallJob, CallPool
+
+print("TOP", flush=True)  # printed again by every process that re-imports this script
+with SimulatedFarEnd(sys.argv[1], workers=1) as far:
+    with CallPool(workers=2, calls_per_worker=2) as pool:
+        r = pool.run([CallJob(far.uri("short.wav", ring_s=0.1)) for _ in range(4)], progress=False)
+    print("ANSWERED", sum(x.answered and x.error is None for x in r), flush=True)
+    print("EXITCODES", pool.exitcodes, flush=True)
+"""
+
+
+def test_pool_in_a_script_without_a_main_guard(corpus, tmp_path):
+    """A script with no `if __name__ == "__main__":` guard: the pool's workers used to be
+    spawned by multiprocessing, which re-ran the script in each (starting a far end of its own
+    there) and failed; they now start from `python -m lsdlab.uas._pool_worker`."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(_NO_GUARD)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, str(script), str(corpus)], capture_output=True, text=True, env=env,
+                       timeout=120, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("TOP") == 1, p.stdout
+    assert "ANSWERED 4" in p.stdout and "EXITCODES [0, 0]" in p.stdout, p.stdout + p.stderr[-2000:]
+
+
+_HANG_UP_AT_ANSWER = """
+import sys, threading
+from lsdlab import UASCallChannel
+from lsdlab.uas import State
+
+uri, n = sys.argv[1], int(sys.argv[2])
+chans = [UASCallChannel(name=f"c{k}") for k in range(4)]
+done, waited, answered = [0], [], [0]
+lock = threading.Lock()
+
+def loop(ch):
+    while True:
+        with lock:
+            if done[0] >= n:
+                return
+            done[0] += 1
+        st = ch.call(uri, seconds_timeout=10)
+        ch.hang_up()  # in the instant of the answer
+        ch.wait_for_idle(10)
+        with lock:
+            answered[0] += st == State.ANSWERED
+            waited.append(getattr(ch.Details, "socket_wait_s", 0.0))
+
+ts = [threading.Thread(target=loop, args=(c,)) for c in chans]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("ANSWERED", answered[0], "PACED", sum(w > 0 for w in waited), flush=True)
+"""
+
+
+def test_calls_hung_up_at_the_answer_never_exhaust_pjlib_sockets(far, tmp_path):
+    """4 channels of one process hanging up each call at its answer and calling again at once:
+    each call's 2 media sockets stay in pjlib's 64-slot table for 500 ms after the call, and
+    the process used to abort after about 29 calls (pj_ioqueue_register_sock2: Assertion
+    `!pj_list_empty(&ioqueue->free_list)' failed; exit -6). The endpoint now paces new calls."""
+    script = tmp_path / "hang_up_at_answer.py"
+    script.write_text(_HANG_UP_AT_ANSWER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, str(script), far.uri("short.wav", ring_s=0.0), "160"], capture_output=True,
+                       text=True, env=env, timeout=150)
+    assert "free_list" not in p.stderr, p.stderr[-1500:]
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "ANSWERED 160" in p.stdout, p.stdout + p.stderr[-1500:]
+
+
+def test_a_second_run_at_the_same_time_is_refused(far):
+    """CallPool.run from two threads at once used to share the workers' messages: each run
+    took the other's results (and one of them closed sockets the other still read). The
+    second run now fails at once with a clear error; the first one is unharmed."""
+    import threading
+
+    from lsdlab.uas import CallJob, CallPool
+
+    with CallPool(workers=1) as pool:
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", pool.run(
+            [CallJob(far.uri("long.wav", ring_s=0.0), hold=2.0) for _ in range(2)], progress=False)), daemon=True)
+        t.start()
+        time.sleep(0.5)
+        with pytest.raises(SipError, match="already running in another thread.*one CallPool per thread"):
+            pool.run([far.uri("short.wav")], progress=False)
+        t.join(30)
+        again = pool.run([CallJob(far.uri("short.wav", ring_s=0.0))], progress=False)
+    assert [x.answered and x.error is None for x in out["r"]] == [True, True]
+    assert again[0].answered and again[0].error is None
+    assert pool.exitcodes == [0]

@@ -50,6 +50,21 @@ CODEC_API_NAME = {"PCMA": "g711a", "PCMU": "g711u"}
 # pjsua2 log level -> logging level
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 
+# pjlib's socket table ("ioqueue", 64 sockets per process in this wheel) hands a closed
+# socket's slot back only PJ_IOQUEUE_KEY_FREE_DELAY (500 ms) after the close; registering a
+# socket while every slot is in use or still cooling down trips pj_assert("free_list empty")
+# in pj_ioqueue_register_sock2 and aborts the process. Each call opens 2 media sockets (RTP,
+# RTCP) when it is placed and closes them when it ends, so calls that end quickly one after
+# another (hung up at the answer, 4 at a time) ran out after about 29 calls:
+# (64 - the SIP transport's sockets) / 2. Before a call is placed, the endpoint waits until
+# the calls that ended in the last _KEY_FREE_WINDOW_S leave room for 4 live calls' sockets.
+_IOQUEUE_SLOTS = 64
+_KEY_FREE_WINDOW_S = 0.6  # pjlib's 500 ms, plus the time between DISCONNECTED and the close
+_SOCKETS_PER_CALL = 2
+_SOCKETS_RESERVED = 8  # the SIP transport's and pjlib's own sockets, with a margin
+#: calls ended within the window that still leave room for 4 live calls (here 24)
+_MAX_COOLING_CALLS = (_IOQUEUE_SLOTS - _SOCKETS_RESERVED) // _SOCKETS_PER_CALL - 4
+
 
 def pj_error_text(exc: BaseException) -> str:
     """A readable text for a ``pjsua2.Error`` (whose ``str()`` is empty)."""
@@ -193,6 +208,8 @@ class SipEndpoint:
         self._accounts: dict[Any, Any] = {}
         self._codec_lock = threading.Lock()
         self._closed = False
+        self._ended_calls: list[float] = []  # when recent calls ended (their media sockets cool down)
+        self._ended_lock = threading.Lock()
         self.ep = pj.Endpoint()
         # libCreate prints a banner to stdout before any log config applies: silence fd 1.
         with _quiet_stdout():
@@ -258,6 +275,27 @@ class SipEndpoint:
     def handle_events(self, msec: int = 10) -> None:
         """Poll pjsip events (needed only with ``thread_count=0``)."""
         self.ep.libHandleEvents(msec)
+
+    # -- pjlib's socket table ----------------------------------------------------------
+    def note_call_ended(self) -> None:
+        """A call of this process ended (DISCONNECTED): its 2 media sockets are closing."""
+        with self._ended_lock:
+            self._ended_calls.append(time.monotonic())
+
+    def wait_for_socket_room(self, timeout_s: float = 5.0) -> float:
+        """Block until a new call's media sockets fit in pjlib's socket table (see
+        ``_MAX_COOLING_CALLS``); returns the seconds waited (0.0 almost always)."""
+        t0 = time.monotonic()
+        while True:
+            with self._ended_lock:
+                now = time.monotonic()
+                self._ended_calls = [t for t in self._ended_calls if now - t < _KEY_FREE_WINDOW_S]
+                if len(self._ended_calls) < _MAX_COOLING_CALLS:
+                    return now - t0
+                wait = self._ended_calls[0] + _KEY_FREE_WINDOW_S - now
+            if now - t0 > timeout_s:
+                return now - t0  # pjlib frees them by then; never wait for ever
+            time.sleep(max(0.005, wait))
 
     # -- ownership -------------------------------------------------------------------
     def add_owner(self, owner: Any) -> None:

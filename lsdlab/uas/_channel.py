@@ -9,7 +9,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,19 +17,17 @@ from .._validation import check_real_range
 from ..audio.io import SR
 from ..errors import ParameterError, SipError
 from . import _enums
+from ._dtmf import _DTMFDetector, _DTMFPlayer
 from ._enums import (
     CallFarEndType,
     Cause,
     Error,
     Hangup,
     LiveSpeakerDetectionSettings,
-    PlayerCause,
-    PlayerState,
-    RecorderCause,
-    RecorderState,
     State,
     cause_for_status,
 )
+from ._players import _FilePlayer, _FileRecorder
 
 if TYPE_CHECKING:
     from ..detect import DetectorSettings, StreamingDetector
@@ -47,17 +44,12 @@ class _DefaultTimeout(int):
 
 
 _LSD_DEFAULT_MS = _DefaultTimeout(7000)
-_DTMF_RE = re.compile(r"^[0-9A-D*#]{1,32}$")
 _PHONE_RE = re.compile(r"^\d+(-\d+)*$")
 #: How often the RTP receive counter of a connected call is read (seconds).
 _RTP_POLL_S = 0.05
 #: Far-end frames are passed to the detector only while RTP arrived within this (seconds):
 #: frames made up by the jitter buffer on a dead line wait (and are dropped if it stays dead).
 _RTP_FRESH_S = 0.15
-#: RFC 2833 digits: event duration we ask for (ms) and end packets per digit (pjmedia sends
-#: the end-bit packet 3 times, one per 20 ms frame).
-_DTMF_DURATION_MS = 160
-_DTMF_END_PACKETS = 3
 
 
 @dataclass
@@ -79,6 +71,8 @@ class Details:
     codec: str = ""  # 'g711a' / 'g711u'
     codec_name: str = ""  # 'PCMA' / 'PCMU'
     setup_s: float | None = None  # INVITE -> 200 OK
+    # before the INVITE: waiting for pjlib socket slots that calls just ended still hold
+    socket_wait_s: float = 0.0
     frames_received: int = 0
     max_frame_gap_ms: float = 0.0  # largest interval between far-end frames reaching Python
     frame_gaps_over_60ms: int = 0  # intervals between consecutive far-end frames > 60 ms
@@ -131,6 +125,7 @@ class _CallCtx:
         self.rtp_pkts = 0
         self.rtp_seen_t = 0.0  # monotonic time the RTP counter last grew (0: never)
         self.connected_t = 0.0
+        self.sockets_closing = False  # DISCONNECTED seen: the endpoint was told (note_call_ended)
 
 
 def _sdp_media(msg: str) -> str:
@@ -423,6 +418,8 @@ class UASCallChannel:
             h.hName = "P-Asserted-Identity"
             h.hValue = f"<sip:{call_from}@{self._endpoint.host}>"
             prm.txOption.headers.append(h)
+        # calls that ended a moment ago still hold pjlib socket slots (see sip._endpoint)
+        self.Details.socket_wait_s = round(self._endpoint.wait_for_socket_room(), 3)
         try:
             with self._endpoint.codec_order(codec_ids):
                 ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
@@ -656,6 +653,9 @@ class UASCallChannel:
             self.Details.sip_call_id = info.callIdString
         if st in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
             ctx.acked.set()
+        if st == pj.PJSIP_INV_STATE_DISCONNECTED and not ctx.sockets_closing:
+            ctx.sockets_closing = True  # its RTP/RTCP sockets now cool down in pjlib
+            self._endpoint.note_call_ended()
         if ctx.ended or ctx is not self._ctx:
             if st == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self._forget_pjcall(ctx)
@@ -875,227 +875,3 @@ class UASCallChannel:
         self._ctx = None
         self._account = None
         return n
-
-
-# ======================================================================================
-# media helpers: channel.FilePlayer, FileRecorder, DTMFPlayer, DTMFDetector
-# ======================================================================================
-
-
-class _FilePlayer:
-    """``channel.FilePlayer``: play a WAV file into the call."""
-
-    State = PlayerState
-    Cause = PlayerCause
-
-    def __init__(self, ch: UASCallChannel) -> None:
-        self._ch = ch
-        self._state = PlayerState.IDLE
-        self._cause = PlayerCause.NONE
-
-    def state(self) -> PlayerState:
-        return self._state
-
-    def cause(self) -> PlayerCause:
-        return self._cause
-
-    def play(self, filename: str | os.PathLike, barge_in: bool = False, seconds_timeout: float | None = None) -> bool:
-        """Play ``filename`` (mono WAV, 8 kHz preferred; A-law, mu-law or PCM) to the far end.
-
-        Blocks until played (True, cause NORMAL), or stops early (False) on barge-in (far-end
-        speech, with ``barge_in=True``), hang-up (cause HANGUP) or timeout. Raises
-        :class:`Hangup` if IDLE, :class:`Error` if not ANSWERED or already playing.
-        """
-        from ..audio.io import load
-
-        ctx = self._ch._require_answered("FilePlayer.play")
-        if self._state == PlayerState.PLAYING:
-            raise Error("FilePlayer.play: already playing; wait for the current file to finish.")
-        y, _ = load(filename, sr=8000)
-        src = ctx.source
-        if src is None:
-            raise Error("FilePlayer.play: the call has no audio stream.")
-        ctx.speech.clear()
-        self._state = PlayerState.PLAYING
-        self._cause = PlayerCause.NONE
-        src.play(y)
-        end = None if seconds_timeout is None else time.monotonic() + seconds_timeout
-        cause = PlayerCause.NORMAL
-        while not src.done.wait(0.02):
-            if ctx.ended:
-                cause = PlayerCause.HANGUP
-                break
-            if barge_in and ctx.speech.is_set():
-                cause = PlayerCause.BARGEIN
-                break
-            if end is not None and time.monotonic() > end:
-                cause = PlayerCause.TIMEOUT
-                break
-        if cause != PlayerCause.NORMAL:
-            src.stop()
-        elif not src.finished_normally:
-            cause = PlayerCause.HANGUP if ctx.ended else PlayerCause.ABORTED
-        else:
-            # let the last frames cross the network and the far end's jitter buffer, so a
-            # hang_up() right after play() does not cut the end of the message
-            time.sleep(0.3)
-        self._cause = cause
-        self._state = PlayerState.IDLE
-        return cause == PlayerCause.NORMAL
-
-
-class _FileRecorder:
-    """``channel.FileRecorder``: record the far end's audio to a WAV file."""
-
-    State = RecorderState
-    Cause = RecorderCause
-
-    def __init__(self, ch: UASCallChannel) -> None:
-        self._ch = ch
-        self._state = RecorderState.IDLE
-        self._cause = RecorderCause.NONE
-        self._audio = False
-
-    def state(self) -> RecorderState:
-        return self._state
-
-    def cause(self) -> RecorderCause:
-        return self._cause
-
-    def audio_detected_in_recording(self) -> bool:
-        return self._audio
-
-    def record(self, filename: str | os.PathLike, milliseconds_max_silence: int = 0,
-               seconds_timeout: float | None = 30, barge_in: bool = False) -> bool:
-        """Record until ``seconds_timeout``, ``milliseconds_max_silence`` of silence, or hang-up.
-
-        Writes a 16-bit PCM WAV atomically; returns True if something was recorded.
-        """
-        from ..audio.io import save_wav
-
-        ctx = self._ch._require_answered("FileRecorder.record")
-        if self._state == RecorderState.RECORDING:
-            raise Error("FileRecorder.record: already recording.")
-        if seconds_timeout is None and not milliseconds_max_silence:
-            raise ParameterError("FileRecorder.record needs 'seconds_timeout' or 'milliseconds_max_silence'; got neither.")
-        self._state = RecorderState.RECORDING
-        frames: list = []
-        ctx.rec_frames = frames
-        t0 = time.monotonic()
-        cause = RecorderCause.TIMEOUT
-        try:
-            while True:
-                time.sleep(0.02)
-                if ctx.ended:
-                    cause = RecorderCause.HANGUP
-                    break
-                if seconds_timeout is not None and time.monotonic() - t0 >= seconds_timeout:
-                    cause = RecorderCause.TIMEOUT
-                    break
-                if milliseconds_max_silence and len(frames) * 20 >= milliseconds_max_silence:
-                    k = int(milliseconds_max_silence // 20)
-                    tail = np.concatenate(frames[-k:]).astype(np.float64)
-                    if np.sqrt(np.mean(tail**2)) < 100:
-                        cause = RecorderCause.SILENCE
-                        break
-        finally:
-            ctx.rec_frames = None
-        y = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
-        self._audio = bool(len(y)) and float(np.max(np.abs(y))) > 300
-        if len(y):
-            save_wav(Path(filename), y.astype(np.float32) / 32768.0, subtype="PCM_16")
-        self._cause = cause
-        self._state = RecorderState.IDLE
-        return bool(len(y))
-
-
-class _DTMFPlayer:
-    """``channel.DTMFPlayer``: send RFC 2833 digits."""
-
-    def __init__(self, ch: UASCallChannel) -> None:
-        self._ch = ch
-
-    def play(self, digits: str) -> bool:
-        """Send ``digits`` (``0-9A-D*#``, at most 32) as RFC 2833 events (160 ms each).
-
-        Blocks until every digit's end packets are sent (about 0.22 s per digit).
-        """
-        if not isinstance(digits, str) or not _DTMF_RE.match(digits):
-            raise ParameterError(
-                f"The 'digits' parameter of DTMFPlayer.play must be 1 to 32 of '0-9A-D*#'. "
-                f"Got {digits!r} instead."
-            )
-        ctx = self._ch._require_answered("DTMFPlayer.play")
-        pjcall = ctx.pjcall
-        if pjcall is None:
-            raise Hangup("DTMFPlayer.play: the far end hung up.")
-        pj = self._ch._pj
-        prm = pj.CallSendDtmfParam()
-        prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
-        prm.duration = _DTMF_DURATION_MS
-        prm.digits = digits
-        try:
-            pjcall.sendDtmf(prm)
-        except pj.Error as exc:
-            from ..sip import pj_error_text
-
-            raise Error(f"DTMFPlayer.play: {pj_error_text(exc)}") from None
-        finally:
-            del pjcall
-        # pjmedia sends each digit as RFC 2833 events every 20 ms frame for its duration,
-        # then its end packet 3 times, then the next digit: return only once the last
-        # digit's end packets are out (plus a frame of the conference clock and the
-        # loopback), so that a hang_up() right after play() cannot cut them off.
-        time.sleep(len(digits) * (_DTMF_DURATION_MS + 20 * _DTMF_END_PACKETS) / 1000.0 + 0.08)
-        return True
-
-
-class _DTMFDetector:
-    """``channel.DTMFDetector``: digits received from the far end (RFC 2833)."""
-
-    def __init__(self, ch: UASCallChannel) -> None:
-        self._ch = ch
-        self._taken = 0
-
-    def get_digits(self, clear: bool = False, count: int = 0, seconds_predigits_timeout: float = 0,
-                   seconds_interdigit_timeout: float = 5, end: str | None = None,
-                   seconds_timeout: float | None = None) -> str:
-        """Collect digits; returns when ``count`` digits, the ``end`` digit, a timeout or hang-up.
-
-        ``seconds_predigits_timeout=0`` means wait for the first digit until ``seconds_timeout``.
-        Digits already buffered count unless ``clear=True``.
-        """
-        ch = self._ch
-        ctx = ch._ctx
-        if ctx is None or (ch._state == State.IDLE and not ctx.digits[self._taken:]):
-            raise Hangup("DTMFDetector.get_digits: the channel is IDLE.")
-        if clear:
-            self._taken = len(ctx.digits)
-        t0 = time.monotonic()
-
-        def pending() -> str:
-            return ctx.digits[self._taken:]
-
-        def finished() -> bool:
-            got = pending()
-            now = time.monotonic()
-            if count and len(got) >= count:
-                return True
-            if end and end in got:
-                return True
-            if ctx.ended:
-                return True
-            if seconds_timeout is not None and now - t0 >= seconds_timeout:
-                return True
-            if not got:
-                return bool(seconds_predigits_timeout) and now - t0 >= seconds_predigits_timeout
-            return now - max(ctx.last_digit_t, t0) >= seconds_interdigit_timeout
-
-        ch._wait(finished, None)
-        got = pending()
-        if count:
-            got = got[:count]
-        if end and end in got:
-            got = got[: got.index(end) + 1]
-        self._taken += len(got)
-        return got

@@ -1,10 +1,14 @@
 """CallPool: many concurrent real calls from worker processes, each owning one SIP endpoint.
 
 The pjsua2 wheel allows one endpoint and at most 4 calls per process. :class:`CallPool` starts
-``workers`` processes (multiprocessing ``spawn``, so it works from scripts and notebooks
-alike); each creates its own endpoint and ``calls_per_worker`` :class:`UASCallChannel`
-threads that take jobs from a shared queue. :meth:`CallPool.run` places every job and returns
-one :class:`CallResult` per job, in job order, with a tqdm progress bar.
+``workers`` processes, forked together by ``python -m lsdlab.uas._pool_worker`` (nothing
+re-imports the caller's ``__main__``: scripts without an ``if __name__ == '__main__'`` guard,
+notebooks and ``python -`` all work); each creates its own endpoint and ``calls_per_worker``
+:class:`UASCallChannel` threads that take jobs from its own socket. :meth:`CallPool.run`
+places every job and returns one :class:`CallResult` per job, in job order, with a tqdm
+progress bar. A worker that crashes costs only the calls it had up (reported as errors).
+This module is the parent half; the code that runs in each worker is
+:mod:`lsdlab.uas._pool_worker`.
 
 Examples
 --------
@@ -20,24 +24,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
+import multiprocessing.connection as mpc
 import os
-import queue
 import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._validation import check_choice, check_int_range, check_real_range
 from ..errors import ParameterError, SipError
 from ._enums import CallFarEndType, Cause, State
-
-if TYPE_CHECKING:
-    import multiprocessing.queues
-    import multiprocessing.synchronize
 
 __all__ = ["CallPool", "CallJob", "CallResult", "HOLD_MODES"]
 
@@ -48,13 +49,6 @@ log = logging.getLogger("lsdlab.uas.pool")
 #: end hangs up (at most ``max_call_s``); a number holds the call that many seconds.
 HOLD_MODES = ("verdict", "far_end")
 
-#: How long a pool channel waits for a free pjsua call slot of its process (NOCHANNELS).
-_SLOT_WAIT_S = 30.0
-#: The least time between the answer and the pool's hang-up (see _run_call).
-_MIN_HOLD_S = 0.05
-
-# channel options that configure the worker's endpoint rather than its channels
-_ENDPOINT_KEYS = ("host", "port", "transport")
 _CALL_KEYS = ("call_from", "seconds_timeout", "codecs", "live_speaker_detect", "lsd_timeout_milliseconds")
 
 
@@ -172,7 +166,12 @@ class CallPool:
     workers : int
         Worker processes (each owns one pjsua2 endpoint on its own SIP port).
     calls_per_worker : int
-        Concurrent calls per worker, 1-4 (the wheel's limit is 4 per process).
+        Concurrent calls per worker, 1-4 (the wheel's limit is 4 per process). A worker's
+        calls share one Python interpreter (one GIL) with its conference-clock thread: on a
+        machine whose CPUs are saturated, 2 per worker (twice the processes, about 20% more
+        CPU) kept the far end's audio free of frame gaps over 60 ms where 4 per worker did not
+        (16 or 24 LSD calls each way at once, 5 runs at load average 7-15 on 2 cores: 10 gaps
+        vs 531).
     hold : {'verdict', 'far_end'} or float
         Default for jobs: after the answer (and the LSD verdict), hang up at once, wait for
         the far end to hang up, or hold the call this many seconds.
@@ -213,15 +212,21 @@ class CallPool:
                 f"CallPool got unknown channel option(s) {sorted(unknown)}; known: {sorted(known)}."
             )
         self.channel_options = dict(channel_options)
-        self._procs: list[Any] = []
-        self._tasks: list[multiprocessing.queues.Queue[Any]] = []  # one per worker
-        self._results: multiprocessing.queues.Queue[Any] | None = None
-        self._stop: multiprocessing.synchronize.Event | None = None
+        self._launcher: subprocess.Popen | None = None
+        self._conns: list[Any] = []  # one socket per worker (None once it reached end-of-file)
+        self._dead: set[int] = set()  # workers whose socket reached end-of-file
+        self._unreachable: set[int] = set()  # workers a job could not be sent to
+        self._codes: dict[int, int] = {}  # worker -> exit code, as the launcher reports them
+        self._codes_thread: threading.Thread | None = None
+        self._pids: list[int] = []
         self._started = False
         self.interrupted = False
         self._late_results: list[CallResult] = []
         self.ports: list[int] = []
         self.worker_stats: list[dict] = []
+        self.exitcodes: list[int | None] = []
+        self.retried = 0
+        self._run_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> CallPool:
@@ -237,111 +242,159 @@ class CallPool:
     @property
     def pids(self) -> list[int]:
         """Process ids of the workers (e.g. to read their CPU time from /proc)."""
-        return [p.pid for p in self._procs if p.pid is not None]
+        return list(self._pids)
 
     @property
     def capacity(self) -> int:
         """Calls the pool can hold at once."""
         return self.workers * self.calls_per_worker
 
+    @property
+    def dead_workers(self) -> list[int]:
+        """Workers that ended while the pool was running (crashed or killed); their calls in
+        progress came back as errors, and the pool goes on with the others."""
+        return sorted(self._dead)
+
     def start(self) -> CallPool:
-        """Start the workers and wait until each has its endpoint and channels."""
+        """Start the workers (all at once) and wait until each has its endpoint and channels."""
         if self._started:
             return self
         from .._extras import require
 
         require("sip", "CallPool")  # in this process, before any worker starts
-        ctx = mp.get_context("spawn")
-        self._tasks = [ctx.Queue() for _ in range(self.workers)]
-        self._results = ctx.Queue()
-        self._stop = ctx.Event()
+        from ..sip._launcher import launch
+
         self._started = True
         self.interrupted = False
+        self._dead = set()
+        self._unreachable = set()
+        self._codes = {}
+        socks: list[tuple[socket.socket, socket.socket]] = []
         try:
-            for i in range(self.workers):
-                conf = {
-                    "worker": i,
-                    "calls": self.calls_per_worker,
-                    "channel_options": self.channel_options,
-                    "max_call_s": self.max_call_s,
-                    "log_level": self.log_level,
-                    "rtp_port": 10000 + 400 * (i % 100),
-                    "parent_pid": os.getpid(),
-                }
-                p = ctx.Process(target=_worker_main, args=(conf, self._tasks[i], self._results, self._stop),
-                                daemon=True, name=f"lsdlab-callpool-{i}")
-                p.start()
-                self._procs.append(p)
-            ports: dict[int, int] = {}
+            socks = [socket.socketpair() for _ in range(self.workers)]
+            spec = {"workers": [{"fd": b.fileno(), "conf": {
+                "worker": i,
+                "calls": self.calls_per_worker,
+                "max_call_s": self.max_call_s,
+                "log_level": self.log_level,
+                "rtp_port": 10000 + 400 * (i % 100),
+            }} for i, (_, b) in enumerate(socks)]}
+            self._launcher = launch("lsdlab.uas._pool_worker", spec, [b.fileno() for _, b in socks])
+            for _, b in socks:
+                b.close()
+            self._conns = [mpc.Connection(a.detach()) for a, _ in socks]
+            socks = []
+            self._codes_thread = threading.Thread(target=self._read_exit_codes, args=(self._launcher,),
+                                                  name="lsdlab-callpool-exitcodes", daemon=True)
+            self._codes_thread.start()
+            for c in self._conns:  # pickled, so any option value the channel accepts goes through
+                c.send(self.channel_options)
+            ready: dict[int, tuple[int, int]] = {}
             end = time.monotonic() + self.start_timeout_s
-            while len(ports) < self.workers:
-                try:
-                    msg = self._results.get(timeout=0.2)
-                except queue.Empty:
-                    dead = [i for i, p in enumerate(self._procs) if not p.is_alive() and i not in ports]
-                    if dead:
-                        raise SipError(
-                            f"CallPool worker {dead[0]} exited during start-up (exit code "
-                            f"{self._procs[dead[0]].exitcode}). Workers are started with "
-                            f"multiprocessing 'spawn': in a script, create the pool under "
-                            f"`if __name__ == '__main__':`."
-                        ) from None
-                    if time.monotonic() > end:
-                        raise SipError(f"CallPool workers did not start within {self.start_timeout_s} s.") from None
-                    continue
-                if msg[0] == "error":
-                    raise SipError(f"CallPool worker {msg[1]} failed to start: {msg[2]}")
-                if msg[0] == "ready":
-                    ports[msg[1]] = msg[2]
-            self.ports = [ports[i] for i in range(self.workers)]
+            while len(ready) < self.workers:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise SipError(f"CallPool workers {sorted(set(range(self.workers)) - set(ready))} did not "
+                                   f"start within {self.start_timeout_s} s (start_timeout_s).")
+                for msg in self._receive(min(left, 0.5)):
+                    if msg[0] == "error":
+                        raise SipError(f"CallPool worker {msg[1]} failed to start: {msg[2]}")
+                    if msg[0] == "ready":
+                        ready[msg[1]] = (msg[2], msg[3])
+                if self._dead - set(ready):
+                    w = min(self._dead - set(ready))
+                    raise SipError(f"CallPool worker {w} exited during start-up (exit code {self._exit_code(w)}); "
+                                   f"its stderr above says why.")
+            self.ports = [ready[i][0] for i in range(self.workers)]
+            self._pids = [ready[i][1] for i in range(self.workers)]
         except BaseException:
+            for a, b in socks:
+                a.close()
+                b.close()
             self.close()
             raise
         log.info("call pool up: %d workers on ports %s", self.workers, self.ports)
         return self
 
+    def _read_exit_codes(self, launcher: subprocess.Popen) -> None:
+        """The launcher writes one JSON line per worker as it ends (see sip._launcher)."""
+        from ..sip._launcher import exit_codes
+
+        assert launcher.stdout is not None
+        for line in launcher.stdout:
+            self._codes.update(exit_codes(line))
+
+    def _exit_code(self, w: int, wait_s: float = 2.0) -> int | None:
+        """Worker ``w``'s exit code (negative: killed by that signal), once the launcher reported it."""
+        end = time.monotonic() + wait_s
+        while w not in self._codes and time.monotonic() < end:
+            time.sleep(0.02)
+        return self._codes.get(w)
+
+    def _receive(self, timeout_s: float) -> list:
+        """Messages from the workers that arrive within ``timeout_s``; a socket at end-of-file
+        marks its worker dead."""
+        live = {id(c): w for w, c in enumerate(self._conns) if c is not None}
+        out: list = []
+        if not live:
+            time.sleep(timeout_s)
+            return out
+        for ready in mpc.wait([self._conns[w] for w in live.values()], timeout=timeout_s):
+            w = live[id(ready)]
+            c = self._conns[w]
+            try:
+                while True:
+                    out.append(c.recv())
+                    if not c.poll():
+                        break
+            except (EOFError, OSError):
+                c.close()
+                self._conns[w] = None
+                self._dead.add(w)
+        return out
+
+    def _send(self, w: int, msg: Any) -> bool:
+        c = self._conns[w] if w < len(self._conns) else None
+        if c is None:
+            return False
+        try:
+            c.send(msg)
+            return True
+        except (OSError, ValueError):  # the worker is gone; its end-of-file is read next
+            return False
+
     def close(self, timeout_s: float = 15.0) -> None:
         """Hang up every call, stop the workers (exit code 0) and wait for them."""
-        if not self._procs:
+        if self._launcher is None and not self._conns:
             self._started = False
             return
-        # start() creates the queues and the event before the first worker
-        assert self._stop is not None and self._tasks and self._results is not None
-        self._stop.set()
-        for q in self._tasks:
-            for _ in range(self.calls_per_worker):
-                with contextlib.suppress(Exception):
-                    q.put(None)
+        for w in range(len(self._conns)):
+            self._send(w, "stop")
         end = time.monotonic() + timeout_s
         msgs: list = []
-        while any(p.is_alive() for p in self._procs) and time.monotonic() < end:
-            msgs += self._drain()
-            time.sleep(0.05)
-        msgs += self._drain()
+        while any(c is not None for c in self._conns) and time.monotonic() < end:
+            msgs += self._receive(min(0.2, max(0.0, end - time.monotonic())))
         self.worker_stats = [m[2] for m in sorted((m for m in msgs if m[0] == "stats"), key=lambda m: m[1])]
         self._late_results = [m[1] for m in msgs if m[0] == "result"]  # calls cut short by close()
-        for p in self._procs:
-            p.join(timeout=max(0.1, end - time.monotonic()))
-            if p.is_alive():
-                log.warning("CallPool worker %s did not stop; terminating it", p.name)
-                p.terminate()
-                p.join(5)
-        self.exitcodes = [p.exitcode for p in self._procs]
-        for q in (*self._tasks, self._results):
-            with contextlib.suppress(Exception):
-                q.close()
-                q.join_thread()
-        self._procs = []
-        self._started = False
-
-    def _drain(self) -> list:
-        assert self._results is not None  # only called by close() once start() made the queues
-        out = []
-        while True:
+        if self._launcher is not None:
             try:
-                out.append(self._results.get_nowait())
-            except (queue.Empty, OSError, ValueError):
-                return out
+                self._launcher.wait(max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("CallPool workers did not stop within %s s; killing them", timeout_s)
+                for pid in self._pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                self._launcher.kill()
+                self._launcher.wait(5)
+            if self._codes_thread is not None:
+                self._codes_thread.join(5)
+        self.exitcodes = [self._codes.get(i) for i in range(len(self._conns))]
+        for c in self._conns:
+            if c is not None:
+                c.close()
+        self._conns = []
+        self._launcher = None
+        self._started = False
 
     # -- running jobs ----------------------------------------------------------------
     def run(self, jobs: Iterable[Any], *, progress: bool = True, desc: str = "calls") -> list[CallResult]:
@@ -350,41 +403,49 @@ class CallPool:
         A job is a destination string, a ``(call_to, options)`` pair (options: the keyword
         arguments of :meth:`UASCallChannel.call`, e.g. ``live_speaker_detect`` and
         ``lsd_timeout_milliseconds``) or a :class:`CallJob`. Up to ``workers *
-        calls_per_worker`` calls are up at once.
+        calls_per_worker`` calls are up at once. A worker that dies (crash, kill) costs only
+        the calls it had up: each comes back with an ``error`` naming the worker and its exit
+        code; its other jobs go to the remaining workers (:attr:`dead_workers`); with every
+        worker dead, the jobs left come back as errors saying so.
         """
         items: Sequence[CallJob] = [_as_job(j, i) for i, j in enumerate(jobs)]
+        if not self._run_lock.acquire(blocking=False):
+            raise SipError("CallPool.run is already running in another thread: one pool serves one run at "
+                           "a time (its workers' messages go to that run). Use one CallPool per thread.")
+        try:
+            return self._run(items, progress=progress, desc=desc)
+        finally:
+            self._run_lock.release()
+
+    def _run(self, items: Sequence[CallJob], *, progress: bool, desc: str) -> list[CallResult]:
         if not self._started:
             self.start()
-        assert self._tasks and self._results is not None  # made by start()
         from tqdm.auto import tqdm
 
         results: dict[int, CallResult] = {}
         running: dict[int, tuple[int, float]] = {}  # job index -> (worker, started)
         todo = list(range(len(items)))[::-1]  # jobs not handed to a worker yet (popped from the end)
-        held: list[set[int]] = [set() for _ in self._procs]  # jobs handed to each worker
+        held: list[set[int]] = [set() for _ in self._conns]  # jobs handed to each worker
         self.retried = 0
         bar = tqdm(total=len(items), desc=desc, unit="call", disable=not progress)
         try:
             while len(results) < len(items):
                 self._dispatch(items, todo, held)
-                try:
-                    msg = self._results.get(timeout=0.2)
-                except queue.Empty:
-                    self._check_workers(items, results, running, held, todo, bar)
-                    continue
-                kind = msg[0]
-                if kind == "start":
-                    running[msg[1]] = (msg[2], time.time())
-                elif kind == "result":
-                    r: CallResult = msg[1]
-                    running.pop(r.index, None)
-                    for h in held:
-                        h.discard(r.index)
-                    if r.index not in results:
-                        results[r.index] = r
-                        bar.update()
-                        if r.error:
-                            bar.set_postfix_str(f"last error: {r.error[:40]}", refresh=False)
+                for msg in self._receive(0.2):
+                    kind = msg[0]
+                    if kind == "start":
+                        running[msg[1]] = (msg[2], time.time())
+                    elif kind == "result":
+                        r: CallResult = msg[1]
+                        running.pop(r.index, None)
+                        for h in held:
+                            h.discard(r.index)
+                        if r.index not in results:
+                            results[r.index] = r
+                            bar.update()
+                            if r.error:
+                                bar.set_postfix_str(f"last error: {r.error[:40]}", refresh=False)
+                self._check_workers(items, results, running, held, todo, bar)
         except KeyboardInterrupt:
             self.interrupted = True
             log.warning("CallPool.run interrupted: hanging up %d call(s) and stopping the workers", len(running))
@@ -399,22 +460,25 @@ class CallPool:
     def _dispatch(self, items, todo: list[int], held: list[set[int]]) -> None:
         """Hand jobs to live workers with a free channel (the least busy first)."""
         while todo:
-            free = [w for w, p in enumerate(self._procs) if p.is_alive() and len(held[w]) < self.calls_per_worker]
+            free = [w for w in range(len(self._conns))
+                    if w not in self._dead and w not in self._unreachable and len(held[w]) < self.calls_per_worker]
             if not free:
                 return
             w = min(free, key=lambda k: len(held[k]))
             i = todo.pop()
             j = items[i]
+            if not self._send(w, (i, j.call_to, j.options, self.hold if j.hold is None else j.hold, j.tag)):
+                todo.append(i)  # the worker died: no more jobs for it (_receive reads what it sent, then EOF)
+                self._unreachable.add(w)
+                continue
             held[w].add(i)
-            self._tasks[w].put((i, j.call_to, j.options, self.hold if j.hold is None else j.hold, j.tag))
 
     def _check_workers(self, items, results, running, held, todo, bar) -> None:
         """A dead worker's calls in progress are reported; the jobs it had not started go to others."""
-        dead = {i for i, p in enumerate(self._procs) if not p.is_alive()}
-        if not dead:
-            return
-        for w in dead:
-            code = self._procs[w].exitcode
+        for w in sorted(self._dead):
+            if not held[w]:
+                continue
+            code = self._exit_code(w)
             for idx in sorted(held[w]):
                 if idx in results:
                     continue
@@ -429,159 +493,14 @@ class CallPool:
                     todo.append(idx)  # never started: another worker places it
                     self.retried += 1
             held[w].clear()
-        if len(dead) == len(self._procs):
-            codes = [p.exitcode for p in self._procs]
+            log.warning("CallPool worker %d died (exit code %s); %d worker(s) left", w, code,
+                        len(self._conns) - len(self._dead))
+        if self._conns and len(self._dead) == len(self._conns):
+            codes = [self._exit_code(w, 0.5) for w in range(len(self._conns))]
             for i, j in enumerate(items):
                 if i not in results:
                     results[i] = CallResult(index=i, call_to=j.call_to, tag=j.tag,
-                                            error=f"all workers died (exit codes {codes})")
+                                            error=f"all workers died (exit codes {codes}); close() the pool "
+                                                  f"and start a new one")
                     bar.update()
             todo.clear()
-
-
-# ======================================================================================
-# worker process
-# ======================================================================================
-
-
-def _worker_main(conf: dict, tasks, results, stop) -> None:
-    """Entry point of a pool worker (spawned): one endpoint, ``calls`` channel threads."""
-    import faulthandler
-
-    faulthandler.enable()  # a crash inside pjsua2 then leaves a Python stack on stderr
-    from .._signals import exit_when_parent_dies
-
-    exit_when_parent_dies(conf["parent_pid"])  # a killed parent leaves no worker behind
-    # Ctrl-C goes to the whole process group: the parent decides, the workers follow `stop`.
-    with contextlib.suppress(ValueError, OSError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING, format=f"callpool[{conf['worker']}] %(levelname)s %(name)s: %(message)s")
-    w = conf["worker"]
-    t_cpu0 = os.times()
-    t_wall0 = time.monotonic()
-    try:
-        from ..sip import EndpointSettings, get_endpoint, shutdown_endpoint
-        from ._channel import UASCallChannel
-
-        opts = dict(conf["channel_options"])
-        ep_kw = {k: opts.pop(k) for k in _ENDPOINT_KEYS if k in opts}
-        if ep_kw.get("port"):
-            ep_kw["port"] = int(ep_kw["port"]) + w
-        ep = get_endpoint(EndpointSettings(log_level=conf["log_level"], rtp_port=conf["rtp_port"], **ep_kw))
-        channels = [UASCallChannel(name=f"pool{w}-{k}", **opts) for k in range(conf["calls"])]
-    except BaseException as exc:  # noqa: BLE001 - report and exit cleanly
-        with contextlib.suppress(Exception):
-            results.put(("error", w, f"{type(exc).__name__}: {exc}"))
-        return
-    results.put(("ready", w, ep.port))
-    n_calls = [0]
-    threads = [threading.Thread(target=_channel_loop, args=(w, ch, conf, tasks, results, stop, n_calls),
-                                name=f"pool{w}-{k}", daemon=True) for k, ch in enumerate(channels)]
-    for t in threads:
-        t.start()
-    parent = os.getppid()
-    try:
-        while any(t.is_alive() for t in threads):
-            if os.getppid() != parent:  # the parent died without close(): stop too
-                stop.set()
-            if stop.is_set():
-                ep.register_thread()
-                for ch in channels:  # unblock call()/waits: every call ends now
-                    with contextlib.suppress(Exception):
-                        ch.hang_up()
-                for t in threads:
-                    t.join(5)
-                break
-            time.sleep(0.1)
-    finally:
-        cpu = os.times()
-        stats = {
-            "worker": w,
-            "calls": n_calls[0],
-            "cpu_s": (cpu.user - t_cpu0.user) + (cpu.system - t_cpu0.system),
-            "wall_s": time.monotonic() - t_wall0,
-        }
-        with contextlib.suppress(Exception):
-            results.put(("stats", w, stats))
-        channels.clear()
-        shutdown_endpoint()
-
-
-def _channel_loop(w: int, ch, conf: dict, tasks, results, stop, n_calls: list) -> None:
-    while not stop.is_set():
-        try:
-            task = tasks.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        idx, call_to, options, hold, tag = task
-        results.put(("start", idx, w))
-        r = _run_call(w, ch, idx, call_to, options, hold, tag, conf["max_call_s"], stop)
-        n_calls[0] += 1
-        results.put(("result", r))
-
-
-def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_call_s: float, stop) -> CallResult:
-    t0 = time.time()
-    error = None
-    before = ch.Details  # start_call replaces it; still this object = the call never started
-    slot_wait_s = 0.0
-    try:
-        while True:
-            st = ch.call(call_to, **options)
-            # PJ_ETOOMANY: this process's 4 pjsua call slots are taken, e.g. by a call hung up
-            # a moment ago that pjsip has not freed yet. The call was never placed: wait, retry.
-            # (Counting busy slots first with pj.Call.lookup() is unsafe: lookup writes into
-            # the Call object, which another thread may be deleting; a soak aborted in pjsip.)
-            if (st != State.IDLE or ch.cause() != Cause.NOCHANNELS or stop.is_set()
-                    or slot_wait_s >= _SLOT_WAIT_S):
-                break
-            time.sleep(0.05)
-            slot_wait_s += 0.05
-        if st == State.ANSWERED and not stop.is_set():
-            if hold == "far_end":
-                limit = max_call_s
-            elif hold == "verdict":
-                limit = 0.0
-            else:
-                limit = min(float(hold), max_call_s)
-            # Never hang up in the instant of the answer: 40 calls hung up as ch.call() returned,
-            # 4 at a time, leaked pjsip ioqueue keys until, after about 29 calls, the worker
-            # aborted in makeCall (pj_ioqueue_register_sock2: free_list empty; 3 runs of 3);
-            # with 50 ms between the answer and the hang-up, 4 runs of 40-60 calls ran clean.
-            limit = max(limit, _MIN_HOLD_S)
-            end = time.monotonic() + limit
-            while not stop.is_set() and time.monotonic() < end and not ch.wait_for_idle(min(0.2, max(0.0, end - time.monotonic()))):
-                pass
-        ch.hang_up()
-        ch.wait_for_idle(10)
-    except Exception as exc:  # noqa: BLE001 - a job's failure is its result
-        error = f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):
-            ch.hang_up()
-    d = ch.Details
-    if d is before:
-        return CallResult(index=idx, call_to=call_to, tag=tag, worker=w, started_at=t0, ended_at=time.time(),
-                          error=error or "the call was not placed")
-    if ch.state() != State.IDLE and error is None:
-        error = f"the channel did not return to IDLE (it is {ch.state().name})"
-    cause = ch.cause()
-    if error is None and State.ANSWERED not in d.states:
-        if cause == Cause.NOCHANNELS:
-            error = (f"NOCHANNELS: no free pjsua call slot in worker {w} for {slot_wait_s:.1f} s "
-                     f"(PJ_ETOOMANY, raw cause {d.raw_cause}); the call was not placed")
-        elif d.raw_cause == "503":
-            error = ("refused: the far end answered 503 Service Unavailable (a SimulatedFarEnd with "
-                     "every call slot busy for queue_s; see far.stats()['refusals'])")
-    return CallResult(
-        index=idx, call_to=call_to, tag=tag, states=tuple(d.states), cause=cause, raw_cause=d.raw_cause,
-        far_end_type=d.far_end_type, lsd_reason=d.lsd_reason, lsd_confidence=d.lsd_confidence,
-        lsd_decided_at_s=d.lsd_decided_at_s, codec=d.codec, setup_s=d.setup_s, frames=d.frames_received,
-        max_frame_gap_ms=d.max_frame_gap_ms, frame_gaps_over_60ms=d.frame_gaps_over_60ms,
-        empty_frames=d.empty_frames, max_frame_lag_ms=d.max_frame_lag_ms, audio_start_ms=d.audio_start_ms,
-        sip_call_id=d.sip_call_id,
-        worker=w, started_at=t0, ended_at=time.time(), slot_wait_s=round(slot_wait_s, 2), error=error,
-    )
