@@ -468,6 +468,34 @@ def test_run_corpus_jobs_2_in_a_script_without_a_main_guard(tmp_path):
     assert "16 decisions" in p.stdout
 
 
+_NO_GUARD_THREAD = """
+import sys, threading, time
+from lsdlab.corpus import load_corpus
+from lsdlab.evaluation import mp_context, run_corpus
+stop = threading.Event()
+threading.Thread(target=stop.wait, daemon=True).start()  # a thread (as a SIP endpoint's): the fork server starts the workers
+assert mp_context().get_start_method() == "forkserver"
+print("script body ran", flush=True)
+c = load_corpus(sys.argv[1])
+print(len(run_corpus(c.subset(c.calls[:16]), jobs=2)), "decisions", flush=True)
+stop.set()
+"""
+
+
+def test_run_corpus_jobs_2_from_the_fork_server_in_a_script_without_a_main_guard(tmp_path):
+    """With another thread running, workers start from the fork server, which re-ran the
+    script's top level in each worker (the corpus run started again inside them:
+    BrokenProcessPool). Now the script runs once and the decisions come back."""
+    if not (DEMO / "manifest.csv").is_file():
+        pytest.skip("corpora/demo is missing")
+    script = tmp_path / "plain_thread.py"
+    script.write_text(_NO_GUARD_THREAD)
+    p = subprocess.run([sys.executable, str(script), str(DEMO)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.count("script body ran") == 1, p.stdout
+    assert "16 decisions" in p.stdout
+
+
 def test_ctrl_c_in_tune_prints_one_line(small_corpus, tmp_path, capfd, monkeypatch):
     """Ctrl-C during the study: one line and exit 130, not Optuna's 20-line 'Trial failed' traceback."""
     import lsdlab.tune.search

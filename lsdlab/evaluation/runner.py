@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from typing import Any
@@ -99,6 +100,33 @@ def mp_context():
     return ctx
 
 
+@contextmanager
+def _script_hidden_from_workers():
+    """While corpus workers start, the caller's ``__main__`` shows no file and no module name.
+
+    A worker started from the fork server (see :func:`mp_context`) re-runs the caller's script
+    (or ``-m`` module) before it runs anything, as multiprocessing's spawn preparation does; a
+    script that calls ``run_corpus(jobs=2)`` at top level, with no ``if __name__ ==
+    "__main__":`` guard, then started its corpus run again inside every worker:
+    BrokenProcessPool, or the whole run repeated. The workers need nothing from the script
+    (they run lsdlab's own functions on plain data), so the preparation is not told about it.
+    A forked worker (no other thread running) copies the process and never re-runs it."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 def _run_batch(fn, items: list) -> list:
     """One cluster task: a batch of calls, so the scheduler's per-task cost is paid once per batch."""
     return [fn(it) for it in items]
@@ -167,7 +195,9 @@ def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=N
         ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
         try:
             out = []
-            for r in ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8))):
+            with _script_hidden_from_workers():  # map() submits every chunk, so every worker starts, in here
+                results = ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8)))
+            for r in results:
                 out.append(r)
                 if bar is not None:
                     bar.update()

@@ -77,7 +77,7 @@ def build_training_set(corpora: list[tuple[Corpus, ChannelSettings | None, tuple
     """Trace every human/machine call of the corpora; rows are decision points.
 
     ``jobs`` local processes, or the Dask cluster of ``client`` (a ``dask.distributed.Client``;
-    ``ship_audio``: see :func:`lsdlab.evaluate.run_corpus`)."""
+    ``ship_audio``: see :func:`lsdlab.evaluation.run_corpus`)."""
     calls, traces = [], []
     for corpus, channel, lead in corpora:
         sub = _usable(corpus, allow_unlicensed)
