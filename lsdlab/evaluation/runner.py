@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
