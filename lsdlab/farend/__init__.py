@@ -35,13 +35,11 @@ from .scenario import (
     Scenario,
     parse_uri_user,
     render,
-    scenario_for_call,
 )
 
 __all__ = [
     "OfflineFarEnd",
-    "call_seed", "KINDS", "SIP_FAILURES", "Scenario", "FarEndRequest", "parse_uri_user", "render",
-    "scenario_for_call"]
+    "call_seed", "KINDS", "SIP_FAILURES", "Scenario", "FarEndRequest", "parse_uri_user", "render"]
 
 # The SIP far end (imports pjsua2 only inside its worker processes).
 from .sip import FarEndCall, SimulatedFarEnd  # noqa: E402

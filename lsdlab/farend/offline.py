@@ -6,7 +6,6 @@ Streams a corpus call's far-end audio (from connect) in frames, faster than real
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -67,9 +66,3 @@ class OfflineFarEnd:
         return render(self.scenario(path), self.corpus_root, channel=self.channel is not None,
                       tail=self.after == "silence")
 
-    def stream(self, path: str, *, frame_ms: int = 20) -> Iterator[np.ndarray]:
-        """The same audio in ``frame_ms`` frames (as RTP would bring it)."""
-        y = self.audio(path)
-        n = 8 * frame_ms
-        for i in range(0, len(y), n):
-            yield y[i : i + n]

@@ -23,7 +23,7 @@ from ..audio.io import SR, load
 from ..audio.tones import RINGBACK, ringback
 from ..errors import ParameterError
 
-__all__ = ["Scenario", "KINDS", "SIP_FAILURES", "render", "parse_uri_user", "scenario_for_call", "FarEndRequest",
+__all__ = ["Scenario", "KINDS", "SIP_FAILURES", "render", "parse_uri_user", "FarEndRequest",
            "URI_EXTRA_KEYS"]
 
 #: Far-end behaviours. Recording kinds answer and play; the others fail the call.
@@ -293,6 +293,3 @@ def render(scenario: Scenario, corpus_root: str | os.PathLike, *, channel: bool 
     return y.astype(np.float32)
 
 
-def scenario_for_call(call, *, channel: ChannelSettings | None = None, seed: int = 0, **kw) -> Scenario:
-    """The recording scenario of a corpus :class:`~lsdlab.corpus.Call`."""
-    return Scenario(kind="recording", path=call.path, channel=channel or ChannelSettings(), seed=seed, **kw)

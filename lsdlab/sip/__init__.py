@@ -29,7 +29,6 @@ from ._media import (  # noqa: E402
     FrameSource,
     PortPool,
     audio_format,
-    fast_io,
     retire_port,
     verify_fast_frames,
 )
@@ -51,6 +50,5 @@ __all__ = [
     "audio_format",
     "PortPool",
     "retire_port",
-    "fast_io",
     "verify_fast_frames",
 ]

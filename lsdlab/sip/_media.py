@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pjsua2 as pj
 
-__all__ = ["FrameSink", "FrameSource", "PortPool", "verify_fast_frames", "audio_format", "FRAME_SAMPLES", "fast_io",
+__all__ = ["FrameSink", "FrameSource", "PortPool", "verify_fast_frames", "audio_format", "FRAME_SAMPLES",
            "retire_port"]
 
 log = logging.getLogger("lsdlab.sip")
@@ -34,11 +34,6 @@ _PTR = ctypes.sizeof(ctypes.c_void_p)
 
 # How frames are read and written; set once per process by verify_fast_frames().
 _IO = {"read_fast": False, "write_fast": False}
-
-
-def fast_io() -> dict:
-    """Which frame accessors are in use: ``{'read_fast': bool, 'write_fast': bool}``."""
-    return dict(_IO)
 
 
 def audio_format():

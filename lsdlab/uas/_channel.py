@@ -15,6 +15,7 @@ import numpy as np
 
 from .._validation import check_real_range
 from ..audio.io import SR
+from ..detect.types import Reason
 from ..errors import ParameterError, SipError
 from . import _enums
 from ._dtmf import _DTMFDetector, _DTMFPlayer
@@ -32,6 +33,7 @@ from ._players import _FilePlayer, _FileRecorder
 if TYPE_CHECKING:
     from ..detect import DetectorSettings, StreamingDetector
     from ..detect.app_amd import AmdSettings
+    from ..detect.types import Verdict
     from ..sip import FrameSink, FrameSource
 
 __all__ = ["UASCallChannel", "Details"]
@@ -54,34 +56,61 @@ _RTP_FRESH_S = 0.15
 
 @dataclass
 class Details:
-    """What is known about the current or last call (reset by each ``start_call``)."""
+    """What is known about the current or last call (reset by each ``start_call``).
+
+    Every field has its own docstring below; ``ch.Details`` is a fresh object per call, so a
+    reference kept from an earlier call keeps that call's figures.
+    """
 
     call_to: str = ""
+    """The ``call_to`` given to ``start_call`` (a SIP URI or user part)."""
     call_from: str = ""
+    """The ``call_from`` given to ``start_call`` (sent as P-Asserted-Identity), '' if none."""
     sip_uri: str = ""
+    """The request URI the INVITE went to."""
     sip_call_id: str = ""
-    raw_cause: str = ""  # the SIP status the far end sent on the wire ('' if none came)
-    local_reason: str = ""  # why the call ended when it was decided here, in words ('' if not)
+    """The SIP Call-ID of the call ('' if the INVITE never left)."""
+    raw_cause: str = ""
+    """The SIP status the far end sent on the wire ('486', '603', ...); '' if none came (a
+    local timeout, a call ended here, a call never placed)."""
+    local_reason: str = ""
+    """Why the call ended, in words, when it was decided on this side; '' if not."""
     far_end_type: CallFarEndType = CallFarEndType.UNKNOWN
-    lsd_reason: Any = None  # lsdlab.detect.types.Reason
+    """LIVE, ANSWER_MACHINE, FAX_MACHINE or UNKNOWN: the live speaker detector's verdict."""
+    lsd_reason: Reason | None = None
+    """Why the detector decided (``ch.Reason``: MODEL, SHORT_GREETING, BEEP, FAX_CED, TIMEOUT,
+    ...); None until a verdict (or with no LSD)."""
     lsd_confidence: float | None = None
-    lsd_decided_at_s: float | None = None  # audio time from connect
-    lsd_verdict: Any = None
-    lsd_settings: Any = None
-    codec: str = ""  # 'g711a' / 'g711u'
-    codec_name: str = ""  # 'PCMA' / 'PCMU'
-    setup_s: float | None = None  # INVITE -> 200 OK
-    # before the INVITE: waiting for pjlib socket slots that calls just ended still hold
+    """The detector's confidence in its verdict, 0-1; None until a verdict."""
+    lsd_decided_at_s: float | None = None
+    """When the verdict came, in seconds of far-end audio from connect; None until a verdict."""
+    lsd_verdict: Verdict | None = None
+    """The detector's whole verdict record (type, reason, confidence, time)."""
+    lsd_settings: DetectorSettings | AmdSettings | None = None
+    """The resolved detector settings this call ran with (None: no LSD)."""
+    codec: str = ""
+    """The negotiated codec: 'g711a' or 'g711u'."""
+    codec_name: str = ""
+    """The same as its RTP name: 'PCMA' or 'PCMU'."""
+    setup_s: float | None = None
+    """Seconds from the INVITE to the 200 OK; None if not answered."""
     socket_wait_s: float = 0.0
+    """Seconds waited before the INVITE for pjlib socket slots that calls just ended still hold."""
     frames_received: int = 0
-    max_frame_gap_ms: float = 0.0  # largest interval between far-end frames reaching Python
-    frame_gaps_over_60ms: int = 0  # intervals between consecutive far-end frames > 60 ms
-    empty_frames: int = 0  # frames without audio from the stream (sent on as silence)
-    max_frame_lag_ms: float = 0.0  # longest wait of a frame before the detector took it
-    # audio time from connect to the first far-end frame that is not digital silence (network
-    # and jitter-buffer delay before the far end's audio; None if it never came)
+    """Far-end audio frames (20 ms) that reached Python."""
+    max_frame_gap_ms: float = 0.0
+    """The largest interval between far-end frames reaching Python, in ms."""
+    frame_gaps_over_60ms: int = 0
+    """Intervals between consecutive far-end frames longer than 60 ms."""
+    empty_frames: int = 0
+    """Frames without audio from the stream (passed on as silence)."""
+    max_frame_lag_ms: float = 0.0
+    """The longest wait of a frame before the detector took it, in ms."""
     audio_start_ms: int | None = None
-    states: list = field(default_factory=list)  # the channel's states during this call, in order
+    """Audio time from connect to the first far-end frame that is not digital silence (network
+    and jitter-buffer delay before the far end's audio); None if it never came."""
+    states: list[State] = field(default_factory=list)
+    """The channel's states during this call, in order."""
 
 
 class _CallCtx:
@@ -223,6 +252,7 @@ class UASCallChannel:
     State = State
     Cause = Cause
     CallFarEndType = CallFarEndType
+    Reason = Reason
     LiveSpeakerDetectionSettings = LiveSpeakerDetectionSettings
     Error = Error
     Hangup = Hangup
@@ -353,10 +383,7 @@ class UASCallChannel:
             check_timeout_ms(lsd_timeout_milliseconds, "start_call", "lsd_timeout_milliseconds")
         if live_speaker_detect is None:
             return None
-        try:
-            from ..detect import DetectorSettings, TimerMode
-        except ImportError as exc:
-            raise SipError(f"Live speaker detection is not available ({exc}); use live_speaker_detect=None.") from None
+        from ..detect import DetectorSettings, TimerMode
         t = int(lsd_timeout_milliseconds)
         lsd = live_speaker_detect
         if isinstance(lsd, LiveSpeakerDetectionSettings) or (isinstance(lsd, str) and lsd in LiveSpeakerDetectionSettings.__members__):
@@ -383,10 +410,36 @@ class UASCallChannel:
                    live_speaker_detect=None, lsd_timeout_milliseconds: int = _LSD_DEFAULT_MS) -> bool:
         """Start an outbound call; block until the far end acknowledges it.
 
-        Returns True once any response arrived (provisional or final: a busy or rejected
-        call then shows as state IDLE with its cause), False with cause TIMEOUT when no
-        response came within ``response_timeout_s`` (or UNOBTAINABLE when the destination
-        cannot even be tried). Raises :class:`Error` unless the channel is IDLE.
+        Parameters
+        ----------
+        call_to : str
+            The destination: a SIP URI (``sip:user@host:port``) or a user part, sent to the
+            channel's default host.
+        call_from : str, default ''
+            The caller's identity, sent as a P-Asserted-Identity header ('' sends none).
+        codecs : str or None
+            Codecs to offer, in order of preference, e.g. ``'g711u,g711a'``; None offers both.
+        live_speaker_detect : None, a constant of ``LiveSpeakerDetectionSettings``, DetectorSettings, AmdSettings, TunedSettings or path
+            Live speaker detection for this call (None: none). A tuned settings file (from
+            ``lsdlab tune``) is resolved against its own folder and its model's sha256 checked.
+        lsd_timeout_milliseconds : int, default 7000
+            The detection timeout, 500-10000 ms (a tuned file's own timeout wins unless given).
+
+        Returns
+        -------
+        bool
+            True once any response arrived (provisional or final: a busy or rejected call
+            then shows as state IDLE with its cause); False with cause TIMEOUT when no
+            response came within ``response_timeout_s``, or UNOBTAINABLE/NOCHANNELS when the
+            call could not be placed.
+
+        Raises
+        ------
+        Error
+            Unless the channel is IDLE.
+        ParameterError
+            For a bad destination, codec list, settings object or timeout (the message names
+            the parameter and the fix).
         """
         from ..sip import parse_codecs, pj_error_text
 
@@ -447,8 +500,24 @@ class UASCallChannel:
              lsd_timeout_milliseconds: int = _LSD_DEFAULT_MS) -> _enums.State:
         """Place a call and block until answered (and, with LSD, classified) or IDLE.
 
-        If ``seconds_timeout`` passes before the answer, the call is cancelled (cause
-        NOANSWER). Returns the state.
+        Parameters
+        ----------
+        call_to, call_from, codecs, live_speaker_detect, lsd_timeout_milliseconds
+            As :meth:`start_call`.
+        seconds_timeout : float or None, default 120
+            If no answer comes within this, the call is cancelled (cause NOANSWER); None
+            waits for ever.
+
+        Returns
+        -------
+        State
+            ANSWERED (with LSD: once ``Details.far_end_type`` is known) or IDLE (see
+            ``ch.Cause`` and ``Details.raw_cause`` for why).
+
+        Raises
+        ------
+        Error, ParameterError
+            As :meth:`start_call`.
         """
         t0 = time.monotonic()
         if not self.start_call(call_to, call_from, codecs, live_speaker_detect, lsd_timeout_milliseconds):
@@ -516,10 +585,30 @@ class UASCallChannel:
                                 seconds_timeout: float | None = 10) -> bool:
         """Block until the answering machine is ready to record (after its beep or silence).
 
-        True after a beep of at least ``milliseconds_min_beep_duration`` followed by
-        ``milliseconds_post_beep_silence`` of silence, or after
-        ``milliseconds_no_beep_silence`` of silence; False on timeout. Raises
-        :class:`Hangup` if IDLE (or the call ends meanwhile), :class:`Error` if not ANSWERED.
+        Parameters
+        ----------
+        milliseconds_min_beep_duration : int, default 180
+            The shortest steady tone taken as the machine's beep.
+        milliseconds_post_beep_silence : int, default 1000
+            Silence needed after the beep.
+        milliseconds_no_beep_silence : int, default 4000
+            Silence that also means "ready" when no beep comes.
+        seconds_timeout : float or None, default 10
+            Give up after this long (None: wait for ever).
+
+        Returns
+        -------
+        bool
+            True after a beep of at least ``milliseconds_min_beep_duration`` followed by
+            ``milliseconds_post_beep_silence`` of silence, or after
+            ``milliseconds_no_beep_silence`` of silence; False on timeout.
+
+        Raises
+        ------
+        Hangup
+            If the channel is IDLE, or the far end hangs up meanwhile.
+        Error
+            If the call is not ANSWERED.
         """
         ctx = self._require_answered("wait_for_answer_machine")
         from ..detect import DetectorSettings, make_detector
