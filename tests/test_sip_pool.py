@@ -350,7 +350,7 @@ from lsdlab.uas import State
 
 uri, n = sys.argv[1], int(sys.argv[2])
 chans = [UASCallChannel(name=f"c{k}") for k in range(4)]
-done, waited, answered = [0], [], [0]
+done, waited, answered, other = [0], [], [0], {}
 lock = threading.Lock()
 
 def loop(ch):
@@ -364,12 +364,15 @@ def loop(ch):
         ch.wait_for_idle(10)
         with lock:
             answered[0] += st == State.ANSWERED
+            if st != State.ANSWERED:
+                k = f"{st.name}/{ch.cause().name}/{ch.Details.raw_cause}/{ch.Details.local_reason}"
+                other[k] = other.get(k, 0) + 1
             waited.append(getattr(ch.Details, "socket_wait_s", 0.0))
 
 ts = [threading.Thread(target=loop, args=(c,)) for c in chans]
 [t.start() for t in ts]
 [t.join() for t in ts]
-print("ANSWERED", answered[0], "PACED", sum(w > 0 for w in waited), flush=True)
+print("ANSWERED", answered[0], "PACED", sum(w > 0 for w in waited), "OTHER", other, flush=True)
 """
 
 
