@@ -62,7 +62,7 @@ def _farend(corpus: Corpus, channel: ChannelSettings | None, lead_in_s, seed: in
 def _one_decision(args) -> Decision:
     far, call, settings = args
     y = far.audio(call.path)
-    return Decision.of(call, classify(y, 8000, settings, frame_length=800))
+    return Decision.of(call, classify(y, 8000, settings))  # the whole-file offline path
 
 
 def _one_trace(args) -> CallTrace:
