@@ -144,7 +144,7 @@ class HopAnalyzer:
         self._prev_shape = shapes[-_STAT_LAG:]
         stat = _einsum("ij,ij->i", shapes[_STAT_LAG:], shapes[:-_STAT_LAG]).tolist()
         k = power[:, _T0:_T1].argmax(axis=1) + _T0
-        near = power.ravel()[(k + _row_offsets(n))[:, None] + _OFFS]
+        near = power.ravel()[k[:, None] + _near_base(n)]
         pur = _sum(near, axis=1, dtype=np.float64) / total
         purity = pur.tolist()
         v21 = (_sum(power[:, _V0:_V1], axis=1, dtype=np.float64) / total).tolist()
@@ -189,7 +189,15 @@ _sum = np.add.reduce
 _max = np.maximum.reduce
 
 
-def _row_offsets(n: int) -> np.ndarray:
-    """Flat index of the first bin of each of n spectrum rows."""
-    return np.arange(0, n * (NFFT // 2 + 1), NFFT // 2 + 1)
+def _near_base(n: int) -> np.ndarray:
+    """Flat index, in n spectrum rows, of the 7 bins around bin 0 of each row (add the peak
+    bin); kept for the short blocks of streaming (bounded: n <= _LOOP_HOPS, do not modify)."""
+    base = _NEAR_BASE.get(n)
+    if base is None:
+        base = np.arange(0, n * (NFFT // 2 + 1), NFFT // 2 + 1)[:, None] + _OFFS
+        if n <= _LOOP_HOPS:
+            _NEAR_BASE[n] = base
+    return base
 
+
+_NEAR_BASE: dict[int, np.ndarray] = {}

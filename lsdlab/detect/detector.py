@@ -510,15 +510,18 @@ class LiveSpeakerDetector(StreamingDetector):
         f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
         lv, vo, pk, pu, v21, rb, st = f.level_db, f.voicing, f.peak_hz, f.purity, f.v21_ratio, f.rb_ratio, f.stationarity
-        vad = self._vad.hop_speech(hops) if self._vad is not None else None
-        for j in range(len(lv)):
+        vad = self._vad.hop_speech(hops).tolist() if self._vad is not None else None
+        step = self._step
+        for j, stj in enumerate(st):
             if vad is not None:
                 self._vad_speech = bool(vad[j])
-            self._stat_run = self._stat_run + 1 if st[j] >= _STATIONARY else 0
+            self._stat_run = self._stat_run + 1 if stj >= _STATIONARY else 0
             if self._stat_run == _STAT_RUN and self._onset_hop is None:
                 # a steady tone: its attack (before the spectrum settled) was not speech
                 self._cad.trim_from((self.n_hops - _STAT_RUN - 7) * HOP_S)
-            out += self._step(lv[j], vo[j], pk[j], pu[j], v21[j], rb[j])
+            ev = step(lv[j], vo[j], pk[j], pu[j], v21[j], rb[j])
+            if ev:
+                out += ev
             self.n_hops += 1
         return out
 
