@@ -1,11 +1,19 @@
-"""Scale: start-up, `lsdlab evaluate --jobs 1/2`, and a Dask LocalCluster of 2 workers vs --jobs 2.
+"""Scale: start-up, detector speed, offline = streaming, --jobs 1/2, Dask, and size (time and memory).
 
-Run:  .venv/bin/python benchmarks/bench_scale.py [--calls 410] [--repeats 5] [--markdown]
-Writes benchmarks/results/scale.json; --markdown also prints a "Scale" section for BENCHMARKS.md.
+Run:  .venv/bin/python benchmarks/bench_scale.py [--calls 410] [--repeats 5] [--sizes 410,2050,8200] [--markdown]
+Writes benchmarks/results/scale.json; --markdown also replaces the "scale" section of BENCHMARKS.md.
 
 Every figure is timed from outside or around whole calls, never inside the detector:
 - start-up: `lsdlab evaluate` on a one-call corpus, the minimum wall time of ``--repeats``
   runs, and the module import time reported by ``python -X importtime`` (its minimum too);
+- speed, one process, one run: x real time per core (CPU time of whole calls, the best of
+  ``--repeats`` interleaved passes over every ``--speed-step``-th demo call) of the offline
+  path (all events to the end of the call; and in trace mode), ``classify()`` from the file
+  (offline path, stops at the verdict), 20 ms streaming pushes and app_amd at 20 ms;
+- identity: every call of corpora/demo, real-dev (../shared/corpora/real-dev) and
+  .cache/phone-speech (if built: `lsdlab corpus build-phone-speech .cache/phone-speech
+  --real-dev ../shared/corpora/real-dev`) through 20 ms streaming and the offline path:
+  verdict, every event and the CallTrace arrays compared bit for bit;
 - the machine's parallel ceiling at the time (:func:`parallel_ceiling`), before and after;
 - --jobs: `lsdlab evaluate CORPUS --jobs 1` and `--jobs 2` run in turn (A B A B ...), the
   ratio taken pair by pair (so a machine whose speed drifts still compares like with like)
@@ -13,8 +21,13 @@ Every figure is timed from outside or around whole calls, never inside the detec
 - Dask: the same corpus through ``run_corpus(client=...)`` on a warm LocalCluster (2 worker
   processes, 1 thread each) against ``run_corpus(jobs=2)``, in turn, after one warm-up each;
   plus the scheduler's cost per task: ``client.map`` of a no-op over ``--tasks`` items,
-  divided by the count (the reason calls are sent in batches).
-``--calls N`` takes the first N calls of corpora/demo in manifest order (a reduced run).
+  divided by the count (the reason calls are sent in batches);
+- size: `lsdlab evaluate --jobs 1` and `lsdlab tune --country US --trials N --jobs 1
+  --no-cache` on corpora of ``--sizes`` calls (demo's first 410 copied under new folder
+  names), wall time and peak RSS by GNU time.
+``--calls N`` takes the first N calls of corpora/demo in manifest order (a reduced run). The
+machine's 1-min load average is recorded beside the figures: on a shared machine they are
+lower bounds.
 """
 
 from __future__ import annotations
