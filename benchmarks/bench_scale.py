@@ -210,7 +210,9 @@ def speed(corpus: Path, step: int, repeats: int) -> dict:
             t = time.process_time()
             fn()
             best[k] = min(best[k], time.process_time() - t)
+    traces = [run_offline(y, s, trace=True).trace for y in audio]
     return {"calls": len(audio), "audio_s": round(secs, 1), "repeats": repeats,
+            "trace_kib_per_call": round(sum(t.nbytes for t in traces if t is not None) / len(traces) / 1024, 1),
             "x_realtime": {k: round(secs / v) for k, v in best.items()},
             "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}
 
@@ -423,6 +425,14 @@ def markdown(out: dict, repeats: int) -> str:
         lines.append(f"| {r['calls']:,} calls (demo's first 410, copied): `evaluate --jobs 1` / `tune --trials {r['trials']} --jobs 1 "
                      f"--no-cache` (load {la}) | {r['evaluate_s']:.0f} s, peak {r['evaluate_peak_mib']} MiB / "
                      f"{r['tune_s']:.0f} s, peak {r['tune_peak_mib']} MiB |")
+    sz = out.get("sizes", [])
+    if len(sz) >= 2 and sz[-1]["calls"] > sz[0]["calls"]:
+        a, b = sz[0], sz[-1]
+        per_call = (b["tune_peak_mib"] - a["tune_peak_mib"]) * 1024 / (b["calls"] - a["calls"])
+        lines.append(f"| how `tune`'s peak memory grows ({a['calls']:,} to {b['calls']:,} calls) | about "
+                     f"{per_call:.0f} KiB per call above a {a['tune_peak_mib'] - per_call * a['calls'] / 1024:.0f} MiB base "
+                     + (f"(a demo call's trace arrays are {sp['trace_kib_per_call']} KiB of it; " if "trace_kib_per_call" in sp else "(")
+                     + "`evaluate` stays flat) |")
     return "\n".join(lines)
 
 
