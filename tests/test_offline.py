@@ -82,6 +82,7 @@ def test_phone_speech_sample_offline_equals_streaming(real_dev, tmp_path):
 @pytest.mark.parametrize("settings", [
     DetectorSettings(timer_mode="TIMEOUT_FROM_ANSWER_DETECT", timeout_ms=3000, initial_silence_ms=1500),
     DetectorSettings(machine_threshold=0.6, end_of_turn_silence_ms=500, speech_deadline_ms=2500),
+    DetectorSettings(vad="silero"),  # speech activity from Silero VAD, sample-clocked
 ])
 def test_offline_equals_streaming_under_other_settings(settings):
     corpus = load_corpus(REPO / "corpora" / "demo")
