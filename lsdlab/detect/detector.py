@@ -11,6 +11,7 @@ exactly the verdict the streaming detector would give (used by the tuner).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,6 +85,8 @@ _BEEP_LEAD_HOPS = 4
 #: within one call spans far less than this (a greeting's quietest syllables are 25-30 dB down).
 _BELOW_PEAK_DB = 40.0
 _SIT_FREQS = ((913.8, 985.2), (1370.6, 1428.5), (1776.7,))
+#: "No events", returned by per-hop helpers on their fast path (a tuple: it cannot be changed).
+_NO_EVENTS: tuple[Event, ...] = ()
 
 
 class CallTrace:
@@ -517,15 +520,18 @@ class LiveSpeakerDetector(StreamingDetector):
         f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
         lv, vo, pk, pu, v21, rb, st = f.level_db, f.voicing, f.peak_hz, f.purity, f.v21_ratio, f.rb_ratio, f.stationarity
-        vad = self._vad.hop_speech(hops) if self._vad is not None else None
-        for j in range(len(lv)):
+        vad = self._vad.hop_speech(hops).tolist() if self._vad is not None else None
+        step = self._step
+        for j, (stj, lj, vj, pj, uj, fj, rj) in enumerate(zip(st, lv, vo, pk, pu, v21, rb)):
             if vad is not None:
                 self._vad_speech = bool(vad[j])
-            self._stat_run = self._stat_run + 1 if st[j] >= _STATIONARY else 0
+            self._stat_run = self._stat_run + 1 if stj >= _STATIONARY else 0
             if self._stat_run == _STAT_RUN and self._onset_hop is None:
                 # a steady tone: its attack (before the spectrum settled) was not speech
                 self._cad.trim_from((self.n_hops - _STAT_RUN - 7) * HOP_S)
-            out += self._step(lv[j], vo[j], pk[j], pu[j], v21[j], rb[j])
+            ev = step(lj, vj, pj, uj, fj, rj)
+            if ev:
+                out += ev
             self.n_hops += 1
         return out
 
@@ -660,12 +666,14 @@ class LiveSpeakerDetector(StreamingDetector):
             self.trace.answer_hop = answer_hop
             self.trace.answer_known_hop = now_hop
 
-    def _track_tone(self, h: int, tonal: bool, peak: float, speech_seen: bool, level: float) -> list[Event]:
+    def _track_tone(self, h: int, tonal: bool, peak: float, speech_seen: bool, level: float) -> Sequence[Event]:
         # a segment: [start_hop, last_hop, mean_f, n_hops, gap, level_min, level_max, f_min, f_max,
         #             speech hops running straight into it]
         # (the level range skips the first and the last hop, the beep's ramps)
-        out: list[Event] = []
         seg = self._seg
+        if seg is None and not tonal:  # most hops: no tone and none open
+            return _NO_EVENTS
+        out: list[Event] = []
         if tonal and seg is not None and abs(peak - seg[2]) <= max(0.02 * seg[2], 12.0):
             seg[2] = (seg[2] * seg[3] + peak) / (seg[3] + 1)
             seg[3] += 1
