@@ -297,18 +297,17 @@ class CallTrace:
         if self.tone is not None:
             h, fet, reason, conf = self.tone
             cands.append((h, 0, fet, reason, conf))
-        mt, ht, eot = s.machine_threshold, s.human_threshold, s.end_of_turn_silence_ms / 1000.0
         p = self.p_machine
         if len(p):
             # the first evaluation where a rule fires (float64 arithmetic, as the streaming loop);
             # a machine needs min_machine_speech_ms of speech, else the LIVE rule may still fire
-            machine = (p >= mt) & (self._X[:, SPEECH_INDEX] >= s.min_machine_speech_ms / 1000.0 - 1e-9)
-            hit = machine | ((self._X[:, SILENCE_INDEX] >= eot - 1e-9) & (1.0 - p >= ht))
+            machine, live = _model_rules(s, p, self._X[:, SILENCE_INDEX], self._X[:, SPEECH_INDEX])
+            hit = machine | live
             i = int(hit.argmax())
             if hit[i]:
                 h, pi = int(self._hops[i]), float(p[i])
                 if machine[i]:
-                    cands.append((h, 1, FarEndType.ANSWER_MACHINE, _machine_reason(pi), pi))
+                    cands.append((h, 1, FarEndType.ANSWER_MACHINE, Reason.MODEL, pi))
                 else:
                     cands.append((h, 1, FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - pi))
         pending = self.ring_hop is not None and self.answer_known_hop is None
@@ -394,8 +393,14 @@ def _steady(seg: list) -> bool:
             and seg[8] - seg[7] <= max(0.015 * seg[2], 8.0) and seg[9] <= _BEEP_LEAD_HOPS)
 
 
-def _machine_reason(p: float) -> Reason:
-    return Reason.MODEL
+def _model_rules(s: DetectorSettings, p, silence, speech):
+    """The model's two decision rules at an evaluation, for scalars (the streaming detector)
+    or arrays (:meth:`CallTrace.replay`): ``(machine, live)``. A machine verdict needs
+    ``machine_threshold`` and ``min_machine_speech_ms`` of speech; LIVE needs the end of a
+    turn (``end_of_turn_silence_ms``) and ``human_threshold``; machine is tested first."""
+    machine = (p >= s.machine_threshold) & (speech >= s.min_machine_speech_ms / 1000.0 - 1e-9)
+    live = (silence >= s.end_of_turn_silence_ms / 1000.0 - 1e-9) & (1.0 - p >= s.human_threshold)
+    return machine, live
 
 
 def _timeout_verdict(s: DetectorSettings, last: tuple[float, float, float] | None, speech: bool):
@@ -416,9 +421,15 @@ def _timeout_verdict(s: DetectorSettings, last: tuple[float, float, float] | Non
 class LiveSpeakerDetector(StreamingDetector):
     """The default backend. ``det = LiveSpeakerDetector(settings); det.push(frame)``.
 
+    Push the far end's audio from connect (8 kHz mono, any frame length: the verdict does not
+    depend on it) and read the events each push returns, or ``det.verdict`` once set. It is
+    sample-clocked: every time it reports is audio time, never the wall clock.
+
     Parameters
     ----------
     settings : DetectorSettings, optional
+        Thresholds, timers, the model reference and the speech-activity front end; None: the
+        defaults (``DetectorSettings()``).
     model : CadenceClassifier, optional
         Overrides ``settings.model`` (used in training and tests).
     trace : bool
@@ -426,6 +437,18 @@ class LiveSpeakerDetector(StreamingDetector):
     readiness_only : bool
         Only listen for beeps and silence (``arm_machine_ready``) in audio that starts after
         the greeting began: no verdict, no model; used by backends without tone tracking.
+
+    Raises
+    ------
+    ParameterError
+        Settings of another backend or out of range (the message names the field).
+    ModelError
+        A model reference that cannot be loaded or whose sha256 does not match.
+
+    See Also
+    --------
+    lsdlab.detect.classify : a whole clip at once (the offline path, the same verdict).
+    lsdlab.detect.offline.run_offline : the whole-file path this detector's streaming equals.
     """
 
     def __init__(self, settings: DetectorSettings | None = None, *, model: CadenceClassifier | None = None,
@@ -473,7 +496,6 @@ class LiveSpeakerDetector(StreamingDetector):
         self._ready_cfg: tuple[int, int, int] | None = None
         self._ready_sent = False
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
-        self._min_speech = s.min_machine_speech_ms / 1000.0 - 1e-9
         self._weak_margin = max(s.vad_margin_db - _WEAK_RELIEF_DB, 2.0)
         # vad='silero': speech activity from Silero VAD (sample-clocked windows, see .vad)
         self._vad = SileroVad() if s.vad == "silero" else None
@@ -635,9 +657,10 @@ class LiveSpeakerDetector(StreamingDetector):
                 if self.trace is not None:
                     self.trace.add_point(h, p, x)
                 elif self.verdict is None:
-                    if p >= s.machine_threshold and x[SPEECH_INDEX] >= self._min_speech:
-                        out.append(self._decide(FarEndType.ANSWER_MACHINE, _machine_reason(p), p, at_s=t))
-                    elif sil >= self._eot_s - 1e-9 and 1.0 - p >= s.human_threshold:
+                    machine, live = _model_rules(s, p, sil, x[SPEECH_INDEX])
+                    if machine:
+                        out.append(self._decide(FarEndType.ANSWER_MACHINE, Reason.MODEL, p, at_s=t))
+                    elif live:
                         out.append(self._decide(FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - p, at_s=t))
         # ---- initial silence and timeout
         if self.verdict is None and self.trace is None and not self._readiness_only:
