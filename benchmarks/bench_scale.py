@@ -1,11 +1,19 @@
-"""Scale: start-up, `lsdlab evaluate --jobs 1/2`, and a Dask LocalCluster of 2 workers vs --jobs 2.
+"""Scale: start-up, detector speed, offline = streaming, --jobs 1/2, Dask, and size (time and memory).
 
-Run:  .venv/bin/python benchmarks/bench_scale.py [--calls 410] [--repeats 5] [--markdown]
-Writes benchmarks/results/scale.json; --markdown also prints a "Scale" section for BENCHMARKS.md.
+Run:  .venv/bin/python benchmarks/bench_scale.py [--calls 410] [--repeats 5] [--sizes 410,2050,8200] [--markdown]
+Writes benchmarks/results/scale.json; --markdown also replaces the "scale" section of BENCHMARKS.md.
 
 Every figure is timed from outside or around whole calls, never inside the detector:
 - start-up: `lsdlab evaluate` on a one-call corpus, the minimum wall time of ``--repeats``
   runs, and the module import time reported by ``python -X importtime`` (its minimum too);
+- speed, one process, one run: x real time per core (CPU time of whole calls, the best of
+  ``--repeats`` interleaved passes over every ``--speed-step``-th demo call) of the offline
+  path (all events to the end of the call; and in trace mode), ``classify()`` from the file
+  (offline path, stops at the verdict), 20 ms streaming pushes and app_amd at 20 ms;
+- identity: every call of corpora/demo, real-dev (../shared/corpora/real-dev) and
+  .cache/phone-speech (if built: `lsdlab corpus build-phone-speech .cache/phone-speech
+  --real-dev ../shared/corpora/real-dev`) through 20 ms streaming and the offline path:
+  verdict, every event and the CallTrace arrays compared bit for bit;
 - the machine's parallel ceiling at the time (:func:`parallel_ceiling`), before and after;
 - --jobs: `lsdlab evaluate CORPUS --jobs 1` and `--jobs 2` run in turn (A B A B ...), the
   ratio taken pair by pair (so a machine whose speed drifts still compares like with like)
@@ -13,8 +21,13 @@ Every figure is timed from outside or around whole calls, never inside the detec
 - Dask: the same corpus through ``run_corpus(client=...)`` on a warm LocalCluster (2 worker
   processes, 1 thread each) against ``run_corpus(jobs=2)``, in turn, after one warm-up each;
   plus the scheduler's cost per task: ``client.map`` of a no-op over ``--tasks`` items,
-  divided by the count (the reason calls are sent in batches).
-``--calls N`` takes the first N calls of corpora/demo in manifest order (a reduced run).
+  divided by the count (the reason calls are sent in batches);
+- size: `lsdlab evaluate --jobs 1` and `lsdlab tune --country US --trials N --jobs 1
+  --no-cache` on corpora of ``--sizes`` calls (demo's first 410 copied under new folder
+  names), wall time and peak RSS by GNU time.
+``--calls N`` takes the first N calls of corpora/demo in manifest order (a reduced run). The
+machine's 1-min load average is recorded beside the figures: on a shared machine they are
+lower bounds.
 """
 
 from __future__ import annotations
@@ -54,6 +67,154 @@ def subset(dst: Path, n: int) -> Path:
         w.writeheader()
         w.writerows(keep)
     return dst
+
+
+def replicate(dst: Path, n: int) -> Path:
+    """A corpus of n calls: the first 410 of corpora/demo (manifest order), copied as many
+    times as needed under new folder names (``copy2-human/...``), manifests concatenated.
+    The copies' audio is byte-identical, so the tuner runs below use --no-cache (a content-
+    keyed trace cache would trace each recording once)."""
+    with open(DEMO / "manifest.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or []), list(reader)[:410]
+    out = []
+    for k in range(-(-n // len(rows))):
+        for r in rows[: n - len(out)]:
+            top, rest = r["path"].split("/", 1)
+            path = r["path"] if k == 0 else f"copy{k + 1}-{top}/{rest}"
+            (dst / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(DEMO / r["path"], dst / path)
+            out.append({**r, "path": path, "group": r["group"] if k == 0 else f"copy{k + 1}-{r['group']}"})
+    with open(dst / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(out)
+    return dst
+
+
+def run_rss(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float, int]:
+    """(wall s, peak RSS MiB, exit code) of one command, by GNU time (the largest resident set
+    of the process; run with --jobs 1 so that it is the whole run). ``ok``: accepted exit codes."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name, *argv], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        if p.returncode not in ok:
+            raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}:\n{p.stderr[-2000:]}")
+        return wall, int(tf.read().split()[-1]) / 1024, p.returncode
+
+
+def sizes_run(tmp: Path, sizes: list[int], trials: int) -> list[dict]:
+    """`lsdlab evaluate` and `lsdlab tune` at each corpus size: wall time and peak RSS."""
+    rows = []
+    for n in sizes:
+        corpus = replicate(tmp / f"c{n}", n)
+        ev = [*LSDLAB, "evaluate", str(corpus), "--jobs", "1", "--no-progress", "--json"]
+        tu = [*LSDLAB, "tune", str(corpus), "--country", "US", "--trials", str(trials), "--jobs", "1", "--no-cache",
+              "--no-progress", "--out", str(tmp / f"tuned{n}.json")]
+        load0 = os.getloadavg()[0]
+        ev_s, ev_mib, _ = run_rss(ev)
+        tu_s, tu_mib, rc = run_rss(tu, ok=(0, 1))  # 1: no setting held the budget (a small corpus)
+        rows.append({"calls": n, "evaluate_s": round(ev_s, 1), "evaluate_peak_mib": round(ev_mib),
+                     "tune_s": round(tu_s, 1), "tune_peak_mib": round(tu_mib), "trials": trials,
+                     "tune_exported": rc == 0,
+                     "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]})
+        print(rows[-1], file=sys.stderr, flush=True)
+        shutil.rmtree(corpus)
+    return rows
+
+
+def _clips(corpus: Path) -> list[tuple[str, Path]]:
+    """(path, file) of every recording in a manifest (an lsdlab corpus or real-dev's)."""
+    with open(corpus / "manifest.csv", newline="") as f:
+        return [(r["path"], corpus / r["path"]) for r in csv.DictReader(f)]
+
+
+def identity(corpora: dict[str, Path]) -> dict:
+    """Every recording of each corpus through 20 ms streaming and through the offline path,
+    in decision mode and in trace mode: the verdict, every event and the whole CallTrace
+    compared (arrays bit for bit); also classify()'s stop-at-verdict run."""
+    import numpy as np
+
+    from lsdlab.audio import load as load_audio
+    from lsdlab.detect import DetectorSettings, LiveSpeakerDetector, classify
+    from lsdlab.detect.offline import run_offline
+
+    s = DetectorSettings()
+
+    def stream(y, trace):
+        det = LiveSpeakerDetector(s, trace=trace)
+        for i in range(0, len(y), 160):
+            det.push(y[i : i + 160])
+        det.end()
+        return det
+
+    def arrays_equal(a, b):
+        ta, tb = a.to_arrays(), b.to_arrays()
+        return all(ta[k].dtype == tb[k].dtype and np.array_equal(ta[k], tb[k]) for k in ta)
+
+    out = {}
+    for name, corpus in corpora.items():
+        n = same = 0
+        differ = []
+        for path, f in _clips(corpus):
+            y = load_audio(f)[0]
+            a, b = stream(y, False), run_offline(y, s)
+            ta, tb = stream(y, True), run_offline(y, s, trace=True)
+            ok = (a.verdict == b.verdict and a.events == b.events and classify(y, 8000, s) == a.verdict
+                  and ta.trace == tb.trace and arrays_equal(ta.trace, tb.trace) and ta.events == tb.events)
+            n += 1
+            same += ok
+            if not ok:
+                differ.append(path)
+        out[name] = {"calls": n, "identical": same, "differ": differ[:20]}
+        print(name, out[name], file=sys.stderr, flush=True)
+    return out
+
+
+def speed(corpus: Path, step: int, repeats: int) -> dict:
+    """x real time per core (audio seconds over CPU seconds of this process, the best of
+    ``repeats`` passes, all in one run, every ``step``-th call of the corpus): 20 ms streaming
+    pushes, the offline path (all events to the end; and in trace mode), classify() (the
+    offline path, stopping at the verdict, from the audio file), and app_amd at 20 ms."""
+    from lsdlab.audio import load as load_audio
+    from lsdlab.detect import DetectorSettings, classify, make_detector
+    from lsdlab.detect.app_amd import AmdSettings
+    from lsdlab.detect.offline import run_offline
+
+    files = [f for _, f in _clips(corpus)][::step]
+    audio = [load_audio(f)[0] for f in files]
+    secs = sum(len(y) for y in audio) / 8000
+    s, amd = DetectorSettings(), AmdSettings()
+    make_detector(s)  # the model loaded outside the timing
+
+    def stream(settings):
+        for y in audio:
+            det = make_detector(settings)
+            for i in range(0, len(y), 160):
+                det.push(y[i : i + 160])
+            det.end()
+
+    runs = {
+        "streaming_20ms": lambda: stream(s),
+        "offline": lambda: [run_offline(y, s) for y in audio],
+        "offline_trace": lambda: [run_offline(y, s, trace=True) for y in audio],
+        "classify_from_file": lambda: [classify(load_audio(f)[0], 8000, s) for f in files],
+        "app_amd_20ms": lambda: stream(amd),
+    }
+    best = {k: float("inf") for k in runs}
+    load0 = os.getloadavg()[0]
+    for _ in range(repeats):  # interleaved, so a change of the machine's load hits all alike
+        for k, fn in runs.items():
+            t = time.process_time()
+            fn()
+            best[k] = min(best[k], time.process_time() - t)
+    traces = [run_offline(y, s, trace=True).trace for y in audio]
+    return {"calls": len(audio), "audio_s": round(secs, 1), "repeats": repeats,
+            "trace_kib_per_call": round(sum(t.nbytes for t in traces if t is not None) / len(traces) / 1024, 1),
+            "x_realtime": {k: round(secs / v) for k, v in best.items()},
+            "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}
 
 
 def run_timed(argv: list[str]) -> tuple[float, float]:
@@ -135,7 +296,7 @@ def _noop(x):
 def dask_vs_jobs(corpus_path: Path, repeats: int, tasks: int) -> dict:
     from dask.distributed import Client, LocalCluster
 
-    from lsdlab.corpus import load
+    from lsdlab.corpus import load_corpus as load
     from lsdlab.evaluation import run_corpus
 
     corpus = load(corpus_path)
@@ -164,14 +325,24 @@ def dask_vs_jobs(corpus_path: Path, repeats: int, tasks: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=410, help="first N calls of corpora/demo (default all 410)")
+    ap.add_argument("--calls", type=int, default=410, help="first N calls of corpora/demo (default 410)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tasks", type=int, default=400, help="no-op tasks for the per-task overhead")
+    ap.add_argument("--sizes", default="410,2050,8200", help="corpus sizes for evaluate/tune time and memory ('' = none)")
+    ap.add_argument("--trials", type=int, default=30, help="tuner trials at each size")
+    ap.add_argument("--speed-step", type=int, default=5, help="speed on every N-th demo call")
+    ap.add_argument("--no-identity", action="store_true", help="skip the offline/streaming identity over all calls")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--markdown", action="store_true", help="also replace the 'scale' section of BENCHMARKS.md")
     a = ap.parse_args()
     if not 1 <= a.calls <= 100000 or not 1 <= a.repeats <= 100:
         ap.error("--calls must be in [1, 100000] and --repeats in [1, 100]")
+    try:
+        sizes = [int(v) for v in a.sizes.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--sizes must be comma-separated call counts, e.g. 410,2050,8200; got {a.sizes!r}")
+    if any(not 1 <= n <= 100000 for n in sizes) or not 1 <= a.trials <= 1000 or not 1 <= a.speed_step <= 1000:
+        ap.error("--sizes in [1, 100000] each, --trials in [1, 1000], --speed-step in [1, 1000]")
     load1 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lsdlab-bench-scale-") as tmp:
         one = subset(Path(tmp) / "one", 1)
@@ -180,6 +351,17 @@ def main() -> None:
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_average_1min_at_start": round(load1, 2)}}
         out["startup"] = startup(one, a.repeats)
+        out["speed"] = speed(DEMO, a.speed_step, a.repeats)
+        print("speed", out["speed"], file=sys.stderr, flush=True)
+        if not a.no_identity:
+            from lsdlab.corpus.demo import default_real_dev
+
+            corpora = {"demo": DEMO, "real-dev": default_real_dev()}
+            ps = ROOT / ".cache" / "phone-speech"
+            if (ps / "manifest.csv").is_file():
+                corpora["phone-speech"] = ps
+            corpora = {k: v for k, v in corpora.items() if (v / "manifest.csv").is_file()}
+            out["identity"] = identity(corpora)
         out["parallel_ceiling"] = parallel_ceiling(a.repeats)
         out["jobs"] = jobs_pairs(corpus, a.repeats)
         out["parallel_ceiling_after"] = parallel_ceiling(a.repeats)
@@ -189,18 +371,44 @@ def main() -> None:
             except ImportError:
                 out["dask"] = None
                 print("dask is not installed (pip install 'lsdlab[dask]'): no LocalCluster figures", file=sys.stderr)
+        out["sizes"] = sizes_run(Path(tmp), sizes, a.trials)
         out["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     path = write_json("scale", out)
-    s, j, d = out["startup"], out["jobs"], out.get("dask")
+    text = markdown(out, a.repeats)
+    print(text)
+    print(f"\nwritten to {path}")
+    if a.markdown:
+        update_section("scale", text)
+
+
+def markdown(out: dict, repeats: int) -> str:
+    s, j, d, sp = out["startup"], out["jobs"], out.get("dask"), out["speed"]
+    m = out["machine"]
     lines = [
         "## Scale",
         "",
-        f"Measured with `{out['command']}` on {os.cpu_count()} CPUs (1-min load average "
-        f"{out['machine']['load_average_1min_at_start']} at the start, {out['machine']['load_average_1min_at_end']} at the end).",
+        f"Measured with `{out['command']}` on {m['cpus']} CPUs shared with other work: 1-min load average "
+        f"{m['load_average_1min_at_start']} at the start, {m['load_average_1min_at_end']} at the end (beside each "
+        "figure below where it was taken separately). Figures under load are lower bounds of what an idle machine gives.",
         "",
         "| figure | value |",
         "| --- | --- |",
-        f"| start-up, `lsdlab evaluate` on one call (min of {a.repeats}) | {s['wall_s_min']:.2f} s wall, imports {s['imports_s_min']:.2f} s |",
+        f"| start-up, `lsdlab evaluate` on one call (min of {repeats}) | {s['wall_s_min']:.2f} s wall, imports {s['imports_s_min']:.2f} s |",
+    ]
+    x = sp["x_realtime"]
+    la = "-".join(f"{v:g}" for v in sp["load_average_1min"])
+    lines += [
+        f"| x real time per core, one run, {sp['calls']} demo calls ({sp['audio_s']:.0f} s of audio, best of {sp['repeats']} "
+        f"interleaved passes, load {la}): offline path (whole calls, every event) | **{x['offline']}x** |",
+        f"| ... offline path in trace mode (the tuner's traces) | {x['offline_trace']}x |",
+        f"| ... `classify()` from the audio file (offline path, stops at the verdict) | {x['classify_from_file']}x |",
+        f"| ... streaming, 20 ms pushes | {x['streaming_20ms']}x |",
+        f"| ... app_amd, 20 ms pushes | {x['app_amd_20ms']}x |",
+    ]
+    for name, r in out.get("identity", {}).items():
+        lines.append(f"| offline path = 20 ms streaming (verdict, reason, decision time, every event, CallTrace arrays), "
+                     f"{name}, every call | {r['identical']}/{r['calls']} identical |")
+    lines += [
         f"| `evaluate --jobs 2` vs `--jobs 1`, {out['calls']} calls, pairwise median | {j['speedup_median']:.2f}x faster "
         f"(range {j['speedup_min']:.2f}-{j['speedup_max']:.2f}) |",
         f"| the machine's own ceiling: a pure-Python loop in 2 processes vs 1 (median, before / after) | "
@@ -212,11 +420,20 @@ def main() -> None:
             f"decisions identical: {d['decisions_identical']} |",
             f"| Dask scheduler cost per task (no-op, {d['tasks']} tasks) | {d['per_task_ms']:.2f} ms; cluster start {d['cluster_start_s']:.1f} s |",
         ]
-    text = "\n".join(lines)
-    print(text)
-    print(f"\nwritten to {path}")
-    if a.markdown:
-        update_section("scale", text)
+    for r in out.get("sizes", []):
+        la = "-".join(f"{v:g}" for v in r["load_average_1min"])
+        lines.append(f"| {r['calls']:,} calls (demo's first 410, copied): `evaluate --jobs 1` / `tune --trials {r['trials']} --jobs 1 "
+                     f"--no-cache` (load {la}) | {r['evaluate_s']:.0f} s, peak {r['evaluate_peak_mib']} MiB / "
+                     f"{r['tune_s']:.0f} s, peak {r['tune_peak_mib']} MiB |")
+    sz = out.get("sizes", [])
+    if len(sz) >= 2 and sz[-1]["calls"] > sz[0]["calls"]:
+        a, b = sz[0], sz[-1]
+        per_call = (b["tune_peak_mib"] - a["tune_peak_mib"]) * 1024 / (b["calls"] - a["calls"])
+        lines.append(f"| how `tune`'s peak memory grows ({a['calls']:,} to {b['calls']:,} calls) | about "
+                     f"{per_call:.0f} KiB per call above a {a['tune_peak_mib'] - per_call * a['calls'] / 1024:.0f} MiB base "
+                     + (f"(a demo call's trace arrays are {sp['trace_kib_per_call']} KiB of it; " if "trace_kib_per_call" in sp else "(")
+                     + "`evaluate` stays flat) |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ samples up to its end, so results are identical however the audio was pushed.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
@@ -35,6 +34,7 @@ _PAD = np.float32(1e-20)
 _TINY = np.float32(1e-12)
 _STAT_LAG = 4
 _BIN_HZ = SR / NFFT
+_WIN_STRIDES = (HOP * 4, 4)  # float32 windows WIN long, HOP apart
 
 
 def _public_rfft(frames: np.ndarray) -> np.ndarray:
@@ -123,7 +123,8 @@ class HopAnalyzer:
         x = np.concatenate((self._hist, hops.astype(np.float32, copy=False).ravel()))
         self._hist = x[-(WIN - HOP) :]
         frames = np.zeros((n, NFFT), dtype=np.float32)
-        np.multiply(_windows(x, n), _WINDOW, out=frames[:, :WIN])
+        # the n windows (WIN samples, HOP apart) as a strided view of x, no copy, no index array
+        np.multiply(np.ndarray((n, WIN), np.float32, x, 0, _WIN_STRIDES), _WINDOW, out=frames[:, :WIN])
         spec = _rfft(frames)
         power = np.square(spec.real)
         power += np.square(spec.imag)
@@ -143,23 +144,44 @@ class HopAnalyzer:
         self._prev_shape = shapes[-_STAT_LAG:]
         stat = _einsum("ij,ij->i", shapes[_STAT_LAG:], shapes[:-_STAT_LAG]).tolist()
         k = power[:, _T0:_T1].argmax(axis=1) + _T0
-        near = power.ravel()[(k + _row_offsets(n))[:, None] + _OFFS]
-        purity = (_sum(near, axis=1, dtype=np.float64) / total).tolist()
+        near = power.ravel()[k[:, None] + _near_base(n)]
+        pur = _sum(near, axis=1, dtype=np.float64) / total
+        purity = pur.tolist()
         v21 = (_sum(power[:, _V0:_V1], axis=1, dtype=np.float64) / total).tolist()
         rb = (_sum(power[:, _R0:_R1], axis=1, dtype=np.float64) / total).tolist() if ringback else [0.0] * n
-        # peak frequency by parabolic interpolation on log power, only where a tone is possible
-        kl = k.tolist()
-        nl = near[:, 2:5].tolist()
-        peak_hz = []
-        for j in range(n):
-            if purity[j] >= 0.5:
-                a, b, c = (math.log(v + 1e-20) for v in nl[j])
+        # peak frequency: the peak bin's, refined by parabolic interpolation on log power where
+        # a tone is possible (few hops: math.log on those only, the same arithmetic per hop)
+        if n <= _LOOP_HOPS:
+            kl = k.tolist()
+            peak_hz = [_refined(kl[j], near[j, 2:5].tolist()) if purity[j] >= 0.5 else kl[j] * _BIN_HZ for j in range(n)]
+        else:
+            peak = k * _BIN_HZ  # int * float: the same double product as Python's
+            tonal = np.flatnonzero(pur >= 0.5)
+            if len(tonal):
+                # _refined's arithmetic element-wise, in float64; the logs by math.log (numpy's
+                # own log may differ in the last bit)
+                v3 = near[tonal, 2:5].astype(np.float64) + 1e-20
+                a, b, c = np.array(list(map(math.log, v3.ravel().tolist()))).reshape(-1, 3).T
                 den = a - 2.0 * b + c
-                delta = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
-                peak_hz.append((kl[j] + min(max(delta, -0.5), 0.5)) * _BIN_HZ)
-            else:
-                peak_hz.append(kl[j] * _BIN_HZ)
+                ok = np.abs(den) > 1e-12
+                delta = np.where(ok, 0.5 * (a - c) / np.where(ok, den, 1.0), 0.0)
+                peak[tonal] = (k[tonal] + np.minimum(np.maximum(delta, -0.5), 0.5)) * _BIN_HZ
+            peak_hz = peak.tolist()
         return HopFeatures(level_db.tolist(), voicing.tolist(), peak_hz, purity, v21, rb, stat)
+
+
+#: Up to this many hops per block, the peak frequencies are found in a Python loop (fewer
+#: numpy calls for a 20 ms push); longer blocks refine only their tonal hops.
+_LOOP_HOPS = 8
+
+
+def _refined(k: int, v3: list[float]) -> float:
+    """The peak frequency of bin ``k`` refined by a parabola through its log power and its
+    two neighbours' (``v3``), moved by at most half a bin."""
+    a, b, c = (math.log(v + 1e-20) for v in v3)
+    den = a - 2.0 * b + c
+    delta = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
+    return (k + min(max(delta, -0.5), 0.5)) * _BIN_HZ
 
 
 # the ufunc reductions themselves (ndarray.sum/np.max add a Python layer per call)
@@ -167,31 +189,15 @@ _sum = np.add.reduce
 _max = np.maximum.reduce
 
 
-#: Index arrays are cached for blocks of up to this many hops (the streaming pushes: 20 ms
-#: to 320 ms); a longer block (a whole file) gets a strided view or a fresh array, so memory
-#: held by the caches stays under 1.1 MiB whatever lengths are pushed.
-CACHED_HOPS = 32
+def _near_base(n: int) -> np.ndarray:
+    """Flat index, in n spectrum rows, of the 7 bins around bin 0 of each row (add the peak
+    bin); kept for the short blocks of streaming (bounded: n <= _LOOP_HOPS, do not modify)."""
+    base = _NEAR_BASE.get(n)
+    if base is None:
+        base = np.arange(0, n * (NFFT // 2 + 1), NFFT // 2 + 1)[:, None] + _OFFS
+        if n <= _LOOP_HOPS:
+            _NEAR_BASE[n] = base
+    return base
 
 
-def _row_offsets(n: int) -> np.ndarray:
-    """Flat index of the first bin of each of n spectrum rows (do not modify)."""
-    return _row_offsets_cached(n) if n <= CACHED_HOPS else np.arange(n) * (NFFT // 2 + 1)
-
-
-@lru_cache(maxsize=CACHED_HOPS)
-def _row_offsets_cached(n: int) -> np.ndarray:
-    return np.arange(n) * (NFFT // 2 + 1)
-
-
-def _windows(x: np.ndarray, n: int) -> np.ndarray:
-    """The n analysis windows (each WIN samples, HOP apart) of history + hops, as rows."""
-    if n <= CACHED_HOPS:
-        return x[_frame_index(n)]
-    return np.lib.stride_tricks.sliding_window_view(x, WIN)[::HOP][:n]
-
-
-@lru_cache(maxsize=CACHED_HOPS)
-def _frame_index(n: int) -> np.ndarray:
-    """Indices of the n analysis windows (each WIN samples, HOP apart) in history + hops
-    (cached for n <= CACHED_HOPS: do not modify)."""
-    return np.arange(n)[:, None] * HOP + np.arange(WIN)[None, :]
+_NEAR_BASE: dict[int, np.ndarray] = {}

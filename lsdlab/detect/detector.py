@@ -11,6 +11,7 @@ exactly the verdict the streaming detector would give (used by the tuner).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,6 +85,8 @@ _BEEP_LEAD_HOPS = 4
 #: within one call spans far less than this (a greeting's quietest syllables are 25-30 dB down).
 _BELOW_PEAK_DB = 40.0
 _SIT_FREQS = ((913.8, 985.2), (1370.6, 1428.5), (1776.7,))
+#: "No events", returned by per-hop helpers on their fast path (a tuple: it cannot be changed).
+_NO_EVENTS: tuple[Event, ...] = ()
 
 
 class CallTrace:
@@ -294,18 +297,17 @@ class CallTrace:
         if self.tone is not None:
             h, fet, reason, conf = self.tone
             cands.append((h, 0, fet, reason, conf))
-        mt, ht, eot = s.machine_threshold, s.human_threshold, s.end_of_turn_silence_ms / 1000.0
         p = self.p_machine
         if len(p):
             # the first evaluation where a rule fires (float64 arithmetic, as the streaming loop);
             # a machine needs min_machine_speech_ms of speech, else the LIVE rule may still fire
-            machine = (p >= mt) & (self._X[:, SPEECH_INDEX] >= s.min_machine_speech_ms / 1000.0 - 1e-9)
-            hit = machine | ((self._X[:, SILENCE_INDEX] >= eot - 1e-9) & (1.0 - p >= ht))
+            machine, live = _model_rules(s, p, self._X[:, SILENCE_INDEX], self._X[:, SPEECH_INDEX])
+            hit = machine | live
             i = int(hit.argmax())
             if hit[i]:
                 h, pi = int(self._hops[i]), float(p[i])
                 if machine[i]:
-                    cands.append((h, 1, FarEndType.ANSWER_MACHINE, _machine_reason(pi), pi))
+                    cands.append((h, 1, FarEndType.ANSWER_MACHINE, Reason.MODEL, pi))
                 else:
                     cands.append((h, 1, FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - pi))
         pending = self.ring_hop is not None and self.answer_known_hop is None
@@ -391,8 +393,14 @@ def _steady(seg: list) -> bool:
             and seg[8] - seg[7] <= max(0.015 * seg[2], 8.0) and seg[9] <= _BEEP_LEAD_HOPS)
 
 
-def _machine_reason(p: float) -> Reason:
-    return Reason.MODEL
+def _model_rules(s: DetectorSettings, p, silence, speech):
+    """The model's two decision rules at an evaluation, for scalars (the streaming detector)
+    or arrays (:meth:`CallTrace.replay`): ``(machine, live)``. A machine verdict needs
+    ``machine_threshold`` and ``min_machine_speech_ms`` of speech; LIVE needs the end of a
+    turn (``end_of_turn_silence_ms``) and ``human_threshold``; machine is tested first."""
+    machine = (p >= s.machine_threshold) & (speech >= s.min_machine_speech_ms / 1000.0 - 1e-9)
+    live = (silence >= s.end_of_turn_silence_ms / 1000.0 - 1e-9) & (1.0 - p >= s.human_threshold)
+    return machine, live
 
 
 def _timeout_verdict(s: DetectorSettings, last: tuple[float, float, float] | None, speech: bool):
@@ -413,9 +421,15 @@ def _timeout_verdict(s: DetectorSettings, last: tuple[float, float, float] | Non
 class LiveSpeakerDetector(StreamingDetector):
     """The default backend. ``det = LiveSpeakerDetector(settings); det.push(frame)``.
 
+    Push the far end's audio from connect (8 kHz mono, any frame length: the verdict does not
+    depend on it) and read the events each push returns, or ``det.verdict`` once set. It is
+    sample-clocked: every time it reports is audio time, never the wall clock.
+
     Parameters
     ----------
     settings : DetectorSettings, optional
+        Thresholds, timers, the model reference and the speech-activity front end; None: the
+        defaults (``DetectorSettings()``).
     model : CadenceClassifier, optional
         Overrides ``settings.model`` (used in training and tests).
     trace : bool
@@ -423,6 +437,18 @@ class LiveSpeakerDetector(StreamingDetector):
     readiness_only : bool
         Only listen for beeps and silence (``arm_machine_ready``) in audio that starts after
         the greeting began: no verdict, no model; used by backends without tone tracking.
+
+    Raises
+    ------
+    ParameterError
+        Settings of another backend or out of range (the message names the field).
+    ModelError
+        A model reference that cannot be loaded or whose sha256 does not match.
+
+    See Also
+    --------
+    lsdlab.detect.classify : a whole clip at once (the offline path, the same verdict).
+    lsdlab.detect.offline.run_offline : the whole-file path this detector's streaming equals.
     """
 
     def __init__(self, settings: DetectorSettings | None = None, *, model: CadenceClassifier | None = None,
@@ -470,7 +496,6 @@ class LiveSpeakerDetector(StreamingDetector):
         self._ready_cfg: tuple[int, int, int] | None = None
         self._ready_sent = False
         self._eot_s = s.end_of_turn_silence_ms / 1000.0
-        self._min_speech = s.min_machine_speech_ms / 1000.0 - 1e-9
         self._weak_margin = max(s.vad_margin_db - _WEAK_RELIEF_DB, 2.0)
         # vad='silero': speech activity from Silero VAD (sample-clocked windows, see .vad)
         self._vad = SileroVad() if s.vad == "silero" else None
@@ -517,15 +542,18 @@ class LiveSpeakerDetector(StreamingDetector):
         f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
         lv, vo, pk, pu, v21, rb, st = f.level_db, f.voicing, f.peak_hz, f.purity, f.v21_ratio, f.rb_ratio, f.stationarity
-        vad = self._vad.hop_speech(hops) if self._vad is not None else None
-        for j in range(len(lv)):
+        vad = self._vad.hop_speech(hops).tolist() if self._vad is not None else None
+        step = self._step
+        for j, (stj, lj, vj, pj, uj, fj, rj) in enumerate(zip(st, lv, vo, pk, pu, v21, rb)):
             if vad is not None:
                 self._vad_speech = bool(vad[j])
-            self._stat_run = self._stat_run + 1 if st[j] >= _STATIONARY else 0
+            self._stat_run = self._stat_run + 1 if stj >= _STATIONARY else 0
             if self._stat_run == _STAT_RUN and self._onset_hop is None:
                 # a steady tone: its attack (before the spectrum settled) was not speech
                 self._cad.trim_from((self.n_hops - _STAT_RUN - 7) * HOP_S)
-            out += self._step(lv[j], vo[j], pk[j], pu[j], v21[j], rb[j])
+            ev = step(lj, vj, pj, uj, fj, rj)
+            if ev:
+                out += ev
             self.n_hops += 1
         return out
 
@@ -629,9 +657,10 @@ class LiveSpeakerDetector(StreamingDetector):
                 if self.trace is not None:
                     self.trace.add_point(h, p, x)
                 elif self.verdict is None:
-                    if p >= s.machine_threshold and x[SPEECH_INDEX] >= self._min_speech:
-                        out.append(self._decide(FarEndType.ANSWER_MACHINE, _machine_reason(p), p, at_s=t))
-                    elif sil >= self._eot_s - 1e-9 and 1.0 - p >= s.human_threshold:
+                    machine, live = _model_rules(s, p, sil, x[SPEECH_INDEX])
+                    if machine:
+                        out.append(self._decide(FarEndType.ANSWER_MACHINE, Reason.MODEL, p, at_s=t))
+                    elif live:
                         out.append(self._decide(FarEndType.LIVE, Reason.SHORT_GREETING, 1.0 - p, at_s=t))
         # ---- initial silence and timeout
         if self.verdict is None and self.trace is None and not self._readiness_only:
@@ -660,12 +689,14 @@ class LiveSpeakerDetector(StreamingDetector):
             self.trace.answer_hop = answer_hop
             self.trace.answer_known_hop = now_hop
 
-    def _track_tone(self, h: int, tonal: bool, peak: float, speech_seen: bool, level: float) -> list[Event]:
+    def _track_tone(self, h: int, tonal: bool, peak: float, speech_seen: bool, level: float) -> Sequence[Event]:
         # a segment: [start_hop, last_hop, mean_f, n_hops, gap, level_min, level_max, f_min, f_max,
         #             speech hops running straight into it]
         # (the level range skips the first and the last hop, the beep's ramps)
-        out: list[Event] = []
         seg = self._seg
+        if seg is None and not tonal:  # most hops: no tone and none open
+            return _NO_EVENTS
+        out: list[Event] = []
         if tonal and seg is not None and abs(peak - seg[2]) <= max(0.02 * seg[2], 12.0):
             seg[2] = (seg[2] * seg[3] + peak) / (seg[3] + 1)
             seg[3] += 1

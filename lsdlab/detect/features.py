@@ -79,8 +79,11 @@ class CadenceTracker:
             b[-1][1] = t
 
     def last_end(self) -> float | None:
-        rb = self.real_bursts()
-        return rb[-1][1] if rb else None
+        """The end of the last real burst (the state machine asks every hop: no list built)."""
+        for s, e in reversed(self.bursts):
+            if e - s >= MIN_BURST_S - 1e-9:
+                return e
+        return None
 
     def features(self, t: float) -> list[float]:
         """The model's features at time ``t`` (see :data:`FEATURE_NAMES`)."""

@@ -46,7 +46,7 @@ def offline_far_end(corpus: Corpus, channel: ChannelSettings | None = None, lead
 def _one_decision(args) -> Decision:
     far, call, settings = args
     y = far.audio(call.path)
-    return Decision.of(call, classify(y, 8000, settings, frame_length=800))
+    return Decision.of(call, classify(y, 8000, settings))  # the whole-file offline path
 
 
 def _one_trace(args) -> CallTrace:
