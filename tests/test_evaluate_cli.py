@@ -459,13 +459,19 @@ print(len(run_corpus(c.subset(c.calls[:16]), jobs=2, progress=True)), "decisions
 def test_run_corpus_jobs_2_in_a_script_without_a_main_guard(tmp_path):
     """A plain script (no `if __name__ == "__main__":`) with progress on: the bar's monitor
     thread used to switch to the fork server, which re-ran the script: BrokenProcessPool."""
+    p = _run_plain_script(tmp_path, _NO_GUARD)
+    assert "16 decisions" in p.stdout
+
+
+def _run_plain_script(tmp_path, text: str):
+    """Run ``text`` as a script file on corpora/demo; it must exit 0."""
     if not (DEMO / "manifest.csv").is_file():
         pytest.skip("corpora/demo is missing")
     script = tmp_path / "plain.py"
-    script.write_text(_NO_GUARD)
+    script.write_text(text)
     p = subprocess.run([sys.executable, str(script), str(DEMO)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "16 decisions" in p.stdout
+    return p
 
 
 _NO_GUARD_THREAD = """
@@ -486,12 +492,7 @@ def test_run_corpus_jobs_2_from_the_fork_server_in_a_script_without_a_main_guard
     """With another thread running, workers start from the fork server, which re-ran the
     script's top level in each worker (the corpus run started again inside them:
     BrokenProcessPool). Now the script runs once and the decisions come back."""
-    if not (DEMO / "manifest.csv").is_file():
-        pytest.skip("corpora/demo is missing")
-    script = tmp_path / "plain_thread.py"
-    script.write_text(_NO_GUARD_THREAD)
-    p = subprocess.run([sys.executable, str(script), str(DEMO)], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
+    p = _run_plain_script(tmp_path, _NO_GUARD_THREAD)
     assert p.stdout.count("script body ran") == 1, p.stdout
     assert "16 decisions" in p.stdout
 
