@@ -211,12 +211,10 @@ class SimulatedFarEnd:
             self.record_dir = Path(tempfile.mkdtemp(prefix="lsdlab-farend-"))
         self.record_dir.mkdir(parents=True, exist_ok=True)
         self._started = True
-        socks: list[tuple[socket.socket, socket.socket]] = []
         try:
             # the relay's port first, so that a taken port fails before any process starts
             self._front = _Front(self.host, self.port, self.queue_s, self.SLOTS_PER_WORKER)
-            socks = [socket.socketpair() for _ in range(self.workers)]
-            spec = {"workers": [{"fd": b.fileno(), "conf": {
+            confs = [{
                 "worker": i,
                 "corpus_dir": str(self.index.root),
                 "host": self.host,
@@ -228,14 +226,10 @@ class SimulatedFarEnd:
                 "paths": self.index.paths,
                 "max_duration_s": self.max_duration_s,
                 "cache_bytes": int(self.cache_mb * 1024 * 1024),
-            }} for i, (_, b) in enumerate(socks)]}
-            from ..sip._launcher import launch
+            } for i in range(self.workers)]
+            from ..sip._launcher import start_workers
 
-            self._launcher = launch("lsdlab.farend._worker", spec, [b.fileno() for _, b in socks])
-            for _, b in socks:
-                b.close()
-            self._conns = [mpc.Connection(a.detach()) for a, _ in socks]
-            socks = []
+            self._launcher, self._conns = start_workers("lsdlab.farend._worker", confs)
             ready: dict[int, dict] = {}
             end = time.monotonic() + self.start_timeout_s
             while len(ready) < self.workers:
@@ -259,9 +253,6 @@ class SimulatedFarEnd:
             self._front.start(self.host, self.ports, self._conns)
             self.port = self._front.port
         except BaseException:
-            for a, b in socks:
-                a.close()
-                b.close()
             self.close()
             raise
         log.info("simulated far end on %s port %d (workers on %s)", self.host, self.port, self.ports)

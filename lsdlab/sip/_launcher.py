@@ -48,6 +48,28 @@ def launch(module: str, spec: dict, fds: list[int]) -> subprocess.Popen:
     return p
 
 
+def start_workers(module: str, confs: list[dict]) -> tuple[subprocess.Popen, list]:
+    """One socket pair per worker configuration, then :func:`launch`: the launcher process and
+    the parent's end of each worker's socket (a ``multiprocessing.connection.Connection``, in
+    the order of ``confs``). Every socket is closed again if the launch fails."""
+    import multiprocessing.connection as mpc
+    import socket
+
+    socks: list[tuple[socket.socket, socket.socket]] = []
+    try:
+        socks = [socket.socketpair() for _ in confs]
+        spec = {"workers": [{"fd": b.fileno(), "conf": conf} for conf, (_, b) in zip(confs, socks)]}
+        proc = launch(module, spec, [b.fileno() for _, b in socks])
+    except BaseException:
+        for a, b in socks:
+            a.close()
+            b.close()
+        raise
+    for _, b in socks:
+        b.close()  # the launcher holds the workers' ends now
+    return proc, [mpc.Connection(a.detach()) for a, _ in socks]
+
+
 def exit_codes(out: bytes | str | None) -> dict[int, int]:
     """Worker index -> exit code, from the launcher's stdout lines (negative: killed by that signal)."""
     codes: dict[int, int] = {}

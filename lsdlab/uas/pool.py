@@ -27,7 +27,6 @@ import logging
 import multiprocessing.connection as mpc
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -262,28 +261,22 @@ class CallPool:
         from .._extras import require
 
         require("sip", "CallPool")  # in this process, before any worker starts
-        from ..sip._launcher import launch
+        from ..sip._launcher import start_workers
 
         self._started = True
         self.interrupted = False
         self._dead = set()
         self._unreachable = set()
         self._codes = {}
-        socks: list[tuple[socket.socket, socket.socket]] = []
         try:
-            socks = [socket.socketpair() for _ in range(self.workers)]
-            spec = {"workers": [{"fd": b.fileno(), "conf": {
+            confs = [{
                 "worker": i,
                 "calls": self.calls_per_worker,
                 "max_call_s": self.max_call_s,
                 "log_level": self.log_level,
                 "rtp_port": 10000 + 400 * (i % 100),
-            }} for i, (_, b) in enumerate(socks)]}
-            self._launcher = launch("lsdlab.uas._pool_worker", spec, [b.fileno() for _, b in socks])
-            for _, b in socks:
-                b.close()
-            self._conns = [mpc.Connection(a.detach()) for a, _ in socks]
-            socks = []
+            } for i in range(self.workers)]
+            self._launcher, self._conns = start_workers("lsdlab.uas._pool_worker", confs)
             self._codes_thread = threading.Thread(target=self._read_exit_codes, args=(self._launcher,),
                                                   name="lsdlab-callpool-exitcodes", daemon=True)
             self._codes_thread.start()
@@ -308,9 +301,6 @@ class CallPool:
             self.ports = [ready[i][0] for i in range(self.workers)]
             self._pids = [ready[i][1] for i in range(self.workers)]
         except BaseException:
-            for a, b in socks:
-                a.close()
-                b.close()
             self.close()
             raise
         log.info("call pool up: %d workers on ports %s", self.workers, self.ports)
