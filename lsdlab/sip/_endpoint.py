@@ -180,7 +180,9 @@ def _pj_log_level(level: int, msg: str) -> int:
 
 
 def _make_log_writer(pj):
-    class LogWriter(pj.LogWriter):
+    base: Any = pj.LogWriter  # pjsua2 is imported lazily (a module passed in), so a variable base
+
+    class LogWriter(base):
         def write(self, entry):  # runs on any pjsip thread
             try:
                 msg = entry.msg.rstrip()
