@@ -389,13 +389,14 @@ def _alive(pids: set[int]) -> set[int]:
 
 _THREADED = """
 import sys, threading, time
-from lsdlab.corpus import load
+from lsdlab.corpus import load_corpus
+from lsdlab.detect import DetectorSettings
 from lsdlab.evaluation import run_corpus
 if __name__ == "__main__":
     threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # another thread: the fork server is used
-    c = load(sys.argv[1])
+    c = load_corpus(sys.argv[1])
     print(len(run_corpus(c.subset(c.calls[:16]), jobs=2)), flush=True)  # the fork server's workers work
-    run_corpus(c, jobs=2)
+    run_corpus(c, DetectorSettings(vad="silero"), jobs=2)  # about 15 s: still running when killed
 """
 
 
@@ -413,7 +414,11 @@ def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
         script.write_text(_THREADED)
         argv = [sys.executable, str(script), str(DEMO)]
     else:
-        argv = [sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"]
+        # Silero's front end: a run of about 15 s (the default's offline path evaluates the demo
+        # corpus in 2-3 s, which raced the signal below)
+        slow = tmp_path / "silero.json"
+        slow.write_text('{"backend": "default", "vad": "silero"}')
+        argv = [sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress", "--settings", str(slow)]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE if how == "sigkill-forkserver" else subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     seen: set[int] = set()
