@@ -530,7 +530,10 @@ def test_ctrl_c_to_evaluate_jobs_2_prints_one_line(tmp_path):
 
     if not (DEMO / "manifest.csv").is_file():
         pytest.skip("corpora/demo is missing")
-    p = subprocess.Popen([sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress"],
+    slow = tmp_path / "silero.json"  # a run of about 15 s (see test_evaluate_jobs_2_leaves_no_process_behind)
+    slow.write_text('{"backend": "default", "vad": "silero"}')
+    p = subprocess.Popen([sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress",
+                          "--settings", str(slow)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     seen: set[int] = set()
     try:
