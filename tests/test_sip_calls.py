@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -323,10 +324,15 @@ _CHILD = textwrap.dedent("""
 def test_abrupt_end_exits_cleanly(corpus, tmp_path, how):
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
-    p = subprocess.run([sys.executable, str(script), str(corpus), how], capture_output=True, text=True, timeout=60)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    p = subprocess.run([sys.executable, str(script), str(corpus), how], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "TMPDIR": str(tmp)})
     assert "ANSWERED" in p.stdout, p.stderr
     # SIGTERM: a clean shutdown, then the shell's 128 + 15 (issue 15 item 6)
     assert p.returncode == (143 if how == "sigterm" else 0), p.stderr[-2000:]
+    # the far end the script never closed left its temp record folder behind, every time
+    assert list(tmp.glob("lsdlab-farend-*")) == []
 
 
 @pytest.mark.parametrize("value", [0.1, -1, float("nan"), "5"])

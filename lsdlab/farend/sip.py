@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ipaddress
 import json
@@ -211,6 +212,9 @@ class SimulatedFarEnd:
             self.record_dir = Path(tempfile.mkdtemp(prefix="lsdlab-farend-"))
         self.record_dir.mkdir(parents=True, exist_ok=True)
         self._started = True
+        # a script that ends (normally, sys.exit, SIGTERM) without close() still stops the
+        # workers and removes the temp record folder (it was left in /tmp every time)
+        atexit.register(self.close)
         try:
             # the relay's port first, so that a taken port fails before any process starts
             self._front = _Front(self.host, self.port, self.queue_s, self.SLOTS_PER_WORKER)
@@ -260,6 +264,7 @@ class SimulatedFarEnd:
 
     def close(self) -> None:
         """Stop the relay and the workers (hang up their calls, clean shutdown); remove temp files."""
+        atexit.unregister(self.close)
         if self._front is not None:
             self._front.close()
         for conn in self._conns:
