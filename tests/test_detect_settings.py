@@ -183,6 +183,22 @@ def test_classify_2d_audio():
         classify(np.zeros((8000, 2), np.float32), SR)
 
 
+def test_audio_entry_points_name_the_load_pair(tmp_path):
+    """The (y, sr) pair from load passed whole gets a hint, not numpy's 'inhomogeneous shape'."""
+    from lsdlab.audio import load, save_wav
+    from lsdlab.detect.offline import run_offline
+
+    f = tmp_path / "x.wav"
+    save_wav(f, np.zeros(800, np.float32), SR)
+    pair = load(f)
+    with pytest.raises(ParameterError, match=r"'y' parameter of run_offline .*\(y, sr\) pair .*y, sr = load"):
+        run_offline(pair)
+    with pytest.raises(ParameterError, match=r"'y' parameter of classify .*\(y, sr\) pair"):
+        classify(pair, SR)
+    with pytest.raises(ParameterError, match=r"'y' parameter of classify must be a 1-D array.*list.*cannot"):
+        classify([np.zeros(3), np.zeros(4)], SR)
+
+
 @pytest.mark.parametrize("sr", [0, -8000, 8000.5, "8000", None])
 def test_classify_bad_sr(sr):
     with pytest.raises(ParameterError, match=r"'sr' parameter of classify must be a positive int\. Got"):

@@ -31,7 +31,19 @@ def valid_audio(y: np.ndarray, *, name: str = "y", owner: str = "lsdlab") -> np.
 
     int16 input is scaled by 1/32768. Raises :class:`ParameterError` otherwise.
     """
-    y = np.asarray(y)
+    if isinstance(y, tuple) and len(y) == 2 and isinstance(y[1], (int, np.integer)):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be an array of samples. Got a tuple "
+            f"(array, {y[1]}), which looks like the (y, sr) pair from lsdlab.audio.load; "
+            f"unpack it first: y, sr = load(path)."
+        )
+    try:
+        y = np.asarray(y)
+    except (ValueError, TypeError) as e:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a 1-D array of samples. Got a "
+            f"{type(y).__name__} that numpy cannot turn into one ({e})."
+        ) from None
     if y.ndim != 1:
         raise ParameterError(
             f"The {name!r} parameter of {owner} must be a 1-D (mono) array of samples. "
