@@ -269,6 +269,39 @@ def test_ports_are_recycled_not_destroyed(ch, far):
     assert pool.sizes["created"] == created
 
 
+def test_a_finished_call_deleted_late_leaves_the_next_call_on_its_id_alone(far):
+    """Issue 15 (pool workers died of SIGSEGV in Endpoint::on_call_tsx_state under churn): a
+    pjsua2 Call whose call is over but which is deleted later (after pjsua gave its call id to
+    the next call; before, hang_up() itself often held the last reference) cleared the user
+    data of that id and hung it up: the next call was torn down behind its channel's back, and
+    a pjsip thread could call into the freed object. Its destructor must now be harmless."""
+    import gc
+
+    from lsdlab import UASCallChannel
+
+    a = UASCallChannel(response_timeout_s=2.0, name="late-a")
+    b = UASCallChannel(response_timeout_s=2.0, name="late-b")
+    assert a.call(far.uri("hello.wav"), seconds_timeout=10) == a.State.ANSWERED
+    late = a._ctx.pjcall  # a reference that outlives the call (as a thread inside one of its methods has)
+    call_id = late.getId()
+    assert a.hang_up() == a.State.IDLE
+    for _ in range(8):  # the next call that pjsua gives the same call id
+        assert b.call(far.uri("hello.wav"), seconds_timeout=10) == b.State.ANSWERED
+        if b._ctx.pjcall.getId() == call_id:
+            break
+        assert b.hang_up() == b.State.IDLE
+    else:
+        pytest.fail(f"pjsua never gave call id {call_id} again in 8 calls")
+    sip_call_id = b.Details.sip_call_id
+    del late
+    gc.collect()
+    time.sleep(1.0)
+    assert sip_call_id not in {c.sip_call_id for c in far.calls()}, "deleting the old Call ended the next call"
+    assert b.state() == b.State.ANSWERED
+    assert b.hang_up() == b.State.IDLE and b.cause() == b.Cause.NORMAL
+    assert far.call_by_id(sip_call_id).hung_up_by == "caller"
+
+
 def _need_detector():
     detect = pytest.importorskip("lsdlab.detect")
     try:
