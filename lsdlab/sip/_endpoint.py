@@ -311,6 +311,11 @@ class SipEndpoint:
         with self._ended_lock:
             self._ended_calls.append(time.monotonic())
 
+    def call_ended_within(self, seconds: float) -> bool:
+        """True when a call of this process ended (DISCONNECTED) within the last ``seconds``."""
+        with self._ended_lock:
+            return bool(self._ended_calls) and time.monotonic() - self._ended_calls[-1] < seconds
+
     def wait_for_socket_room(self, timeout_s: float = 5.0) -> float:
         """Block until a new call's media sockets fit in pjlib's socket table (see
         ``_MAX_COOLING_CALLS``); returns the seconds waited (0.0 almost always)."""

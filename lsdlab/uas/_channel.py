@@ -47,6 +47,8 @@ class _DefaultTimeout(int):
 
 _LSD_DEFAULT_MS = _DefaultTimeout(7000)
 _PHONE_RE = re.compile(r"^\d+(-\d+)*$")
+#: pjlib's PJ_ETOOMANY: makeCall found every pjsua call slot of the process taken.
+_PJ_ETOOMANY = 70010
 #: How often the RTP receive counter of a connected call is read (seconds).
 _RTP_POLL_S = 0.05
 #: Far-end frames are passed to the detector only while RTP arrived within this (seconds):
@@ -129,6 +131,9 @@ class _CallCtx:
         self.use_lock = threading.Lock()
         self.users = 0
         self.pj_gone = False  # the call is over for pjsua (DISCONNECTED, or never placed)
+        # set once the DISCONNECTED callback has returned (pjsua frees the call slot right after
+        # it) or the call was never placed: the channel's next call waits for it (start_call)
+        self.cb_done = threading.Event()
         self.acked = threading.Event()
         self.rang = False
         self.connected = False
@@ -212,6 +217,9 @@ def _call_class(pj) -> type:
                 ctx.channel._on_call_state(ctx, self)
             except Exception:  # noqa: BLE001 - never raise into C++
                 log.exception("onCallState")
+            finally:
+                if ctx.pj_gone:
+                    ctx.cb_done.set()
 
         def onCallTsxState(self, prm):
             ctx = self.lsd_ctx
@@ -478,6 +486,7 @@ class UASCallChannel:
         lsd = self._resolve_lsd(live_speaker_detect, lsd_timeout_milliseconds)
         self._bury()
         pj = self._pj
+        prev = self._ctx
         ctx = _CallCtx(self)
         ctx.lsd = lsd
         if lsd is not None:  # built here so that a missing model is the caller's exception
@@ -500,10 +509,15 @@ class UASCallChannel:
             prm.txOption.headers.append(h)
         # calls that ended a moment ago still hold pjlib socket slots (see sip._endpoint)
         self.Details.socket_wait_s = round(self._endpoint.wait_for_socket_room(), 3)
+        # This channel's previous call holds one of the process's 4 pjsua call slots until its
+        # DISCONNECTED callback has returned, and that callback wakes this thread (IDLE) before
+        # it returns: a call placed at once could find every slot taken (PJ_ETOOMANY).
+        if prev is not None and prev.pj_gone:
+            prev.cb_done.wait(1.0)
         try:
             with self._endpoint.codec_order(codec_ids):
                 ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
-                self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
+                self._make_call(ctx, uri, prm)
         except pj.Error as exc:
             text = pj_error_text(exc)
             log.warning("%s: makeCall(%s) failed: %s", self.name, uri, text)
@@ -684,6 +698,20 @@ class UASCallChannel:
         except Exception:  # noqa: BLE001 - already gone
             pass
 
+    def _make_call(self, ctx: _CallCtx, uri: str, prm) -> None:
+        """makeCall; on PJ_ETOOMANY tried again for up to 0.5 s while a call of this process
+        ended within the last 0.5 s (pjsua frees its slot just after its last callback)."""
+        end = time.monotonic() + 0.5
+        while True:
+            try:
+                self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
+                return
+            except self._pj.Error as exc:
+                if (getattr(exc, "status", 0) != _PJ_ETOOMANY or time.monotonic() > end
+                        or not self._endpoint.call_ended_within(0.5) or ctx.pj_gone):
+                    raise
+            time.sleep(0.01)
+
     # -- the pjsua2 Call's lifetime ------------------------------------------------------
     def _pj_call(self, ctx: _CallCtx, fn):
         """``fn(call)`` with the call's pjsua2 Call, from a thread other than pjsip's; None
@@ -737,6 +765,7 @@ class UASCallChannel:
                     ctx.pj_gone = True
                     ctx.pjcall = None
                     pjcall.lsd_ctx = None
+                    ctx.cb_done.set()
         # never registered with pjsua: nothing can call into it; dropped here
     def _watch(self, ctx: _CallCtx) -> None:
         try:
