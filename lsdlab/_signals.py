@@ -5,7 +5,10 @@ inside a gc callback, a ``__del__`` or a weakref callback, where an exception is
 ("Exception ignored in ...") and dropped: the process then ignores SIGTERM. The handler here
 raises ``SystemExit(143)`` only from ordinary code; inside such a callback it records the
 request and has SIGTERM re-delivered a moment later (``_thread.interrupt_main``), when the
-main thread is back in ordinary code. ``finally`` blocks, context managers (temp folders,
+main thread is back in ordinary code. Callbacks it cannot recognise by their frames (a
+weakref callback, a library's ``__del__`` under another name) report the lost exception to
+:func:`sys.unraisablehook`: there the SystemExit of SIGTERM is re-delivered the same way
+instead of being printed and dropped. ``finally`` blocks, context managers (temp folders,
 process pools) and :mod:`atexit` (the SIP endpoint's shutdown) then all run.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import signal
+import sys
 import threading
 from types import CodeType, FrameType
 
@@ -42,14 +46,32 @@ def _in_callback(frame: FrameType | None) -> bool:
     return False
 
 
+def _redeliver(signum: int) -> None:
+    t = threading.Timer(0.02, _thread.interrupt_main, args=(signum,))  # ask again from ordinary code
+    t.daemon = True
+    t.start()
+
+
 def _sigterm(signum: int, frame: FrameType | None) -> None:
     pending.set()
     if _in_callback(frame):
-        t = threading.Timer(0.02, _thread.interrupt_main, args=(signum,))  # ask again from ordinary code
-        t.daemon = True
-        t.start()
+        _redeliver(signum)
         return
     raise SystemExit(128 + signum)
+
+
+_PREVIOUS_HOOK: list = []
+
+
+def _unraisable(u) -> None:
+    """sys.unraisablehook: the SystemExit of SIGTERM raised where the interpreter drops
+    exceptions (a weakref callback, a __del__, a gc callback) is asked for again, not lost."""
+    exc = u.exc_value
+    if (isinstance(exc, SystemExit) and exc.code == EXIT_SIGTERM and pending.is_set()
+            and "atexit" not in (u.err_msg or "")):  # the exit itself has begun: no second one
+        _redeliver(signal.SIGTERM)
+        return
+    (_PREVIOUS_HOOK[0] if _PREVIOUS_HOOK else sys.__unraisablehook__)(u)
 
 
 def install_sigterm_exit() -> bool:
@@ -63,6 +85,9 @@ def install_sigterm_exit() -> bool:
             return True
         if current in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, _sigterm)
+            if sys.unraisablehook is not _unraisable:
+                _PREVIOUS_HOOK[:] = [sys.unraisablehook]
+                sys.unraisablehook = _unraisable
             return True
     return False
 

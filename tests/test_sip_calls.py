@@ -387,6 +387,48 @@ _GC_CHILD = textwrap.dedent("""
 """)
 
 
+_WEAKREF_CHILD = textwrap.dedent("""
+    import time, weakref
+    from lsdlab.sip import get_endpoint
+    ep = get_endpoint()
+    class Obj:
+        pass
+    def gone(_ref):  # a weakref callback: an exception raised here is printed and dropped
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.005:
+            pass
+    print("READY", flush=True)
+    while True:  # nearly all the time inside the callback
+        o = Obj(); r = weakref.ref(o, gone); del o
+""")
+
+
+def test_sigterm_exits_143_even_inside_weakref_callbacks(tmp_path):
+    """The SIGTERM handler recognised gc callbacks and __del__ by their frames, not a weakref
+    callback (nor a library's finaliser under another name): SystemExit raised there was
+    printed ("Exception ignored in: <function gone>") and dropped, and SIGTERM ignored."""
+    script = tmp_path / "weakref_child.py"
+    script.write_text(_WEAKREF_CHILD)
+    for trial in range(3):
+        p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().strip() == "READY"
+            time.sleep(0.3)
+            p.send_signal(signal.SIGTERM)
+            try:
+                _, err = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+                pytest.fail(f"trial {trial}: SIGTERM was ignored: {err[-1500:]}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 143, (trial, p.returncode, err[-1500:])
+        assert "Exception ignored" not in err, err[-1500:]
+
+
 def test_sigterm_exits_143_even_during_gc_callbacks(tmp_path):
     """SIGTERM used to be raised inside the gc callback _gc_register_thread ("Exception
     ignored") and so ignored in most trials; it must end the process every time, code 143."""
