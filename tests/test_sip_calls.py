@@ -302,6 +302,22 @@ def test_a_finished_call_deleted_late_leaves_the_next_call_on_its_id_alone(far):
     assert far.call_by_id(sip_call_id).hung_up_by == "caller"
 
 
+def test_a_finished_call_outlives_callbacks_already_on_their_way(ch, far):
+    """Issue 15: pjsua hands transaction events of a call id's previous dialog to the Call that
+    holds the id now, on pjsip's thread, while that Call's DISCONNECTED callback may run on
+    ours (inside hang_up): a Call deleted at once was called into after it was freed (SIGSEGV
+    in Endpoint::on_call_tsx_state). A finished Call is kept a moment, with no call id left."""
+    import weakref
+
+    assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+    ref = weakref.ref(ch._ctx.pjcall)
+    assert ch.hang_up() == ch.State.IDLE
+    call = ref()
+    assert call is not None, "the finished Call was deleted at once"
+    assert call.getId() == ch._pj.PJSUA_INVALID_ID  # its destructor touches no call id
+    del call
+
+
 def _need_detector():
     detect = pytest.importorskip("lsdlab.detect")
     try:
