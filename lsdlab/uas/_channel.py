@@ -512,8 +512,8 @@ class UASCallChannel:
         # This channel's previous call holds one of the process's 4 pjsua call slots until its
         # DISCONNECTED callback has returned, and that callback wakes this thread (IDLE) before
         # it returns: a call placed at once could find every slot taken (PJ_ETOOMANY).
-        if prev is not None and prev.pj_gone:
-            prev.cb_done.wait(1.0)
+        if prev is not None and prev.pj_gone and prev.cb_done.wait(1.0):
+            time.sleep(0.005)  # pjsua frees the slot after media clean-up, just after the callback
         try:
             with self._endpoint.codec_order(codec_ids):
                 ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
@@ -699,18 +699,19 @@ class UASCallChannel:
             pass
 
     def _make_call(self, ctx: _CallCtx, uri: str, prm) -> None:
-        """makeCall; on PJ_ETOOMANY tried again for up to 0.5 s while a call of this process
-        ended within the last 0.5 s (pjsua frees its slot just after its last callback)."""
-        end = time.monotonic() + 0.5
+        """makeCall; on PJ_ETOOMANY tried again every 50 ms for up to 1 s while a call of this
+        process ended within the last second (pjsua frees its slot after its last callback and
+        the media clean-up, tens of ms later on a loaded machine)."""
+        end = time.monotonic() + 1.0
         while True:
             try:
                 self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
                 return
             except self._pj.Error as exc:
                 if (getattr(exc, "status", 0) != _PJ_ETOOMANY or time.monotonic() > end
-                        or not self._endpoint.call_ended_within(0.5) or ctx.pj_gone):
+                        or not self._endpoint.call_ended_within(1.0) or ctx.pj_gone):
                     raise
-            time.sleep(0.01)
+            time.sleep(0.05)
 
     # -- the pjsua2 Call's lifetime ------------------------------------------------------
     def _pj_call(self, ctx: _CallCtx, fn):
