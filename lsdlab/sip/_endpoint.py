@@ -234,6 +234,9 @@ class SipEndpoint:
         self._keep: dict[int, Any] = {}
         self._parked_calls: list[Any] = []  # finished Calls forget_call_id() could not neutralise
         self._retired_calls: collections.deque = collections.deque()  # (when, Call, Account), see retire_call
+        # its own lock, never self._lock: retire_call runs in pjsip callbacks, and shutdown()
+        # holds self._lock while it waits for pjsip (hang-ups, libDestroy joining its threads)
+        self._retired_lock = threading.Lock()
         self._accounts: dict[Any, Any] = {}
         self._codec_lock = threading.Lock()
         self._closed = False
@@ -356,7 +359,7 @@ class SipEndpoint:
         now = time.monotonic()
         old: list[tuple[float, Any, Any]] = []
         if self.forget_call_id(call, account):
-            with self._lock:
+            with self._retired_lock:
                 self._retired_calls.append((now, call, account))
                 while self._retired_calls and now - self._retired_calls[0][0] > _CALL_GRACE_S:
                     old.append(self._retired_calls.popleft())
@@ -385,7 +388,7 @@ class SipEndpoint:
                     return True
         except Exception:  # noqa: BLE001 - an unexpected object: keep it (below)
             log.debug("forget_call_id(%r) failed", call, exc_info=True)
-        with self._lock:
+        with self._retired_lock:
             if not self._parked_calls:
                 log.warning("the pjsua2 Call layout is not the expected one: finished calls are kept "
                             "until shutdown (a few hundred bytes each) instead of being deleted")
@@ -492,8 +495,9 @@ class SipEndpoint:
                     acc.shutdown()
             self._accounts.clear()
             self._keep.clear()
-            self._parked_calls.clear()
-            self._retired_calls.clear()
+            with self._retired_lock:
+                self._parked_calls.clear()
+                self._retired_calls.clear()
             gc.collect()
             self._destroy_lib()
             self._closed = True
