@@ -269,6 +269,58 @@ def test_ports_are_recycled_not_destroyed(ch, far):
     assert pool.sizes["created"] == created
 
 
+def test_a_finished_call_deleted_late_leaves_the_next_call_on_its_id_alone(far):
+    """Issue 15 (pool workers died of SIGSEGV in Endpoint::on_call_tsx_state under churn): a
+    pjsua2 Call whose call is over but which is deleted later (after pjsua gave its call id to
+    the next call; before, hang_up() itself often held the last reference) cleared the user
+    data of that id and hung it up: the next call was torn down behind its channel's back, and
+    a pjsip thread could call into the freed object. Its destructor must now be harmless."""
+    import gc
+
+    from lsdlab import UASCallChannel
+
+    a = UASCallChannel(response_timeout_s=2.0, name="late-a")
+    b = UASCallChannel(response_timeout_s=2.0, name="late-b")
+    assert a.call(far.uri("hello.wav"), seconds_timeout=10) == a.State.ANSWERED
+    late = a._ctx.pjcall  # a reference that outlives the call (as a thread inside one of its methods has)
+    call_id = late.getId()
+    assert a.hang_up() == a.State.IDLE
+    for _ in range(8):  # the next call that pjsua gives the same call id
+        assert b.call(far.uri("hello.wav"), seconds_timeout=10) == b.State.ANSWERED
+        if b._ctx.pjcall.getId() == call_id:
+            break
+        assert b.hang_up() == b.State.IDLE
+    else:
+        pytest.fail(f"pjsua never gave call id {call_id} again in 8 calls")
+    sip_call_id = b.Details.sip_call_id
+    del late
+    gc.collect()
+    time.sleep(1.0)
+    assert sip_call_id not in {c.sip_call_id for c in far.calls()}, "deleting the old Call ended the next call"
+    assert b.state() == b.State.ANSWERED
+    assert b.hang_up() == b.State.IDLE and b.cause() == b.Cause.NORMAL
+    assert far.call_by_id(sip_call_id).hung_up_by == "caller"
+
+
+def test_a_finished_call_outlives_callbacks_already_on_their_way(ch, far):
+    """Issue 15: pjsua hands transaction events of a call id's previous dialog to the Call that
+    holds the id now, on pjsip's thread, while that Call's DISCONNECTED callback may run on
+    ours (inside hang_up): a Call deleted at once was called into after it was freed (SIGSEGV
+    in Endpoint::on_call_tsx_state). A finished Call is kept a moment, with no call id left."""
+    import weakref
+
+    assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+    ref = weakref.ref(ch._ctx.pjcall)
+    assert ch.hang_up() == ch.State.IDLE  # IDLE comes inside the DISCONNECTED callback, before its end
+    end = time.monotonic() + 1.0
+    while ref() is not None and ref().getId() != ch._pj.PJSUA_INVALID_ID and time.monotonic() < end:
+        time.sleep(0.01)
+    call = ref()
+    assert call is not None, "the finished Call was deleted at once"
+    assert call.getId() == ch._pj.PJSUA_INVALID_ID  # its destructor touches no call id
+    del call
+
+
 def _need_detector():
     detect = pytest.importorskip("lsdlab.detect")
     try:
@@ -352,6 +404,48 @@ _GC_CHILD = textwrap.dedent("""
     while True:  # make cyclic garbage: gc (and its callbacks) runs all the time
         a = []; b = [a]; a.append(b)
 """)
+
+
+_WEAKREF_CHILD = textwrap.dedent("""
+    import time, weakref
+    from lsdlab.sip import get_endpoint
+    ep = get_endpoint()
+    class Obj:
+        pass
+    def gone(_ref):  # a weakref callback: an exception raised here is printed and dropped
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.005:
+            pass
+    print("READY", flush=True)
+    while True:  # nearly all the time inside the callback
+        o = Obj(); r = weakref.ref(o, gone); del o
+""")
+
+
+def test_sigterm_exits_143_even_inside_weakref_callbacks(tmp_path):
+    """The SIGTERM handler recognised gc callbacks and __del__ by their frames, not a weakref
+    callback (nor a library's finaliser under another name): SystemExit raised there was
+    printed ("Exception ignored in: <function gone>") and dropped, and SIGTERM ignored."""
+    script = tmp_path / "weakref_child.py"
+    script.write_text(_WEAKREF_CHILD)
+    for trial in range(3):
+        p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().strip() == "READY"
+            time.sleep(0.3)
+            p.send_signal(signal.SIGTERM)
+            try:
+                _, err = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+                pytest.fail(f"trial {trial}: SIGTERM was ignored: {err[-1500:]}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 143, (trial, p.returncode, err[-1500:])
+        assert "Exception ignored" not in err, err[-1500:]
 
 
 def test_sigterm_exits_143_even_during_gc_callbacks(tmp_path):

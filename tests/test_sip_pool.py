@@ -397,6 +397,92 @@ def test_calls_hung_up_at_the_answer_never_exhaust_pjlib_sockets(far, tmp_path):
     assert "ANSWERED 160" in p.stdout, p.stdout + p.stderr[-1500:]
 
 
+def _sip_exchange(sock, data: bytes, dest, *, want, timeout_s: float = 5.0) -> list[bytes]:
+    """Send ``data``; the SIP messages received until one satisfies ``want`` (or the timeout)."""
+    sock.sendto(data, dest)
+    got: list[bytes] = []
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        sock.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            msg, _ = sock.recvfrom(65535)
+        except OSError:
+            break
+        if msg.startswith(b"SIP/2.0"):
+            got.append(msg)
+            if want(msg):
+                break
+    return got
+
+
+def _header(msg: bytes, name: bytes) -> bytes:
+    for line in msg.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        if line.split(b":", 1)[0].strip().lower() == name:
+            return line.split(b":", 1)[1].strip()
+    return b""
+
+
+def test_a_late_copy_of_an_answered_invite_is_not_a_new_call(far):
+    """Issue 15 item 2 (now and then a 486 Busy Here from the far end, no 180 before it): a copy of
+    an INVITE that reaches the far end after its call was answered and ended (a caller's
+    retransmission fires after 0.5 s without a response on a loaded machine) was relayed to the
+    worker, whose pjsua took it for a new call in one of its 4 slots, a slot the relay did not
+    count; the next call routed there got pjsua's own 486. The relay now drops such copies."""
+    import socket
+    import uuid
+
+    uri = far.uri("short.wav", ring_s=0.0)
+    relay = (uri.rsplit("@", 1)[1].split(":")[0], int(uri.rsplit(":", 1)[1]))
+    sig = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # absorbs the far end's audio
+    try:
+        sig.bind(("127.0.0.1", 0))
+        rtp.bind(("127.0.0.1", 0))
+        me, rtp_port = sig.getsockname()[1], rtp.getsockname()[1]
+        cid = uuid.uuid4().hex
+        sdp = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               f"m=audio {rtp_port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+
+        def request(method: str, ruri: str, cseq: int, to_tag: str = "", body: str = "") -> bytes:
+            lines = [f"{method} {ruri} SIP/2.0",
+                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};rport;branch=z9hG4bK{uuid.uuid4().hex}",
+                     "Max-Forwards: 70", f"From: <sip:probe@127.0.0.1:{me}>;tag=probe",
+                     f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""), f"Call-ID: {cid}",
+                     f"CSeq: {cseq} {method}", f"Contact: <sip:probe@127.0.0.1:{me}>"]
+            if body:
+                lines.append("Content-Type: application/sdp")
+            lines += [f"Content-Length: {len(body)}", "", body]
+            return "\r\n".join(lines).encode()
+
+        invite = request("INVITE", uri, 1, body=sdp)
+        got = _sip_exchange(sig, invite, relay, want=lambda m: m.startswith(b"SIP/2.0 200"))
+        assert got and got[-1].startswith(b"SIP/2.0 200"), got
+        ok = got[-1]
+        to_tag = _header(ok, b"to").split(b"tag=", 1)[1].split(b";")[0].decode()
+        contact = _header(ok, b"contact").decode().strip("<>").split(">")[0]
+        worker = ("127.0.0.1", int(contact.rsplit(":", 1)[1].split(";")[0]))
+        sig.sendto(request("ACK", contact, 1, to_tag), worker)
+        got = _sip_exchange(sig, request("BYE", contact, 2, to_tag), worker,
+                            want=lambda m: m.startswith(b"SIP/2.0 200") and b"BYE" in _header(m, b"cseq"))
+        assert got and b"BYE" in _header(got[-1], b"cseq"), got
+        assert far.call_by_id(cid).connected
+        # the late copy of the INVITE: nothing may answer it (the old relay passed it on and the
+        # worker rang and answered it as a second call, from a slot the relay did not count)
+        late = _sip_exchange(sig, invite, relay, want=lambda m: False, timeout_s=1.5)
+        assert not late, [m.split(b"\r\n", 1)[0] for m in late]
+        assert far.stats()["late_invites_dropped"] == 1
+        # a copy the relay passed on before the answer (the worker was slow) reaches the worker
+        # after it: refused at once (482), never rung, answered or counted as a call
+        got = _sip_exchange(sig, invite, worker, want=lambda m: int(m.split(b" ", 2)[1]) >= 200)
+        codes = [int(m.split(b" ", 2)[1]) for m in got]
+        assert codes and codes[-1] == 482 and 180 not in codes and 200 not in codes, codes
+        time.sleep(0.3)
+        assert [c.sip_call_id for c in far.calls()].count(cid) == 1
+    finally:
+        sig.close()
+        rtp.close()
+
+
 def test_a_second_run_at_the_same_time_is_refused(far):
     """CallPool.run from two threads at once used to share the workers' messages: each run
     took the other's results (and one of them closed sockets the other still read). The

@@ -145,6 +145,9 @@ class _Server:
         self.endpoint.add_owner(self)
         self.pj = self.endpoint.pj
         self.calls: dict[int, _FarCall] = {}
+        # SIP Call-IDs of the calls taken so far (most recent last), to recognise a late copy
+        # of an INVITE (see _FarCall.begin); bounded
+        self.seen_ids: OrderedDict[str, None] = OrderedDict()
         self.tasks: list = []
         self._tseq = itertools.count()
         self.seq = itertools.count(1)
@@ -202,6 +205,9 @@ class _Server:
 
     def finished(self, c: _FarCall) -> None:
         self.calls.pop(c.call_id, None)
+        if c.duplicate:  # never a call of its own: no record, no slot report (see begin)
+            self.later(0.05, c.release)
+            return
         rec = c.record()
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -256,6 +262,7 @@ class _FarCall:
         self.hung_up_by = "caller"
         self.done_at: float | None = None
         self.ended = False
+        self.duplicate = False
         self.after_scheduled = False
         self.y = None
 
@@ -290,6 +297,21 @@ class _FarCall:
     def begin(self) -> None:
         info = self.pjcall.getInfo()
         self.sip_call_id = info.callIdString
+        seen = self.server.seen_ids
+        if self.sip_call_id in seen:
+            # A copy of an INVITE whose call this worker took already (the caller retransmits
+            # after 0.5 s without a response; on a loaded machine the copy arrives after the
+            # 200 OK ended the INVITE transaction that would have absorbed it): pjsua took it
+            # for a new call, in a slot the relay does not count (the Call-ID is counted once),
+            # and the next call routed here got pjsua's own 486 Busy Here (issue 15). Refused
+            # at once (RFC 3261 8.2.2.2: a merged request, 482), never reported as a call.
+            self.duplicate = True
+            log.debug("482 for a late copy of the INVITE of call %s", self.sip_call_id[:40])
+            self.answer(482, "Loop Detected")
+            return
+        seen[self.sip_call_id] = None
+        while len(seen) > 4096:
+            seen.popitem(last=False)
         self.server.notify("start", self.sip_call_id)
         user = _uri_user(info.localUri)
         try:

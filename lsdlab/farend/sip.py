@@ -469,6 +469,10 @@ class _Front:
         self.busy: list[set[bytes]] = []
         self.dead: set[int] = set()
         self.route: dict[bytes, list] = {}  # call-id -> [worker, caller addr, routed at, ended at or 0]
+        # calls whose INVITE got its final response (relayed from the worker): a copy of that
+        # INVITE arriving later is a retransmission the worker no longer matches to the call
+        self.answered: set[bytes] = set()
+        self.counts_dropped = 0
         self.pending: dict[bytes, list] = {}  # call-id -> [packet, headers, caller addr, queued at]
         self.counts = {"routed": 0, "queued": 0, "refused": 0, "max_busy": 0}
         self.refusals: list[dict] = []
@@ -499,7 +503,8 @@ class _Front:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {**self.counts, "busy": sum(len(b) for b in self.busy), "queued_now": len(self.pending),
+            return {**self.counts, "late_invites_dropped": self.counts_dropped,
+                    "busy": sum(len(b) for b in self.busy), "queued_now": len(self.pending),
                     "dead_workers": sorted(self.dead), "capacity": self.slots * (len(self.busy) - len(self.dead)),
                     "refusals": list(self.refusals)}
 
@@ -574,8 +579,12 @@ class _Front:
         if cid is None:
             return
         if addr[1] in self.by_port and (addr[0] in self.local or _is_loopback(addr[0])):  # a worker's reply
+            final_to_invite = (start.startswith(b"SIP/2.0 ") and start[8:9] in b"23456"
+                               and any(n == b"cseq" and line.rstrip().upper().endswith(b"INVITE") for n, line in headers))
             with self.lock:
                 r = self.route.get(cid)
+                if final_to_invite and r is not None:
+                    self.answered.add(cid)
             if r is not None and r[1] is not None:
                 self.sock.sendto(data, r[1])
             return
@@ -584,6 +593,15 @@ class _Front:
         method = start.split(b" ", 1)[0]
         with self.lock:
             r = self.route.get(cid)
+            if r is not None and method == b"INVITE" and (cid in self.answered or r[3]):
+                # A copy of the INVITE sent before the caller heard from us (its retransmission
+                # timer fires after 0.5 s on a loaded machine), arriving after the final
+                # response: the worker's INVITE transaction is over (a 2xx ends it at once), so
+                # pjsua would take it for a new call in one of its 4 slots, one the relay does
+                # not count (its Call-ID is counted already): the next call routed there then
+                # got pjsua's own 486 Busy Here with no 180 first (issue 15). Dropped.
+                self.counts_dropped += 1
+                return
             if r is not None:
                 r[1] = addr
                 target = self.workers[r[0]]
@@ -640,6 +658,7 @@ class _Front:
                 w, _, t_routed, t_end = r
                 if t_end and now - t_end > 40.0:  # past every retransmission of the final response
                     del self.route[cid]
+                    self.answered.discard(cid)
                 elif not t_end and cid not in self.confirmed and now - t_routed > 10.0:
                     self.busy[w].discard(cid)  # the worker never reported this INVITE: free the slot
                     r[3] = now

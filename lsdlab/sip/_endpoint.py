@@ -12,7 +12,9 @@ are hung up, events pumped, references dropped, ``gc.collect()`` runs, and only 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
+import ctypes
 import gc
 import logging
 import os
@@ -64,6 +66,29 @@ _SOCKETS_PER_CALL = 2
 _SOCKETS_RESERVED = 8  # the SIP transport's and pjlib's own sockets, with a margin
 #: calls ended within the window that still leave room for 4 live calls (here 24)
 _MAX_COOLING_CALLS = (_IOQUEUE_SLOTS - _SOCKETS_RESERVED) // _SOCKETS_PER_CALL - 4
+
+
+# pjsua2 2.15's C++ Call keeps its pjsua call id after its call is DISCONNECTED (pjsua frees
+# the id for the next call right after that callback), and ~Call() then clears that id's user
+# data and hangs the id up. A Call deleted anywhere but inside its own DISCONNECTED callback
+# therefore unregisters (and hangs up) whichever call pjsua gave the id to next, and a pjsip
+# thread that looked the id up just before (a transaction timer of an older dialog of the same
+# id) calls into the freed object: SIGSEGV in Endpoint::on_call_tsx_state, or "AttributeError:
+# 'OnCallTsxStateParam' object has no attribute 'onCallTsxState'" (issue 15). pjsua2 has no
+# setter for the id, so forget_call_id() writes PJSUA_INVALID_ID into the object's field:
+# ``class Call { vptr; Account &acc; pjsua_call_id id; ... }`` (call.hpp), checked on every
+# use (the account reference must point at the call's account and the int must be getId()).
+#
+# Deleting the object inside its DISCONNECTED callback is not enough either: pjsua hands the
+# transaction events of a call's previous dialog (its INVITE/BYE transactions finish on timers
+# seconds later) to whatever Call holds the same call id now, on pjsip's worker thread, while
+# that Call's own DISCONNECTED callback may be running on another thread (a user thread inside
+# hangup()). So a finished Call is kept for _CALL_GRACE_S after it is retired (retire_call),
+# long enough for any callback already dispatched to it to have run, then dropped.
+_CALL_GRACE_S = 2.0
+_PTR = ctypes.sizeof(ctypes.c_void_p)
+_CALL_ACC_OFFSET = _PTR
+_CALL_ID_OFFSET = 2 * _PTR
 
 
 def pj_error_text(exc: BaseException) -> str:
@@ -207,6 +232,11 @@ class SipEndpoint:
         self._lock = threading.RLock()
         self._owners: weakref.WeakSet = weakref.WeakSet()
         self._keep: dict[int, Any] = {}
+        self._parked_calls: list[Any] = []  # finished Calls forget_call_id() could not neutralise
+        self._retired_calls: collections.deque = collections.deque()  # (when, Call, Account), see retire_call
+        # its own lock, never self._lock: retire_call runs in pjsip callbacks, and shutdown()
+        # holds self._lock while it waits for pjsip (hang-ups, libDestroy joining its threads)
+        self._retired_lock = threading.Lock()
         self._accounts: dict[Any, Any] = {}
         self._codec_lock = threading.Lock()
         self._closed = False
@@ -284,6 +314,11 @@ class SipEndpoint:
         with self._ended_lock:
             self._ended_calls.append(time.monotonic())
 
+    def call_ended_within(self, seconds: float) -> bool:
+        """True when a call of this process ended (DISCONNECTED) within the last ``seconds``."""
+        with self._ended_lock:
+            return bool(self._ended_calls) and time.monotonic() - self._ended_calls[-1] < seconds
+
     def wait_for_socket_room(self, timeout_s: float = 5.0) -> float:
         """Block until a new call's media sockets fit in pjlib's socket table (see
         ``_MAX_COOLING_CALLS``); returns the seconds waited (0.0 almost always)."""
@@ -311,6 +346,54 @@ class SipEndpoint:
 
     def release(self, obj: Any) -> None:
         self._keep.pop(id(obj), None)
+
+    # -- finished calls ------------------------------------------------------------------
+    def retire_call(self, call: Any, account: Any) -> None:
+        """Take over a pjsua2 ``Call`` whose call is over (DISCONNECTED or never placed).
+
+        Call it once no thread is inside one of ``call``'s methods. The endpoint makes its
+        destructor harmless (:meth:`forget_call_id`) and keeps it for ``_CALL_GRACE_S``, so that
+        a pjsip callback already on its way to it never finds it deleted; older retired Calls
+        are dropped here (at most a few per second of calls are held).
+        """
+        now = time.monotonic()
+        old: list[tuple[float, Any, Any]] = []
+        if self.forget_call_id(call, account):
+            with self._retired_lock:
+                self._retired_calls.append((now, call, account))
+                while self._retired_calls and now - self._retired_calls[0][0] > _CALL_GRACE_S:
+                    old.append(self._retired_calls.popleft())
+        for _, c, acc in old:  # a pjsip thread's write of the id (Call::lookup) cannot have undone it
+            if c.getId() != self.pj.PJSUA_INVALID_ID:
+                self.forget_call_id(c, acc)
+        del old  # the last references: deleted here, their destructors touch no call
+
+    def forget_call_id(self, call: Any, account: Any) -> bool:
+        """Make a finished pjsua2 ``Call``'s destructor harmless wherever it runs.
+
+        Call it once the call is DISCONNECTED and no thread is inside one of ``call``'s
+        methods (they read the id). The object's id becomes ``PJSUA_INVALID_ID``: its
+        destructor then neither unregisters nor hangs up the call that pjsua gave the id to
+        next, and its methods fail with an error instead of acting on that call. When the
+        object's layout is not the expected one (another pjsua2 build), nothing is written and
+        the object is kept until shutdown instead (False is returned; a few hundred bytes).
+        """
+        try:
+            addr = int(call.this)
+            acc_ok = ctypes.c_void_p.from_address(addr + _CALL_ACC_OFFSET).value == int(account.this)
+            field = ctypes.c_int.from_address(addr + _CALL_ID_OFFSET)
+            if acc_ok and field.value == call.getId():
+                field.value = self.pj.PJSUA_INVALID_ID
+                if call.getId() == self.pj.PJSUA_INVALID_ID:
+                    return True
+        except Exception:  # noqa: BLE001 - an unexpected object: keep it (below)
+            log.debug("forget_call_id(%r) failed", call, exc_info=True)
+        with self._retired_lock:
+            if not self._parked_calls:
+                log.warning("the pjsua2 Call layout is not the expected one: finished calls are kept "
+                            "until shutdown (a few hundred bytes each) instead of being deleted")
+            self._parked_calls.append(call)
+        return False
 
     # -- accounts --------------------------------------------------------------------
     def account(self, *, key: Any = "local", factory=None):
@@ -412,6 +495,9 @@ class SipEndpoint:
                     acc.shutdown()
             self._accounts.clear()
             self._keep.clear()
+            with self._retired_lock:
+                self._parked_calls.clear()
+                self._retired_calls.clear()
             gc.collect()
             self._destroy_lib()
             self._closed = True

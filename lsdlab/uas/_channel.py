@@ -47,6 +47,8 @@ class _DefaultTimeout(int):
 
 _LSD_DEFAULT_MS = _DefaultTimeout(7000)
 _PHONE_RE = re.compile(r"^\d+(-\d+)*$")
+#: pjlib's PJ_ETOOMANY: makeCall found every pjsua call slot of the process taken.
+_PJ_ETOOMANY = 70010
 #: How often the RTP receive counter of a connected call is read (seconds).
 _RTP_POLL_S = 0.05
 #: Far-end frames are passed to the detector only while RTP arrived within this (seconds):
@@ -118,12 +120,20 @@ class _CallCtx:
 
     # set by start_call right after construction (the resolved LSD settings, None = no LSD)
     lsd: DetectorSettings | AmdSettings | None
-    # set once pjsip reported the call DISCONNECTED (read with getattr: absent until then)
-    pj_gone: bool
 
     def __init__(self, channel: UASCallChannel) -> None:
         self.channel = channel
-        self.pjcall: Any = None  # the pjsua2 Call (a SWIG object)
+        # The pjsua2 Call (a SWIG object). Threads other than pjsip's use it only through
+        # UASCallChannel._pj_call (which counts them in `users` under `use_lock`); its DISCONNECTED
+        # callback sets `pj_gone` and drops it, and whoever holds it last (that callback, or
+        # the last such thread) makes its destructor harmless first (see _retire_pjcall).
+        self.pjcall: Any = None
+        self.use_lock = threading.Lock()
+        self.users = 0
+        self.pj_gone = False  # the call is over for pjsua (DISCONNECTED, or never placed)
+        # set once the DISCONNECTED callback has returned (pjsua frees the call slot right after
+        # it) or the call was never placed: the channel's next call waits for it (start_call)
+        self.cb_done = threading.Event()
         self.acked = threading.Event()
         self.rang = False
         self.connected = False
@@ -146,10 +156,6 @@ class _CallCtx:
         self.wire_reason = ""
         self.wire_msg = ""
         self.local_reason = ""  # our own reason to end the call (timers, dead line, codecs)
-        # RTP supervision: pjcall is used by the watch thread only under pj_lock, which the
-        # DISCONNECTED callback takes before it drops the Call (a Call deleted late would
-        # hang up whatever call pjsua gave its id to next)
-        self.pj_lock = threading.Lock()
         self.med_idx = -1
         self.rtp_pkts = 0
         self.rtp_seen_t = 0.0  # monotonic time the RTP counter last grew (0: never)
@@ -179,22 +185,47 @@ def _note_wire_status(pj, ctx: _CallCtx, e) -> None:
         ctx.wire_msg = str(ts.src.rdata.wholeMsg)
 
 
+_CALL_CLASSES: dict[int, type] = {}
+
+
 def _make_pjcall(pj, account, ctx: _CallCtx):
+    """A pjsua2 Call for ``ctx`` (one subclass per pjsua2 module, made once: a class per call
+    would be a reference cycle holding the call's context until the garbage collector ran)."""
+    cls = _CALL_CLASSES.get(id(pj))
+    if cls is None:
+        cls = _CALL_CLASSES[id(pj)] = _call_class(pj)
+    call = cls(account)
+    call.lsd_ctx = ctx
+    call.lsd_account = account  # checked by SipEndpoint.forget_call_id
+    return call
+
+
+def _call_class(pj) -> type:
     class _Call(pj.Call):
+        lsd_ctx: _CallCtx | None = None
+        lsd_account: Any = None
+
         def onCallState(self, prm):
+            ctx = self.lsd_ctx
+            if ctx is None:
+                return
             try:
                 _note_wire_status(pj, ctx, prm.e)
             except Exception:  # noqa: BLE001 - never raise into C++
                 log.exception("onCallState")
             try:
-                ctx.channel._on_call_state(ctx)
+                ctx.channel._on_call_state(ctx, self)
             except Exception:  # noqa: BLE001 - never raise into C++
                 log.exception("onCallState")
+            finally:
+                if ctx.pj_gone:
+                    ctx.cb_done.set()
 
         def onCallTsxState(self, prm):
+            ctx = self.lsd_ctx
             try:
                 code = prm.e.body.tsxState.tsx.statusCode
-                if code >= 100:
+                if code >= 100 and ctx is not None:
                     ctx.acked.set()
                     with ctx.channel._cv:
                         ctx.channel._cv.notify_all()
@@ -202,18 +233,22 @@ def _make_pjcall(pj, account, ctx: _CallCtx):
                 pass
 
         def onCallMediaState(self, prm):
+            ctx = self.lsd_ctx
             try:
-                ctx.channel._on_media(ctx)
+                if ctx is not None:
+                    ctx.channel._on_media(ctx, self)
             except Exception:  # noqa: BLE001
                 log.exception("onCallMediaState")
 
         def onDtmfDigit(self, prm):
+            ctx = self.lsd_ctx
             try:
-                ctx.channel._on_dtmf(ctx, prm.digit)
+                if ctx is not None:
+                    ctx.channel._on_dtmf(ctx, prm.digit)
             except Exception:  # noqa: BLE001
                 log.exception("onDtmfDigit")
 
-    return _Call(account)
+    return _Call
 
 
 class UASCallChannel:
@@ -451,6 +486,7 @@ class UASCallChannel:
         lsd = self._resolve_lsd(live_speaker_detect, lsd_timeout_milliseconds)
         self._bury()
         pj = self._pj
+        prev = self._ctx
         ctx = _CallCtx(self)
         ctx.lsd = lsd
         if lsd is not None:  # built here so that a missing model is the caller's exception
@@ -473,13 +509,19 @@ class UASCallChannel:
             prm.txOption.headers.append(h)
         # calls that ended a moment ago still hold pjlib socket slots (see sip._endpoint)
         self.Details.socket_wait_s = round(self._endpoint.wait_for_socket_room(), 3)
+        # This channel's previous call holds one of the process's 4 pjsua call slots until its
+        # DISCONNECTED callback has returned, and that callback wakes this thread (IDLE) before
+        # it returns: a call placed at once could find every slot taken (PJ_ETOOMANY).
+        if prev is not None and prev.pj_gone and prev.cb_done.wait(1.0):
+            time.sleep(0.005)  # pjsua frees the slot after media clean-up, just after the callback
         try:
             with self._endpoint.codec_order(codec_ids):
                 ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
-                ctx.pjcall.makeCall(uri, prm)
+                self._make_call(ctx, uri, prm)
         except pj.Error as exc:
             text = pj_error_text(exc)
             log.warning("%s: makeCall(%s) failed: %s", self.name, uri, text)
+            self._forget_unplaced(ctx)
             ctx.ended = True
             self.Details.raw_cause = ""  # nothing went on the wire; pjsip's status number is no SIP cause
             self.Details.local_reason = f"the call could not be placed: {text}"
@@ -489,8 +531,10 @@ class UASCallChannel:
             return False
         # a fast final response (a 486 within makeCall) may have ended and dropped the call
         # already: then _on_call_state has recorded the Call-ID
-        with contextlib.suppress(pj.Error, AttributeError):
-            self.Details.sip_call_id = ctx.pjcall.getInfo().callIdString
+        with contextlib.suppress(pj.Error):
+            info = self._pj_call(ctx, lambda c: c.getInfo())
+            if info is not None and not self.Details.sip_call_id:
+                self.Details.sip_call_id = info.callIdString
         threading.Thread(target=self._watch, args=(ctx,), daemon=True, name=f"{self.name}-watch").start()
         ok = self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s + 0.5)
         return bool(ok and ctx.acked.is_set() or (ctx.ended and self._cause != Cause.TIMEOUT))
@@ -650,12 +694,80 @@ class UASCallChannel:
             self._endpoint.register_thread()
             prm = self._pj.CallOpParam()
             prm.statusCode = 603 if not ctx.connected and ctx.acked.is_set() else 0
-            pjcall = ctx.pjcall
-            if pjcall is not None:
-                pjcall.hangup(prm)
+            self._pj_call(ctx, lambda c: c.hangup(prm))
         except Exception:  # noqa: BLE001 - already gone
             pass
 
+    def _make_call(self, ctx: _CallCtx, uri: str, prm) -> None:
+        """makeCall; on PJ_ETOOMANY tried again every 50 ms for up to 1 s while a call of this
+        process ended within the last second (pjsua frees its slot after its last callback and
+        the media clean-up, tens of ms later on a loaded machine)."""
+        end = time.monotonic() + 1.0
+        while True:
+            try:
+                self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
+                return
+            except self._pj.Error as exc:
+                if (getattr(exc, "status", 0) != _PJ_ETOOMANY or time.monotonic() > end
+                        or not self._endpoint.call_ended_within(1.0) or ctx.pj_gone):
+                    raise
+            time.sleep(0.05)
+
+    # -- the pjsua2 Call's lifetime ------------------------------------------------------
+    def _pj_call(self, ctx: _CallCtx, fn):
+        """``fn(call)`` with the call's pjsua2 Call, from a thread other than pjsip's; None
+        once the call is over (pjsua may have given its id to another call).
+
+        The Call is never deleted with its old id while another call may hold that id (see
+        ``SipEndpoint.forget_call_id``): when its DISCONNECTED callback comes while threads
+        are inside ``fn``, the last of them makes it harmless before dropping it.
+        """
+        with ctx.use_lock:
+            pjcall = ctx.pjcall
+            if pjcall is None or ctx.pj_gone:
+                return None
+            ctx.users += 1
+        try:
+            return fn(pjcall)
+        finally:
+            with ctx.use_lock:
+                ctx.users -= 1
+                last = ctx.users == 0 and ctx.pj_gone
+            if last:
+                self._retire_pjcall(pjcall)
+            del pjcall
+
+    def _retire_pjcall(self, pjcall) -> None:
+        pjcall.lsd_ctx = None
+        self._endpoint.retire_call(pjcall, pjcall.lsd_account)
+
+    def _forget_pjcall(self, ctx: _CallCtx, pjcall) -> None:
+        """In the Call's DISCONNECTED callback: the call is over; hand the Call to the endpoint
+        (``SipEndpoint.retire_call``), or, when a thread is still inside one of its methods
+        (``_pj_call``), let the last such thread do it as it leaves.
+        """
+        with ctx.use_lock:
+            if ctx.pj_gone:
+                return
+            ctx.pj_gone = True
+            ctx.pjcall = None
+            users = ctx.users
+        if users == 0:
+            self._retire_pjcall(pjcall)
+
+    def _forget_unplaced(self, ctx: _CallCtx) -> None:
+        """makeCall failed: a Call that never got a call id is harmless anywhere; drop it."""
+        with ctx.use_lock:
+            pjcall = ctx.pjcall
+            if ctx.pj_gone or pjcall is None or ctx.users:
+                return
+            with contextlib.suppress(Exception):
+                if pjcall.getId() == self._pj.PJSUA_INVALID_ID:
+                    ctx.pj_gone = True
+                    ctx.pjcall = None
+                    pjcall.lsd_ctx = None
+                    ctx.cb_done.set()
+        # never registered with pjsua: nothing can call into it; dropped here
     def _watch(self, ctx: _CallCtx) -> None:
         try:
             self._endpoint.register_thread()
@@ -681,20 +793,12 @@ class UASCallChannel:
 
     def _rtp_received(self, ctx: _CallCtx) -> int | None:
         """RTP packets received so far on the call's audio stream (None: not readable now)."""
-        if not ctx.pj_lock.acquire(timeout=0.5):
+        if ctx.med_idx < 0:
             return None
         try:
-            pjcall = ctx.pjcall
-            if getattr(ctx, "pj_gone", False) or pjcall is None or ctx.med_idx < 0:
-                return None
-            try:
-                return int(pjcall.getStreamStat(ctx.med_idx).rtcp.rxStat.pkt)
-            except self._pj.Error:
-                return None
-            finally:
-                del pjcall  # never the last reference outside the lock (see _forget_pjcall)
-        finally:
-            ctx.pj_lock.release()
+            return self._pj_call(ctx, lambda c: int(c.getStreamStat(ctx.med_idx).rtcp.rxStat.pkt))
+        except self._pj.Error:
+            return None
 
     def _supervise_rtp(self, ctx: _CallCtx, timeout_s: float) -> None:
         """End an answered call that receives no RTP for ``timeout_s`` (cause OUTOFORDER)."""
@@ -734,9 +838,9 @@ class UASCallChannel:
                 self._set_state(State.IDLE, cause)
             self._cv.notify_all()
 
-    def _on_call_state(self, ctx: _CallCtx) -> None:
+    def _on_call_state(self, ctx: _CallCtx, pjcall) -> None:
         pj = self._pj
-        info = ctx.pjcall.getInfo()
+        info = pjcall.getInfo()
         st = info.state
         if ctx is self._ctx and not self.Details.sip_call_id:
             self.Details.sip_call_id = info.callIdString
@@ -747,7 +851,7 @@ class UASCallChannel:
             self._endpoint.note_call_ended()
         if ctx.ended or ctx is not self._ctx:
             if st == pj.PJSIP_INV_STATE_DISCONNECTED:
-                self._forget_pjcall(ctx)
+                self._forget_pjcall(ctx, pjcall)
             return
         if st == pj.PJSIP_INV_STATE_EARLY:
             ctx.rang = True
@@ -767,7 +871,6 @@ class UASCallChannel:
             self._start_media(ctx)
             self._set_state(State.ANSWERED, Cause.NORMAL)
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
-            ctx.pj_gone = True
             # the status the far end sent; else pjsip's own (a timeout, a transport error)
             code = ctx.wire_status or int(info.lastStatusCode)
             raw = str(ctx.wire_status) if ctx.wire_status else ""
@@ -787,33 +890,16 @@ class UASCallChannel:
             else:
                 cause = cause_for_status(code, rang=ctx.rang)
             self._finish(ctx, cause, raw)
-            self._forget_pjcall(ctx)
+            self._forget_pjcall(ctx, pjcall)
 
-    @staticmethod
-    def _forget_pjcall(ctx: _CallCtx) -> None:
-        # Drop the pjsua2 Call inside its DISCONNECTED callback (pjsua2 allows deleting it
-        # there). Its C++ destructor clears the user data of its call id and hangs that id
-        # up: run later, after pjsua has reused the id for another call (any channel of
-        # this process), it would tear that call down (the peer sees 603) and orphan its
-        # callbacks. Dropping the reference here also breaks the ctx <-> Call cycle.
-        # The RTP supervisor reads the Call under pj_lock: wait for it (bounded, so that a
-        # pjsua lock it might wait for cannot deadlock this pjsip thread).
-        locked = ctx.pj_lock.acquire(timeout=2.0)
-        try:
-            ctx.pj_gone = True
-            ctx.pjcall = None
-        finally:
-            if locked:
-                ctx.pj_lock.release()
-
-    def _on_media(self, ctx: _CallCtx) -> None:
+    def _on_media(self, ctx: _CallCtx, pjcall) -> None:
         pj = self._pj
         from ..sip import CODEC_API_NAME, FrameSink, FrameSource
 
-        info = ctx.pjcall.getInfo()
+        info = pjcall.getInfo()
         for i, mi in enumerate(info.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE and ctx.am is None:
-                ctx.am = ctx.pjcall.getAudioMedia(i)
+                ctx.am = pjcall.getAudioMedia(i)
                 ctx.med_idx = i
                 ports = self._endpoint.ports  # recycled: never destroyed while the bridge runs
                 ctx.sink = ports.take(FrameSink, f"{self.name}-sink")
@@ -821,7 +907,7 @@ class UASCallChannel:
                 ctx.am.startTransmit(ctx.sink)
                 ctx.source.startTransmit(ctx.am)
                 try:
-                    name = ctx.pjcall.getStreamInfo(i).codecName
+                    name = pjcall.getStreamInfo(i).codecName
                     self.Details.codec_name = name
                     self.Details.codec = CODEC_API_NAME.get(name, name.lower())
                 except pj.Error:
@@ -925,7 +1011,7 @@ class UASCallChannel:
         for ctx in self._graveyard:
             if ctx.consumer is not None and ctx.consumer.is_alive():
                 ctx.consumer.join(1.0)
-            if getattr(ctx, "pj_gone", False) or ctx.pjcall is None:
+            if ctx.pj_gone:
                 self._drop(ctx)
             else:
                 keep.append(ctx)  # pjsip still finishing it (e.g. an unanswered INVITE)
@@ -946,7 +1032,8 @@ class UASCallChannel:
             ports.give(ctx.sink)
         ports.give(ctx.source)
         ctx.am = ctx.sink = ctx.source = None
-        ctx.pjcall = None
+        if ctx.pj_gone:  # else still pjsip's (only at shutdown: _release_pj drops it after)
+            ctx.pjcall = None
 
     def _release_pj(self) -> int:
         """Endpoint shutdown: hang up and drop every pjsua2 object of this channel."""
@@ -960,6 +1047,7 @@ class UASCallChannel:
             if c.consumer is not None and c.consumer.is_alive():
                 c.consumer.join(0.5)
             self._drop(c)
+            c.pjcall = None  # shutdown: the endpoint hangs up every call and pumps its events
         self._graveyard = []
         self._ctx = None
         self._account = None

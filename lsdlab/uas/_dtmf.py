@@ -36,22 +36,19 @@ class _DTMFPlayer:
                 f"Got {digits!r} instead."
             )
         ctx = self._ch._require_answered("DTMFPlayer.play")
-        pjcall = ctx.pjcall
-        if pjcall is None:
-            raise Hangup("DTMFPlayer.play: the far end hung up.")
         pj = self._ch._pj
         prm = pj.CallSendDtmfParam()
         prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
         prm.duration = _DTMF_DURATION_MS
         prm.digits = digits
         try:
-            pjcall.sendDtmf(prm)
+            sent = self._ch._pj_call(ctx, lambda c: c.sendDtmf(prm) or True)
         except pj.Error as exc:
             from ..sip import pj_error_text
 
             raise Error(f"DTMFPlayer.play: {pj_error_text(exc)}") from None
-        finally:
-            del pjcall
+        if not sent:
+            raise Hangup("DTMFPlayer.play: the far end hung up.")
         # pjmedia sends each digit as RFC 2833 events every 20 ms frame for its duration,
         # then its end packet 3 times, then the next digit: return only once the last
         # digit's end packets are out (plus a frame of the conference clock and the
