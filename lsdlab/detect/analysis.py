@@ -53,28 +53,51 @@ def _fast_fft_pair():
     ~100 us per 20 ms frame). The kernels are scipy's private ``pypocketfft`` module, so
     they are used only if they exist and give bit-identical results to the public
     functions on this installation (checked once, here); otherwise the public ones are.
+    The kernels write into ``out`` when given (the analyzer's preallocated arrays); the
+    inverse transform's ``_irfft_c`` takes the power spectrum already as complex64.
     """
     try:
         from scipy.fft._pocketfft import pypocketfft as pp
 
-        def rfft(frames: np.ndarray) -> np.ndarray:  # frames zero-padded to NFFT
-            return pp.r2c(frames, (1,), True, 0, None, 1)
+        def rfft(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:  # frames zero-padded to NFFT
+            return pp.r2c(frames, (1,), True, 0, out, 1)
 
-        def irfft(power: np.ndarray) -> np.ndarray:  # 1/n normalisation, as irfft's default
-            return pp.c2r(power + 0j, (1,), NFFT, False, 2, None, 1)
+        def irfft_c(power_c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:  # 1/n normalisation, as irfft's default
+            return pp.c2r(power_c, (1,), NFFT, False, 2, out, 1)
+
+        def irfft(power: np.ndarray) -> np.ndarray:
+            return irfft_c(power + 0j)
 
         x = np.random.default_rng(0).standard_normal((3, NFFT)).astype(np.float32)
         x[:, WIN:] = 0.0
         a, b = rfft(x), _public_rfft(x[:, :WIN])
         p = (np.square(a.real) + np.square(a.imag)).astype(np.float32)
-        if a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(irfft(p), _public_irfft(p)):
-            return rfft, irfft, True
+        a_out, ac_out = rfft(x, np.empty_like(a)), irfft_c(p + 0j, np.empty((3, NFFT), np.float32))
+        ac = _public_irfft(p)
+        if (a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(a_out, b) and ac.dtype == ac_out.dtype
+                and np.array_equal(irfft(p), ac) and np.array_equal(ac_out, ac)):
+            return rfft, irfft, irfft_c, True
     except Exception:  # noqa: BLE001 - any change of the private API: use the public one
         pass
-    return (lambda frames: _public_rfft(frames[:, :WIN])), _public_irfft, False
+
+    def public_rfft(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        r = _public_rfft(frames[:, :WIN])
+        if out is None:
+            return r
+        out[...] = r
+        return out
+
+    def public_irfft_c(power_c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        r = sfft.irfft(power_c, NFFT, axis=1)
+        if out is None:
+            return r
+        out[...] = r
+        return out
+
+    return public_rfft, _public_irfft, public_irfft_c, False
 
 
-_rfft, _irfft, FAST_FFT = _fast_fft_pair()
+_rfft, _irfft, _irfft_c, FAST_FFT = _fast_fft_pair()
 
 def _c_einsum():
     """np.einsum without optimize= is a Python wrapper that calls this C function as is."""
@@ -106,12 +129,86 @@ class HopFeatures:
         self.v21_ratio = v21_ratio
 
 
+class _Work:
+    """Preallocated arrays, and views into them, for the analysis of blocks of ``n`` hops.
+
+    A 20 ms push analyses 2 hops: there numpy's fixed cost per call (argument parsing, result
+    allocation, slicing) outweighs the arithmetic, so every array and view is made once here
+    and each step of :meth:`HopAnalyzer.__call__` is one ufunc call writing into its buffer.
+    The arithmetic and the memory layout of every operand are those of the plain expressions
+    (the same dtypes, contiguity and order of summation): the results are bit-identical.
+    """
+
+    __slots__ = ("n", "x", "x_head", "x_tail", "x_new", "windows", "frames", "frames_win", "spec", "spec_f",
+                 "sq", "sq_re", "sq_im", "power", "power_flat", "band", "tone_band", "v21_band", "rb_band",
+                 "power_c", "power_re", "ac", "ac_lags", "ac0", "lagged", "vmax", "ac0_tiny", "voicing", "h64", "level",
+                 "norm", "norm_col", "shapes", "shape_new", "shape_lag", "sh_head", "sh_tail", "stat",
+                 "k", "k_col", "near_idx", "near_base", "sums", "ratios")
+
+    def __init__(self, n: int) -> None:
+        H = WIN - HOP
+        nb = NFFT // 2 + 1
+        self.n = n
+        self.x = np.zeros(H + n * HOP, np.float32)  # the history, then the block's samples
+        self.x_head, self.x_tail = self.x[:H], self.x[n * HOP :]
+        self.x_new = self.x[H:].reshape(n, HOP)
+        # the n windows (WIN samples, HOP apart) as a strided view of x, no copy, no index array
+        self.windows = np.ndarray((n, WIN), np.float32, self.x, 0, _WIN_STRIDES)
+        self.frames = np.zeros((n, NFFT), np.float32)  # zero-padded: only [:, :WIN] is written
+        self.frames_win = self.frames[:, :WIN]
+        self.spec = np.empty((n, nb), np.complex64)
+        self.spec_f = self.spec.view(np.float32).reshape(n, nb, 2)  # (re, im) pairs
+        self.sq = np.empty((n, nb, 2), np.float32)
+        self.sq_re, self.sq_im = self.sq[..., 0], self.sq[..., 1]
+        self.power = np.empty((n, nb), np.float32)
+        self.power_flat = self.power.reshape(-1)
+        self.band = self.power[:, _B0:_B1]
+        self.tone_band = self.power[:, _T0:_T1]
+        self.v21_band = self.power[:, _V0:_V1]
+        self.rb_band = self.power[:, _R0:_R1]
+        self.power_c = np.zeros((n, nb), np.complex64)
+        self.power_re = self.power_c.real
+        self.ac = np.empty((n, NFFT), np.float32)
+        self.ac_lags = self.ac[:, _LAG_LO:_LAG_HI]
+        self.ac0 = self.ac[:, 0]
+        self.lagged = np.empty((n, _LAG_HI - _LAG_LO), np.float32)
+        self.vmax = np.empty(n, np.float32)
+        self.ac0_tiny = np.empty(n, np.float32)
+        self.voicing = np.empty(n, np.float32)
+        self.h64 = np.empty((n, HOP), np.float64)
+        self.level = np.empty(n, np.float64)
+        self.norm_col = np.empty((n, 1), np.float32)
+        self.norm = self.norm_col.reshape(n)
+        # band spectra normalised: the last _STAT_LAG of the previous blocks, then this block's
+        self.shapes = np.zeros((_STAT_LAG + n, _B1 - _B0), np.float32)
+        self.shape_new, self.shape_lag = self.shapes[_STAT_LAG:], self.shapes[:n]
+        self.sh_head, self.sh_tail = self.shapes[:_STAT_LAG], self.shapes[n:]
+        self.stat = np.empty(n, np.float32)
+        self.k = np.empty(n, np.intp)
+        self.k_col = self.k.reshape(n, 1)
+        self.near_idx = np.empty((n, len(_OFFS)), np.intp)
+        # flat index of the 7 bins around bin _T0 of each row (add the peak's offset in the tone band)
+        self.near_base = np.arange(0, n * nb, nb)[:, None] + _OFFS + _T0
+        self.sums = np.empty((4, n), np.float64)  # band total, near the peak, V.21 band, ringback band
+        self.ratios = np.empty((3, n), np.float64)
+
+
 class HopAnalyzer:
     """Keeps the window history and analyses blocks of hops."""
 
     def __init__(self) -> None:
-        self._hist = np.zeros(WIN - HOP, dtype=np.float32)
-        self._prev_shape = np.zeros((_STAT_LAG, _B1 - _B0), dtype=np.float32)
+        # the history (the last samples and band spectra) is in the tails of the work arrays
+        # used last; between long blocks, in these (zeros at first: silence before the call)
+        self._hist = self._cur = _Work(0)
+        self._works: dict[int, _Work] = {}
+
+    def _work(self, n: int) -> _Work:
+        w = self._works.get(n)
+        if w is None:
+            w = _Work(n)
+            if n <= _LOOP_HOPS and len(self._works) < _MAX_WORKS:  # the few push sizes of a stream
+                self._works[n] = w
+        return w
 
     def __call__(self, hops: np.ndarray, ringback: bool = True) -> HopFeatures:
         """``hops``: (n, 80) float32. Returns the per-hop features of the n hops.
@@ -120,43 +217,66 @@ class HopAnalyzer:
         looking for ringback once speech was heard.
         """
         n = hops.shape[0]
-        x = np.concatenate((self._hist, hops.astype(np.float32, copy=False).ravel()))
-        self._hist = x[-(WIN - HOP) :]
-        frames = np.zeros((n, NFFT), dtype=np.float32)
-        # the n windows (WIN samples, HOP apart) as a strided view of x, no copy, no index array
-        np.multiply(np.ndarray((n, WIN), np.float32, x, 0, _WIN_STRIDES), _WINDOW, out=frames[:, :WIN])
-        spec = _rfft(frames)
-        power = np.square(spec.real)
-        power += np.square(spec.imag)
+        w = self._works.get(n) or self._work(n)
+        prev = self._cur
+        w.x_head[...] = prev.x_tail
+        w.sh_head[...] = prev.sh_tail
+        w.x_new[...] = hops
+        np.multiply(w.windows, _WINDOW, out=w.frames_win)
+        _rfft(w.frames, w.spec)
+        np.square(w.spec_f, out=w.sq)
+        power = np.add(w.sq_re, w.sq_im, out=w.power)
         # level of the hop itself (dBFS, full-scale sine = 0 dB)
-        h64 = hops.astype(np.float64)
-        level_db = 10.0 * np.log10(_einsum("ij,ij->i", h64, h64) * (2.0 / HOP) + 1e-12)
+        w.h64[...] = hops
+        lv = _einsum("ij,ij->i", w.h64, w.h64, out=w.level)
+        np.multiply(lv, 2.0 / HOP, out=lv)
+        np.add(lv, 1e-12, out=lv)
+        np.log10(lv, out=lv)
+        np.multiply(lv, 10.0, out=lv)
         # voicing: normalised autocorrelation peak in the pitch range
-        ac = _irfft(power)
-        voicing = _max(ac[:, _LAG_LO:_LAG_HI] * _INV_WIN_AC_N, axis=1) / (ac[:, 0] + _TINY)
+        w.power_re[...] = power  # power_c's imaginary part stays 0.0
+        _irfft_c(w.power_c, w.ac)
+        np.multiply(w.ac_lags, _INV_WIN_AC_N, out=w.lagged)
+        _max(w.lagged, axis=1, out=w.vmax)
+        np.add(w.ac0, _TINY, out=w.ac0_tiny)
+        np.divide(w.vmax, w.ac0_tiny, out=w.voicing)
         # tone: spectral peak in 350-2250 Hz and the share of band energy around it
-        band = power[:, _B0:_B1]
-        total = _sum(band, axis=1, dtype=np.float64) + 1e-12
+        sums = w.sums
+        total = _sum(w.band, axis=1, dtype=np.float64, out=sums[0])
+        np.add(total, 1e-12, out=total)
         # stationarity: cosine similarity of the band spectrum with the one 40 ms earlier
         # (steady tones ~1.0: dial tone, DTMF; speech rarely stays above 0.995 for 30 ms)
-        shape = band / (np.sqrt(_einsum("ij,ij->i", band, band))[:, None] + _PAD)
-        shapes = np.concatenate([self._prev_shape, shape])
-        self._prev_shape = shapes[-_STAT_LAG:]
-        stat = _einsum("ij,ij->i", shapes[_STAT_LAG:], shapes[:-_STAT_LAG]).tolist()
-        k = power[:, _T0:_T1].argmax(axis=1) + _T0
-        near = power.ravel()[k[:, None] + _near_base(n)]
-        pur = _sum(near, axis=1, dtype=np.float64) / total
-        purity = pur.tolist()
-        v21 = (_sum(power[:, _V0:_V1], axis=1, dtype=np.float64) / total).tolist()
-        rb = (_sum(power[:, _R0:_R1], axis=1, dtype=np.float64) / total).tolist() if ringback else [0.0] * n
+        _einsum("ij,ij->i", w.band, w.band, out=w.norm)
+        np.sqrt(w.norm, out=w.norm)
+        np.add(w.norm, _PAD, out=w.norm)
+        np.divide(w.band, w.norm_col, out=w.shape_new)
+        stat = _einsum("ij,ij->i", w.shape_new, w.shape_lag, out=w.stat).tolist()
+        w.tone_band.argmax(axis=1, out=w.k)
+        near = w.power_flat[np.add(w.k_col, w.near_base, out=w.near_idx)]
+        _sum(near, axis=1, dtype=np.float64, out=sums[1])
+        _sum(w.v21_band, axis=1, dtype=np.float64, out=sums[2])
+        if ringback:
+            _sum(w.rb_band, axis=1, dtype=np.float64, out=sums[3])
+            pur, v21, rb = np.divide(sums[1:], total, out=w.ratios).tolist()
+        else:
+            pur, v21 = np.divide(sums[1:3], total, out=w.ratios[:2]).tolist()
+            rb = [0.0] * n
+        if n <= _LOOP_HOPS:
+            self._cur = w
+        else:  # a long block's arrays are not kept: its history moves to the small ones
+            self._cur = h = self._hist
+            h.x_tail[...] = w.x_tail
+            h.sh_tail[...] = w.sh_tail
         # peak frequency: the peak bin's, refined by parabolic interpolation on log power where
         # a tone is possible (few hops: math.log on those only, the same arithmetic per hop)
         if n <= _LOOP_HOPS:
-            kl = k.tolist()
-            peak_hz = [_refined(kl[j], near[j, 2:5].tolist()) if purity[j] >= 0.5 else kl[j] * _BIN_HZ for j in range(n)]
+            kl = w.k.tolist()
+            nl = near.tolist()
+            peak_hz = [_refined(kl[j] + _T0, nl[j][2:5]) if pur[j] >= 0.5 else (kl[j] + _T0) * _BIN_HZ for j in range(n)]
         else:
+            k = w.k + _T0
             peak = k * _BIN_HZ  # int * float: the same double product as Python's
-            tonal = np.flatnonzero(pur >= 0.5)
+            tonal = np.flatnonzero(w.ratios[0] >= 0.5)
             if len(tonal):
                 # _refined's arithmetic element-wise, in float64; the logs by math.log (numpy's
                 # own log may differ in the last bit)
@@ -167,18 +287,21 @@ class HopAnalyzer:
                 delta = np.where(ok, 0.5 * (a - c) / np.where(ok, den, 1.0), 0.0)
                 peak[tonal] = (k[tonal] + np.minimum(np.maximum(delta, -0.5), 0.5)) * _BIN_HZ
             peak_hz = peak.tolist()
-        return HopFeatures(level_db.tolist(), voicing.tolist(), peak_hz, purity, v21, rb, stat)
+        return HopFeatures(lv.tolist(), w.voicing.tolist(), peak_hz, pur, v21, rb, stat)
 
 
 #: Up to this many hops per block, the peak frequencies are found in a Python loop (fewer
 #: numpy calls for a 20 ms push); longer blocks refine only their tonal hops.
 _LOOP_HOPS = 8
+#: Work arrays kept per analyzer, one set per block length up to _LOOP_HOPS hops (a stream
+#: pushes one or a few frame lengths; 2 hops take 20 KiB).
+_MAX_WORKS = 4
 
 
 def _refined(k: int, v3: list[float]) -> float:
     """The peak frequency of bin ``k`` refined by a parabola through its log power and its
     two neighbours' (``v3``), moved by at most half a bin."""
-    a, b, c = (math.log(v + 1e-20) for v in v3)
+    a, b, c = _log(v3[0] + 1e-20), _log(v3[1] + 1e-20), _log(v3[2] + 1e-20)
     den = a - 2.0 * b + c
     delta = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
     return (k + min(max(delta, -0.5), 0.5)) * _BIN_HZ
@@ -187,17 +310,4 @@ def _refined(k: int, v3: list[float]) -> float:
 # the ufunc reductions themselves (ndarray.sum/np.max add a Python layer per call)
 _sum = np.add.reduce
 _max = np.maximum.reduce
-
-
-def _near_base(n: int) -> np.ndarray:
-    """Flat index, in n spectrum rows, of the 7 bins around bin 0 of each row (add the peak
-    bin); kept for the short blocks of streaming (bounded: n <= _LOOP_HOPS, do not modify)."""
-    base = _NEAR_BASE.get(n)
-    if base is None:
-        base = np.arange(0, n * (NFFT // 2 + 1), NFFT // 2 + 1)[:, None] + _OFFS
-        if n <= _LOOP_HOPS:
-            _NEAR_BASE[n] = base
-    return base
-
-
-_NEAR_BASE: dict[int, np.ndarray] = {}
+_log = math.log
