@@ -98,6 +98,10 @@ def _fast_fft_pair():
 
 
 _rfft, _irfft, _irfft_c, FAST_FFT = _fast_fft_pair()
+if FAST_FFT:  # the kernels themselves, called straight from HopAnalyzer (no Python frame per call)
+    from scipy.fft._pocketfft.pypocketfft import c2r as _c2r
+    from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
+_AXIS1 = (1,)
 
 def _c_einsum():
     """np.einsum without optimize= is a Python wrapper that calls this C function as is."""
@@ -223,7 +227,10 @@ class HopAnalyzer:
         w.sh_head[...] = prev.sh_tail
         w.x_new[...] = hops
         np.multiply(w.windows, _WINDOW, out=w.frames_win)
-        _rfft(w.frames, w.spec)
+        if FAST_FFT:
+            _r2c(w.frames, _AXIS1, True, 0, w.spec, 1)
+        else:
+            _rfft(w.frames, w.spec)
         np.square(w.spec_f, out=w.sq)
         power = np.add(w.sq_re, w.sq_im, out=w.power)
         # level of the hop itself (dBFS, full-scale sine = 0 dB)
@@ -235,7 +242,10 @@ class HopAnalyzer:
         np.multiply(lv, 10.0, out=lv)
         # voicing: normalised autocorrelation peak in the pitch range
         w.power_re[...] = power  # power_c's imaginary part stays 0.0
-        _irfft_c(w.power_c, w.ac)
+        if FAST_FFT:
+            _c2r(w.power_c, _AXIS1, NFFT, False, 2, w.ac, 1)
+        else:
+            _irfft_c(w.power_c, w.ac)
         np.multiply(w.ac_lags, _INV_WIN_AC_N, out=w.lagged)
         _max(w.lagged, axis=1, out=w.vmax)
         np.add(w.ac0, _TINY, out=w.ac0_tiny)
