@@ -144,10 +144,12 @@ class _Work:
     """
 
     __slots__ = ("n", "x", "x_head", "x_tail", "x_new", "windows", "frames", "frames_win", "spec", "spec_f",
-                 "sq", "sq_re", "sq_im", "power", "power_flat", "band", "tone_band", "v21_band", "rb_band",
-                 "power_c", "power_re", "ac", "ac_lags", "ac0", "lagged", "vmax", "ac0_tiny", "voicing", "h64", "level",
-                 "norm", "norm_col", "shapes", "shape_new", "shape_lag", "sh_head", "sh_tail", "stat",
-                 "k", "k_col", "near_idx", "near_base", "sums", "ratios")
+                 "sq", "sq_re", "sq_im", "power", "band", "tone_band", "power64", "power64_flat", "band64", "v21_band64",
+                 "rb_band64",
+                 "power_c", "power_re", "ac", "ac_lags", "ac0", "lagged", "vmax", "ac0_tiny", "h64",
+                 "norm", "norm_col", "shapes", "shape_new", "shape_lag", "sh_head", "sh_tail",
+                 "k", "k_col", "near_idx", "near_base", "f64", "energy", "level_total", "level", "total",
+                 "sums", "sums2", "f32", "voicing", "stat")
 
     def __init__(self, n: int) -> None:
         H = WIN - HOP
@@ -165,12 +167,17 @@ class _Work:
         self.sq = np.empty((n, nb, 2), np.float32)
         self.sq_re, self.sq_im = self.sq[..., 0], self.sq[..., 1]
         self.power = np.empty((n, nb), np.float32)
-        self.power_flat = self.power.reshape(-1)
         self.band = self.power[:, _B0:_B1]
         self.tone_band = self.power[:, _T0:_T1]
-        self.v21_band = self.power[:, _V0:_V1]
-        self.rb_band = self.power[:, _R0:_R1]
-        self.power_c = np.zeros((n, nb), np.complex64)
+        # the power as float64 (exact): the band sums' ``np.add.reduce(..., dtype=np.float64)``
+        # cast each row into a float64 buffer and summed it there; summing these rows adds the
+        # same values in the same order, without the buffered cast's cost in every call
+        self.power64 = np.empty((n, nb), np.float64)
+        self.power64_flat = self.power64.reshape(-1)
+        self.band64 = self.power64[:, _B0:_B1]
+        self.v21_band64 = self.power64[:, _V0:_V1]
+        self.rb_band64 = self.power64[:, _R0:_R1]
+        self.power_c = np.zeros((n, nb), np.complex64)  # the power as complex (imaginary part 0.0)
         self.power_re = self.power_c.real
         self.ac = np.empty((n, NFFT), np.float32)
         self.ac_lags = self.ac[:, _LAG_LO:_LAG_HI]
@@ -178,23 +185,27 @@ class _Work:
         self.lagged = np.empty((n, _LAG_HI - _LAG_LO), np.float32)
         self.vmax = np.empty(n, np.float32)
         self.ac0_tiny = np.empty(n, np.float32)
-        self.voicing = np.empty(n, np.float32)
         self.h64 = np.empty((n, HOP), np.float64)
-        self.level = np.empty(n, np.float64)
         self.norm_col = np.empty((n, 1), np.float32)
         self.norm = self.norm_col.reshape(n)
         # band spectra normalised: the last _STAT_LAG of the previous blocks, then this block's
         self.shapes = np.zeros((_STAT_LAG + n, _B1 - _B0), np.float32)
         self.shape_new, self.shape_lag = self.shapes[_STAT_LAG:], self.shapes[:n]
         self.sh_head, self.sh_tail = self.shapes[:_STAT_LAG], self.shapes[n:]
-        self.stat = np.empty(n, np.float32)
         self.k = np.empty(n, np.intp)
         self.k_col = self.k.reshape(n, 1)
         self.near_idx = np.empty((n, len(_OFFS)), np.intp)
         # flat index of the 7 bins around bin _T0 of each row (add the peak's offset in the tone band)
         self.near_base = np.arange(0, n * nb, nb)[:, None] + _OFFS + _T0
-        self.sums = np.empty((4, n), np.float64)  # band total, near the peak, V.21 band, ringback band
-        self.ratios = np.empty((3, n), np.float64)
+        # float64 rows, one tolist() for all: the hop's energy then level; the band total; the
+        # sums near the peak, in the V.21 band and in the ringback band, then their ratios to the total
+        self.f64 = np.empty((5, n), np.float64)
+        self.energy = self.level = self.f64[0]
+        self.level_total = self.f64[:2]
+        self.total = self.f64[1]
+        self.sums, self.sums2 = self.f64[2:], self.f64[2:4]
+        self.f32 = np.empty((2, n), np.float32)  # voicing, stationarity
+        self.voicing, self.stat = self.f32[0], self.f32[1]
 
 
 class HopAnalyzer:
@@ -233,15 +244,18 @@ class HopAnalyzer:
             _rfft(w.frames, w.spec)
         np.square(w.spec_f, out=w.sq)
         power = np.add(w.sq_re, w.sq_im, out=w.power)
-        # level of the hop itself (dBFS, full-scale sine = 0 dB)
+        # level of the hop itself (dBFS, full-scale sine = 0 dB): 10 log10(energy * 2 / HOP + 1e-12)
         w.h64[...] = hops
-        lv = _einsum("ij,ij->i", w.h64, w.h64, out=w.level)
-        np.multiply(lv, 2.0 / HOP, out=lv)
-        np.add(lv, 1e-12, out=lv)
-        np.log10(lv, out=lv)
-        np.multiply(lv, 10.0, out=lv)
+        _einsum("ij,ij->i", w.h64, w.h64, out=w.energy)
+        np.multiply(w.energy, 2.0 / HOP, out=w.energy)
+        # tone: the band's total energy (+ 1e-12, added to the level's row in the same call)
+        w.power64[...] = power
+        _sum(w.band64, axis=1, out=w.total)
+        np.add(w.level_total, 1e-12, out=w.level_total)
+        np.log10(w.level, out=w.level)
+        np.multiply(w.level, 10.0, out=w.level)
         # voicing: normalised autocorrelation peak in the pitch range
-        w.power_re[...] = power  # power_c's imaginary part stays 0.0
+        w.power_re[...] = power
         if FAST_FFT:
             _c2r(w.power_c, _AXIS1, NFFT, False, 2, w.ac, 1)
         else:
@@ -250,27 +264,29 @@ class HopAnalyzer:
         _max(w.lagged, axis=1, out=w.vmax)
         np.add(w.ac0, _TINY, out=w.ac0_tiny)
         np.divide(w.vmax, w.ac0_tiny, out=w.voicing)
-        # tone: spectral peak in 350-2250 Hz and the share of band energy around it
-        sums = w.sums
-        total = _sum(w.band, axis=1, dtype=np.float64, out=sums[0])
-        np.add(total, 1e-12, out=total)
         # stationarity: cosine similarity of the band spectrum with the one 40 ms earlier
         # (steady tones ~1.0: dial tone, DTMF; speech rarely stays above 0.995 for 30 ms)
         _einsum("ij,ij->i", w.band, w.band, out=w.norm)
         np.sqrt(w.norm, out=w.norm)
         np.add(w.norm, _PAD, out=w.norm)
         np.divide(w.band, w.norm_col, out=w.shape_new)
-        stat = _einsum("ij,ij->i", w.shape_new, w.shape_lag, out=w.stat).tolist()
+        _einsum("ij,ij->i", w.shape_new, w.shape_lag, out=w.stat)
+        # tone: spectral peak in 350-2250 Hz and the share of band energy around it; the
+        # shares of the V.21 and ringback bands
         w.tone_band.argmax(axis=1, out=w.k)
-        near = w.power_flat[np.add(w.k_col, w.near_base, out=w.near_idx)]
-        _sum(near, axis=1, dtype=np.float64, out=sums[1])
-        _sum(w.v21_band, axis=1, dtype=np.float64, out=sums[2])
+        near = w.power64_flat[np.add(w.k_col, w.near_base, out=w.near_idx)]
+        sums = w.sums
+        _sum(near, axis=1, out=sums[0])
+        _sum(w.v21_band64, axis=1, out=sums[1])
         if ringback:
-            _sum(w.rb_band, axis=1, dtype=np.float64, out=sums[3])
-            pur, v21, rb = np.divide(sums[1:], total, out=w.ratios).tolist()
+            _sum(w.rb_band64, axis=1, out=sums[2])
+            np.divide(sums, w.total, out=sums)
+            lv, _, pur, v21, rb = w.f64.tolist()
         else:
-            pur, v21 = np.divide(sums[1:3], total, out=w.ratios[:2]).tolist()
+            np.divide(w.sums2, w.total, out=w.sums2)
+            lv, _, pur, v21, _ = w.f64.tolist()
             rb = [0.0] * n
+        vo, stat = w.f32.tolist()
         if n <= _LOOP_HOPS:
             self._cur = w
         else:  # a long block's arrays are not kept: its history moves to the small ones
@@ -286,18 +302,18 @@ class HopAnalyzer:
         else:
             k = w.k + _T0
             peak = k * _BIN_HZ  # int * float: the same double product as Python's
-            tonal = np.flatnonzero(w.ratios[0] >= 0.5)
+            tonal = np.flatnonzero(sums[0] >= 0.5)
             if len(tonal):
                 # _refined's arithmetic element-wise, in float64; the logs by math.log (numpy's
                 # own log may differ in the last bit)
-                v3 = near[tonal, 2:5].astype(np.float64) + 1e-20
+                v3 = near[tonal, 2:5] + 1e-20
                 a, b, c = np.array(list(map(math.log, v3.ravel().tolist()))).reshape(-1, 3).T
                 den = a - 2.0 * b + c
                 ok = np.abs(den) > 1e-12
                 delta = np.where(ok, 0.5 * (a - c) / np.where(ok, den, 1.0), 0.0)
                 peak[tonal] = (k[tonal] + np.minimum(np.maximum(delta, -0.5), 0.5)) * _BIN_HZ
             peak_hz = peak.tolist()
-        return HopFeatures(lv.tolist(), w.voicing.tolist(), peak_hz, pur, v21, rb, stat)
+        return HopFeatures(lv, vo, peak_hz, pur, v21, rb, stat)
 
 
 #: Up to this many hops per block, the peak frequencies are found in a Python loop (fewer
