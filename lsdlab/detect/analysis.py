@@ -149,7 +149,7 @@ class _Work:
                  "power_c", "power_re", "ac", "ac_lags", "ac0", "lagged", "vmax", "ac0_tiny", "h64",
                  "norm", "norm_col", "shapes", "shape_new", "shape_lag", "sh_head", "sh_tail",
                  "k", "k_col", "near_idx", "near_base", "f64", "energy", "level_total", "level", "total",
-                 "sums", "sums2", "f32", "voicing", "stat")
+                 "sums", "sums2", "f32", "voicing", "stat", "arrays")
 
     def __init__(self, n: int) -> None:
         H = WIN - HOP
@@ -206,6 +206,14 @@ class _Work:
         self.sums, self.sums2 = self.f64[2:], self.f64[2:4]
         self.f32 = np.empty((2, n), np.float32)  # voicing, stationarity
         self.voicing, self.stat = self.f32[0], self.f32[1]
+        # everything HopAnalyzer.__call__ uses, in one tuple (unpacked into locals once per call)
+        self.arrays = (self.x_new, self.windows, self.frames_win, self.frames, self.spec, self.spec_f, self.sq,
+                       self.sq_re, self.sq_im, self.power, self.h64, self.energy, self.power64, self.band64,
+                       self.total, self.level_total, self.level, self.power_re, self.power_c, self.ac,
+                       self.ac_lags, self.lagged, self.vmax, self.ac0, self.ac0_tiny, self.voicing, self.band,
+                       self.norm, self.norm_col, self.shape_new, self.shape_lag, self.stat, self.tone_band,
+                       self.k, self.k_col, self.near_base, self.near_idx, self.power64_flat, self.sums,
+                       self.v21_band64, self.rb_band64, self.sums2, self.f64, self.f32)
 
 
 class HopAnalyzer:
@@ -233,74 +241,76 @@ class HopAnalyzer:
         """
         n = hops.shape[0]
         w = self._works.get(n) or self._work(n)
+        (x_new, windows, frames_win, frames, spec, spec_f, sq, sq_re, sq_im, power, h64, energy, power64, band64,
+         total, level_total, level, power_re, power_c, ac, ac_lags, lagged, vmax, ac0, ac0_tiny, voicing, band,
+         norm, norm_col, shape_new, shape_lag, stat, tone_band, k, k_col, near_base, near_idx, power64_flat, sums,
+         v21_band64, rb_band64, sums2, f64, f32) = w.arrays
+        # (ufuncs take ``out`` positionally here: a little less argument parsing per call)
         prev = self._cur
         w.x_head[...] = prev.x_tail
         w.sh_head[...] = prev.sh_tail
-        w.x_new[...] = hops
-        np.multiply(w.windows, _WINDOW, out=w.frames_win)
+        x_new[...] = hops
+        _multiply(windows, _WINDOW, frames_win)
         if FAST_FFT:
-            _r2c(w.frames, _AXIS1, True, 0, w.spec, 1)
+            _r2c(frames, _AXIS1, True, 0, spec, 1)
         else:
-            _rfft(w.frames, w.spec)
-        np.square(w.spec_f, out=w.sq)
-        power = np.add(w.sq_re, w.sq_im, out=w.power)
+            _rfft(frames, spec)
+        _square(spec_f, sq)
+        _add(sq_re, sq_im, power)
         # level of the hop itself (dBFS, full-scale sine = 0 dB): 10 log10(energy * 2 / HOP + 1e-12)
-        w.h64[...] = hops
-        _einsum("ij,ij->i", w.h64, w.h64, out=w.energy)
-        np.multiply(w.energy, 2.0 / HOP, out=w.energy)
+        h64[...] = hops
+        _einsum("ij,ij->i", h64, h64, out=energy)
+        _multiply(energy, 2.0 / HOP, energy)
         # tone: the band's total energy (+ 1e-12, added to the level's row in the same call)
-        w.power64[...] = power
-        _sum(w.band64, axis=1, out=w.total)
-        np.add(w.level_total, 1e-12, out=w.level_total)
-        np.log10(w.level, out=w.level)
-        np.multiply(w.level, 10.0, out=w.level)
+        power64[...] = power
+        _sum(band64, 1, None, total)
+        _add(level_total, 1e-12, level_total)
+        _log10(level, level)
+        _multiply(level, 10.0, level)
         # voicing: normalised autocorrelation peak in the pitch range
-        w.power_re[...] = power
+        power_re[...] = power
         if FAST_FFT:
-            _c2r(w.power_c, _AXIS1, NFFT, False, 2, w.ac, 1)
+            _c2r(power_c, _AXIS1, NFFT, False, 2, ac, 1)
         else:
-            _irfft_c(w.power_c, w.ac)
-        np.multiply(w.ac_lags, _INV_WIN_AC_N, out=w.lagged)
-        _max(w.lagged, axis=1, out=w.vmax)
-        np.add(w.ac0, _TINY, out=w.ac0_tiny)
-        np.divide(w.vmax, w.ac0_tiny, out=w.voicing)
+            _irfft_c(power_c, ac)
+        _multiply(ac_lags, _INV_WIN_AC_N, lagged)
+        _max(lagged, 1, None, vmax)
+        _add(ac0, _TINY, ac0_tiny)
+        _divide(vmax, ac0_tiny, voicing)
         # stationarity: cosine similarity of the band spectrum with the one 40 ms earlier
         # (steady tones ~1.0: dial tone, DTMF; speech rarely stays above 0.995 for 30 ms)
-        _einsum("ij,ij->i", w.band, w.band, out=w.norm)
-        np.sqrt(w.norm, out=w.norm)
-        np.add(w.norm, _PAD, out=w.norm)
-        np.divide(w.band, w.norm_col, out=w.shape_new)
-        _einsum("ij,ij->i", w.shape_new, w.shape_lag, out=w.stat)
+        _einsum("ij,ij->i", band, band, out=norm)
+        _sqrt(norm, norm)
+        _add(norm, _PAD, norm)
+        _divide(band, norm_col, shape_new)
+        _einsum("ij,ij->i", shape_new, shape_lag, out=stat)
         # tone: spectral peak in 350-2250 Hz and the share of band energy around it; the
         # shares of the V.21 and ringback bands
-        w.tone_band.argmax(axis=1, out=w.k)
-        near = w.power64_flat[np.add(w.k_col, w.near_base, out=w.near_idx)]
-        sums = w.sums
-        _sum(near, axis=1, out=sums[0])
-        _sum(w.v21_band64, axis=1, out=sums[1])
+        tone_band.argmax(1, k)
+        near = power64_flat[_add(k_col, near_base, near_idx)]
+        _sum(near, 1, None, sums[0])
+        _sum(v21_band64, 1, None, sums[1])
         if ringback:
-            _sum(w.rb_band64, axis=1, out=sums[2])
-            np.divide(sums, w.total, out=sums)
-            lv, _, pur, v21, rb = w.f64.tolist()
+            _sum(rb_band64, 1, None, sums[2])
+            _divide(sums, total, sums)
+            lv, _, pur, v21, rb = f64.tolist()
         else:
-            np.divide(w.sums2, w.total, out=w.sums2)
-            lv, _, pur, v21, _ = w.f64.tolist()
+            _divide(sums2, total, sums2)
+            lv, _, pur, v21, _ = f64.tolist()
             rb = [0.0] * n
-        vo, stat = w.f32.tolist()
+        vo, st = f32.tolist()
+        # peak frequency: the peak bin's, refined by parabolic interpolation on log power where
+        # a tone is possible (few hops: math.log on those only, the same arithmetic per hop)
         if n <= _LOOP_HOPS:
             self._cur = w
+            kl = k.tolist()
+            nl = near.tolist()
+            peak_hz = [_refined(kl[j] + _T0, nl[j][2:5]) if pur[j] >= 0.5 else (kl[j] + _T0) * _BIN_HZ for j in range(n)]
         else:  # a long block's arrays are not kept: its history moves to the small ones
             self._cur = h = self._hist
             h.x_tail[...] = w.x_tail
             h.sh_tail[...] = w.sh_tail
-        # peak frequency: the peak bin's, refined by parabolic interpolation on log power where
-        # a tone is possible (few hops: math.log on those only, the same arithmetic per hop)
-        if n <= _LOOP_HOPS:
-            kl = w.k.tolist()
-            nl = near.tolist()
-            peak_hz = [_refined(kl[j] + _T0, nl[j][2:5]) if pur[j] >= 0.5 else (kl[j] + _T0) * _BIN_HZ for j in range(n)]
-        else:
-            k = w.k + _T0
+            k = k + _T0
             peak = k * _BIN_HZ  # int * float: the same double product as Python's
             tonal = np.flatnonzero(sums[0] >= 0.5)
             if len(tonal):
@@ -313,7 +323,7 @@ class HopAnalyzer:
                 delta = np.where(ok, 0.5 * (a - c) / np.where(ok, den, 1.0), 0.0)
                 peak[tonal] = (k[tonal] + np.minimum(np.maximum(delta, -0.5), 0.5)) * _BIN_HZ
             peak_hz = peak.tolist()
-        return HopFeatures(lv, vo, peak_hz, pur, v21, rb, stat)
+        return HopFeatures(lv, vo, peak_hz, pur, v21, rb, st)
 
 
 #: Up to this many hops per block, the peak frequencies are found in a Python loop (fewer
@@ -336,4 +346,5 @@ def _refined(k: int, v3: list[float]) -> float:
 # the ufunc reductions themselves (ndarray.sum/np.max add a Python layer per call)
 _sum = np.add.reduce
 _max = np.maximum.reduce
+_add, _multiply, _divide, _square, _sqrt, _log10 = np.add, np.multiply, np.divide, np.square, np.sqrt, np.log10
 _log = math.log
