@@ -8,6 +8,7 @@ samples up to its end, so results are identical however the audio was pushed.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from scipy import fft as sfft
@@ -216,6 +217,24 @@ class _Work:
                        self.v21_band64, self.rb_band64, self.sums2, self.f64, self.f32)
 
 
+#: Work arrays for long blocks (the offline path's), per thread: every analyzer of the thread
+#: uses them in turn (each call writes all their inputs, and keeps its history in its own
+#: arrays), so a whole-file run allocates them once, not per block and per call.
+_LONG = threading.local()
+
+
+def _long_work(n: int) -> _Work:
+    works = getattr(_LONG, "works", None)
+    if works is None:
+        works = _LONG.works = {}
+    w = works.get(n)
+    if w is None:
+        if len(works) >= 2:  # a run's full blocks and its last, shorter one
+            works.clear()
+        w = works[n] = _Work(n)
+    return w
+
+
 class HopAnalyzer:
     """Keeps the window history and analyses blocks of hops."""
 
@@ -228,8 +247,10 @@ class HopAnalyzer:
     def _work(self, n: int) -> _Work:
         w = self._works.get(n)
         if w is None:
+            if n > _LOOP_HOPS:
+                return _long_work(n)
             w = _Work(n)
-            if n <= _LOOP_HOPS and len(self._works) < _MAX_WORKS:  # the few push sizes of a stream
+            if len(self._works) < _MAX_WORKS:  # the few push sizes of a stream
                 self._works[n] = w
         return w
 
