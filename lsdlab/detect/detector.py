@@ -532,12 +532,6 @@ class LiveSpeakerDetector(StreamingDetector):
 
     # ------------------------------------------------------------------ streaming
     def _run_block(self, hops: np.ndarray) -> list[Event]:
-        ev = self._block(hops)
-        if ev:
-            self.events.extend(ev)
-        return ev
-
-    def _block(self, hops: np.ndarray) -> list[Event]:
         # ringback matters only until speech is heard (see ring_like in _step)
         f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
@@ -555,6 +549,8 @@ class LiveSpeakerDetector(StreamingDetector):
             if ev:
                 out += ev
             self.n_hops += 1
+        if out:
+            self.events.extend(out)
         return out
 
     def _step(self, level: float, voicing: float, peak: float, purity: float, v21: float, rb: float) -> list[Event]:
@@ -612,10 +608,10 @@ class LiveSpeakerDetector(StreamingDetector):
         elif self._v21_run:  # (_v21_mixed counts within a run: 0 when _v21_run is)
             self._v21_run = self._v21_mixed = 0
         # ---- speech activity (Silero's or energy+voicing; tones, ringback, steady sounds excluded)
+        on_db = floor + s.vad_margin_db
         if self._vad is not None:
             speechy = self._vad_speech
         else:
-            on_db = floor + s.vad_margin_db
             weak_db = floor + self._weak_margin
             speechy = (level > (on_db if on_db >= _MIN_SPEECH_DB else _MIN_SPEECH_DB) and voicing >= _VOICED
                        or speech_seen and level > (weak_db if weak_db >= _MIN_SPEECH_DB else _MIN_SPEECH_DB)
@@ -630,7 +626,7 @@ class LiveSpeakerDetector(StreamingDetector):
             self._silence_hops = 0
         else:
             self._speech_run = 0
-            if not tonal and level < floor + s.vad_margin_db + 6.0:
+            if not tonal and level < on_db + 6.0:
                 self._silence_hops += 1
             else:
                 self._silence_hops = 0
@@ -649,14 +645,15 @@ class LiveSpeakerDetector(StreamingDetector):
         if self._answer_pending and self._ring_run == 0 and self._last_ring_hop >= 0:
             if (h - self._last_ring_hop) * HOP_S >= _RING_OFF_MAX_S:
                 self._set_answer(self._last_ring_hop + 1, h, out)
+        onset = self._onset_hop
         # ---- greeting end (first end-of-turn silence after speech)
-        if self._onset_hop is not None and not self._greeting_end_sent:
+        if onset is not None and not self._greeting_end_sent:
             last_end = self._cad.last_end()
             if last_end is not None and (h + 1) * HOP_S - last_end >= self._eot_s - 1e-9:
                 self._greeting_end_sent = True
                 out.append(GreetingEnd(at_s=round(last_end, 6)))
         # ---- model on the 50 ms grid from the onset
-        if self._onset_hop is not None and (h - self._onset_hop) % GRID_HOPS == 0 and h >= self._onset_hop:
+        if onset is not None and h >= onset and (h - onset) % GRID_HOPS == 0:
             if self.verdict is None or self.trace is not None:
                 t = (h + 1) * HOP_S
                 x = self._cad.features(t)
