@@ -295,7 +295,7 @@ class HopAnalyzer:
         else:
             _irfft_c(power_c, ac)
         _multiply(ac_lags, _INV_WIN_AC_N, lagged)
-        _max(lagged, 1, None, vmax)
+        _max(lagged, axis=1, out=vmax)
         _add(ac0, _TINY, ac0_tiny)
         _divide(vmax, ac0_tiny, voicing)
         # stationarity: cosine similarity of the band spectrum with the one 40 ms earlier
