@@ -585,6 +585,30 @@ def test_analyzer_blocks_of_any_length_give_the_features_of_one_pass():
     assert streamed == whole
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_detector_continues_as_the_original(how):
+    """A detector copied mid-call (deepcopy or pickle) carries the analyzer's history: both
+    continue with the same events and trace as one that was never copied."""
+    import copy
+    import pickle
+
+    y = demo_audio(DEMO_CALLS[0])
+    ref = LiveSpeakerDetector(DetectorSettings(), trace=True)
+    a = LiveSpeakerDetector(DetectorSettings(), trace=True)
+    cut = 160 * 101
+    for i in range(0, len(y), 160):
+        ref.push(y[i : i + 160])
+        if i < cut:
+            a.push(y[i : i + 160])
+    b = copy.deepcopy(a) if how == "deepcopy" else pickle.loads(pickle.dumps(a))
+    for det in (a, b):
+        for i in range(cut, len(y), 160):
+            det.push(y[i : i + 160])
+    ref.end(), a.end(), b.end()
+    assert a.events == b.events == ref.events
+    assert a.trace == b.trace == ref.trace
+
+
 def test_streaming_analysis_reuses_its_arrays():
     """A 20 ms push's analysis writes into arrays made once per block length, which removed
     about half of its numpy calls' cost; what it still allocates per call is the Python lists

@@ -244,6 +244,16 @@ class HopAnalyzer:
         self._hist = self._cur = _Work(0)
         self._works: dict[int, _Work] = {}
 
+    def __getstate__(self) -> dict:
+        # only the history: the work arrays are views of each other, which pickling or copying
+        # would turn into separate arrays (their views then written, never read)
+        return {"x": self._cur.x_tail.copy(), "shapes": self._cur.sh_tail.copy()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()  # type: ignore[misc]
+        self._hist.x_tail[...] = state["x"]
+        self._hist.sh_tail[...] = state["shapes"]
+
     def _work(self, n: int) -> _Work:
         w = self._works.get(n)
         if w is None:
