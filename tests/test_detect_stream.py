@@ -553,3 +553,103 @@ def test_analyzer_skipping_ringback_changes_nothing_else():
     for name in ("level_db", "voicing", "peak_hz", "purity", "v21_ratio", "stationarity"):
         assert getattr(a, name) == getattr(b, name), name
     assert b.rb_ratio == [0.0] * len(hops) and max(a.rb_ratio) > 0.0
+
+
+def _features(f) -> list[list[float]]:
+    return [getattr(f, k) for k in ("level_db", "voicing", "peak_hz", "purity", "v21_ratio", "rb_ratio", "stationarity")]
+
+
+def test_analyzer_blocks_of_any_length_give_the_features_of_one_pass():
+    """The analyzer keeps work arrays per block length (a few short ones per analyzer, the long
+    ones per thread) and hands its history (the last samples and band spectra) from one set to
+    the next: blocks of every length, more lengths than it keeps, long blocks between short
+    ones and another analyzer using the same long arrays in between give, hop for hop, the
+    features of the whole clip analysed at once."""
+    from lsdlab.detect import analysis as A
+
+    y = load(DEMO / "machine" / "machine-001.wav")[0]
+    hops = y[: len(y) // 80 * 80].reshape(-1, 80)
+    whole = _features(A.HopAnalyzer()(hops))
+    lengths = [2, 1, 3, 2, 100, 2, 5, 7, 9, 2, 64, 64, 1, 4, 6, 8, 2, 2, 70]
+    assert len(set(n for n in lengths if n <= A._LOOP_HOPS)) > A._MAX_WORKS
+    an, other = A.HopAnalyzer(), A.HopAnalyzer()
+    parts: list[list[list[float]]] = []
+    i = j = 0
+    while i < len(hops):
+        n = lengths[j % len(lengths)]
+        parts.append(_features(an(hops[i : i + n])))
+        other(hops[::-1][i : i + n] * 0.5)  # the same thread's long arrays, other audio
+        i += n
+        j += 1
+    streamed = [sum((p[k] for p in parts), []) for k in range(7)]
+    assert streamed == whole
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_detector_continues_as_the_original(how):
+    """A detector copied mid-call (deepcopy or pickle) carries the analyzer's history: both
+    continue with the same events and trace as one that was never copied."""
+    import copy
+    import pickle
+
+    y = demo_audio(DEMO_CALLS[0])
+    ref = LiveSpeakerDetector(DetectorSettings(), trace=True)
+    a = LiveSpeakerDetector(DetectorSettings(), trace=True)
+    cut = 160 * 101
+    for i in range(0, len(y), 160):
+        ref.push(y[i : i + 160])
+        if i < cut:
+            a.push(y[i : i + 160])
+    b = copy.deepcopy(a) if how == "deepcopy" else pickle.loads(pickle.dumps(a))
+    for det in (a, b):
+        for i in range(cut, len(y), 160):
+            det.push(y[i : i + 160])
+    ref.end(), a.end(), b.end()
+    assert a.events == b.events == ref.events
+    assert a.trace == b.trace == ref.trace
+
+
+def test_streaming_analysis_reuses_its_arrays():
+    """A 20 ms push's analysis writes into arrays made once per block length, which removed
+    about half of its numpy calls' cost; what it still allocates per call is the Python lists
+    it returns and a few index results (about 4 KiB at 2 hops; a spectrum-sized array, as
+    every call allocated before, is 4 KiB alone and the old analyzer peaked at 30 KiB)."""
+    import tracemalloc
+
+    from lsdlab.detect.analysis import HopAnalyzer
+
+    y = load(DEMO / "machine" / "machine-001.wav")[0]
+    hops = y[: len(y) // 80 * 80].reshape(-1, 80)
+    an = HopAnalyzer()
+    for i in range(0, 40, 2):
+        an(hops[i : i + 2])
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        peak = 0
+        for i in range(40, 240, 2):
+            tracemalloc.reset_peak()
+            an(hops[i : i + 2], ringback=i < 120)
+            peak = max(peak, tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+    assert peak <= 8 * 1024, f"a 2-hop analysis allocated up to {peak} bytes of temporaries"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("big", [1e20, -3e30])
+def test_finite_frames_whose_sum_of_squares_overflows_are_accepted(big):
+    """valid_audio tests a float32 frame by its sum of squares (NaN or inf if any sample is);
+    finite samples can overflow it too (numpy warns of the overflow, as the analysis of such
+    samples, far outside [-1, 1], does anyway), and then each sample is tested: such a frame is
+    valid, and a NaN among them is still reported at its index."""
+    from lsdlab.audio.io import valid_audio
+
+    y = np.zeros(1600, np.float32)
+    y[100:900] = big
+    assert not np.isfinite(y.dot(y))
+    assert valid_audio(y, name="frame", owner="LiveSpeakerDetector.push") is y
+    y[517] = np.nan
+    with pytest.raises(ParameterError, match=r"'frame' parameter of LiveSpeakerDetector\.push must hold finite samples\. "
+                                             r"Got a NaN or infinite value at index 517"):
+        valid_audio(y, name="frame", owner="LiveSpeakerDetector.push")

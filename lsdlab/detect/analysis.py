@@ -8,6 +8,7 @@ samples up to its end, so results are identical however the audio was pushed.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from scipy import fft as sfft
@@ -53,28 +54,55 @@ def _fast_fft_pair():
     ~100 us per 20 ms frame). The kernels are scipy's private ``pypocketfft`` module, so
     they are used only if they exist and give bit-identical results to the public
     functions on this installation (checked once, here); otherwise the public ones are.
+    The kernels write into ``out`` when given (the analyzer's preallocated arrays); the
+    inverse transform's ``_irfft_c`` takes the power spectrum already as complex64.
     """
     try:
         from scipy.fft._pocketfft import pypocketfft as pp
 
-        def rfft(frames: np.ndarray) -> np.ndarray:  # frames zero-padded to NFFT
-            return pp.r2c(frames, (1,), True, 0, None, 1)
+        def rfft(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:  # frames zero-padded to NFFT
+            return pp.r2c(frames, (1,), True, 0, out, 1)
 
-        def irfft(power: np.ndarray) -> np.ndarray:  # 1/n normalisation, as irfft's default
-            return pp.c2r(power + 0j, (1,), NFFT, False, 2, None, 1)
+        def irfft_c(power_c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:  # 1/n normalisation, as irfft's default
+            return pp.c2r(power_c, (1,), NFFT, False, 2, out, 1)
+
+        def irfft(power: np.ndarray) -> np.ndarray:
+            return irfft_c(power + 0j)
 
         x = np.random.default_rng(0).standard_normal((3, NFFT)).astype(np.float32)
         x[:, WIN:] = 0.0
         a, b = rfft(x), _public_rfft(x[:, :WIN])
         p = (np.square(a.real) + np.square(a.imag)).astype(np.float32)
-        if a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(irfft(p), _public_irfft(p)):
-            return rfft, irfft, True
+        a_out, ac_out = rfft(x, np.empty_like(a)), irfft_c(p + 0j, np.empty((3, NFFT), np.float32))
+        ac = _public_irfft(p)
+        if (a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(a_out, b) and ac.dtype == ac_out.dtype
+                and np.array_equal(irfft(p), ac) and np.array_equal(ac_out, ac)):
+            return rfft, irfft, irfft_c, True
     except Exception:  # noqa: BLE001 - any change of the private API: use the public one
         pass
-    return (lambda frames: _public_rfft(frames[:, :WIN])), _public_irfft, False
+
+    def public_rfft(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        r = _public_rfft(frames[:, :WIN])
+        if out is None:
+            return r
+        out[...] = r
+        return out
+
+    def public_irfft_c(power_c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        r = sfft.irfft(power_c, NFFT, axis=1)
+        if out is None:
+            return r
+        out[...] = r
+        return out
+
+    return public_rfft, _public_irfft, public_irfft_c, False
 
 
-_rfft, _irfft, FAST_FFT = _fast_fft_pair()
+_rfft, _irfft, _irfft_c, FAST_FFT = _fast_fft_pair()
+if FAST_FFT:  # the kernels themselves, called straight from HopAnalyzer (no Python frame per call)
+    from scipy.fft._pocketfft.pypocketfft import c2r as _c2r
+    from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
+_AXIS1 = (1,)
 
 def _c_einsum():
     """np.einsum without optimize= is a Python wrapper that calls this C function as is."""
@@ -106,12 +134,140 @@ class HopFeatures:
         self.v21_ratio = v21_ratio
 
 
+class _Work:
+    """Preallocated arrays, and views into them, for the analysis of blocks of ``n`` hops.
+
+    A 20 ms push analyses 2 hops: there numpy's fixed cost per call (argument parsing, result
+    allocation, slicing) outweighs the arithmetic, so every array and view is made once here
+    and each step of :meth:`HopAnalyzer.__call__` is one ufunc call writing into its buffer.
+    The arithmetic and the memory layout of every operand are those of the plain expressions
+    (the same dtypes, contiguity and order of summation): the results are bit-identical.
+    """
+
+    __slots__ = ("n", "x", "x_head", "x_tail", "x_new", "windows", "frames", "frames_win", "spec", "spec_f",
+                 "sq", "sq_re", "sq_im", "power", "band", "tone_band", "power64", "power64_flat", "band64", "v21_band64",
+                 "rb_band64",
+                 "power_c", "power_re", "ac", "ac_lags", "ac0", "lagged", "vmax", "ac0_tiny", "h64",
+                 "norm", "norm_col", "shapes", "shape_new", "shape_lag", "sh_head", "sh_tail",
+                 "k", "k_col", "near_idx", "near_base", "f64", "energy", "level_total", "level", "total",
+                 "sums", "sums2", "f32", "voicing", "stat", "arrays")
+
+    def __init__(self, n: int) -> None:
+        H = WIN - HOP
+        nb = NFFT // 2 + 1
+        self.n = n
+        self.x = np.zeros(H + n * HOP, np.float32)  # the history, then the block's samples
+        self.x_head, self.x_tail = self.x[:H], self.x[n * HOP :]
+        self.x_new = self.x[H:].reshape(n, HOP)
+        # the n windows (WIN samples, HOP apart) as a strided view of x, no copy, no index array
+        self.windows = np.ndarray((n, WIN), np.float32, self.x, 0, _WIN_STRIDES)
+        self.frames = np.zeros((n, NFFT), np.float32)  # zero-padded: only [:, :WIN] is written
+        self.frames_win = self.frames[:, :WIN]
+        self.spec = np.empty((n, nb), np.complex64)
+        self.spec_f = self.spec.view(np.float32).reshape(n, nb, 2)  # (re, im) pairs
+        self.sq = np.empty((n, nb, 2), np.float32)
+        self.sq_re, self.sq_im = self.sq[..., 0], self.sq[..., 1]
+        self.power = np.empty((n, nb), np.float32)
+        self.band = self.power[:, _B0:_B1]
+        self.tone_band = self.power[:, _T0:_T1]
+        # the power as float64 (exact): the band sums' ``np.add.reduce(..., dtype=np.float64)``
+        # cast each row into a float64 buffer and summed it there; summing these rows adds the
+        # same values in the same order, without the buffered cast's cost in every call
+        self.power64 = np.empty((n, nb), np.float64)
+        self.power64_flat = self.power64.reshape(-1)
+        self.band64 = self.power64[:, _B0:_B1]
+        self.v21_band64 = self.power64[:, _V0:_V1]
+        self.rb_band64 = self.power64[:, _R0:_R1]
+        self.power_c = np.zeros((n, nb), np.complex64)  # the power as complex (imaginary part 0.0)
+        self.power_re = self.power_c.real
+        self.ac = np.empty((n, NFFT), np.float32)
+        self.ac_lags = self.ac[:, _LAG_LO:_LAG_HI]
+        self.ac0 = self.ac[:, 0]
+        self.lagged = np.empty((n, _LAG_HI - _LAG_LO), np.float32)
+        self.vmax = np.empty(n, np.float32)
+        self.ac0_tiny = np.empty(n, np.float32)
+        self.h64 = np.empty((n, HOP), np.float64)
+        self.norm_col = np.empty((n, 1), np.float32)
+        self.norm = self.norm_col.reshape(n)
+        # band spectra normalised: the last _STAT_LAG of the previous blocks, then this block's
+        self.shapes = np.zeros((_STAT_LAG + n, _B1 - _B0), np.float32)
+        self.shape_new, self.shape_lag = self.shapes[_STAT_LAG:], self.shapes[:n]
+        self.sh_head, self.sh_tail = self.shapes[:_STAT_LAG], self.shapes[n:]
+        self.k = np.empty(n, np.intp)
+        self.k_col = self.k.reshape(n, 1)
+        self.near_idx = np.empty((n, len(_OFFS)), np.intp)
+        # flat index of the 7 bins around bin _T0 of each row (add the peak's offset in the tone band)
+        self.near_base = np.arange(0, n * nb, nb)[:, None] + _OFFS + _T0
+        # float64 rows, one tolist() for all: the hop's energy then level; the band total; the
+        # sums near the peak, in the V.21 band and in the ringback band, then their ratios to the total
+        self.f64 = np.empty((5, n), np.float64)
+        self.energy = self.level = self.f64[0]
+        self.level_total = self.f64[:2]
+        self.total = self.f64[1]
+        self.sums, self.sums2 = self.f64[2:], self.f64[2:4]
+        self.f32 = np.empty((2, n), np.float32)  # voicing, stationarity
+        self.voicing, self.stat = self.f32[0], self.f32[1]
+        # everything HopAnalyzer.__call__ uses, in one tuple (unpacked into locals once per call)
+        self.arrays = (self.x_new, self.windows, self.frames_win, self.frames, self.spec, self.spec_f, self.sq,
+                       self.sq_re, self.sq_im, self.power, self.h64, self.energy, self.power64, self.band64,
+                       self.total, self.level_total, self.level, self.power_re, self.power_c, self.ac,
+                       self.ac_lags, self.lagged, self.vmax, self.ac0, self.ac0_tiny, self.voicing, self.band,
+                       self.norm, self.norm_col, self.shape_new, self.shape_lag, self.stat, self.tone_band,
+                       self.k, self.k_col, self.near_base, self.near_idx, self.power64_flat, self.sums,
+                       self.v21_band64, self.rb_band64, self.sums2, self.f64, self.f32)
+
+
+#: Work arrays for long blocks (the offline path's), per thread: every analyzer of the thread
+#: uses them in turn (each call writes all their inputs, and keeps its history in its own
+#: arrays), so a whole-file run allocates them once, not per block and per call.
+_LONG = threading.local()
+
+
+def _long_work(n: int) -> _Work:
+    works = getattr(_LONG, "works", None)
+    if works is None:
+        works = _LONG.works = {}
+    w = works.get(n)
+    if w is None:
+        if len(works) >= 2:  # a run's full blocks and its last, shorter one
+            works.clear()
+        w = works[n] = _Work(n)
+    return w
+
+
 class HopAnalyzer:
-    """Keeps the window history and analyses blocks of hops."""
+    """Keeps the window history and analyses blocks of hops.
+
+    The arrays of each block length it meets are made once and reused (see :class:`_Work`):
+    per 20 ms push that is about 30 numpy calls into ready buffers instead of about 60 that
+    allocate their results, with the same values bit for bit.
+    """
 
     def __init__(self) -> None:
-        self._hist = np.zeros(WIN - HOP, dtype=np.float32)
-        self._prev_shape = np.zeros((_STAT_LAG, _B1 - _B0), dtype=np.float32)
+        # the history (the last samples and band spectra) is in the tails of the work arrays
+        # used last; between long blocks, in these (zeros at first: silence before the call)
+        self._hist = self._cur = _Work(0)
+        self._works: dict[int, _Work] = {}
+
+    def __getstate__(self) -> dict:
+        # only the history: the work arrays are views of each other, which pickling or copying
+        # would turn into separate arrays (their views then written, never read)
+        return {"x": self._cur.x_tail.copy(), "shapes": self._cur.sh_tail.copy()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()  # type: ignore[misc]
+        self._hist.x_tail[...] = state["x"]
+        self._hist.sh_tail[...] = state["shapes"]
+
+    def _work(self, n: int) -> _Work:
+        w = self._works.get(n)
+        if w is None:
+            if n > _LOOP_HOPS:
+                return _long_work(n)
+            w = _Work(n)
+            if len(self._works) < _MAX_WORKS:  # the few push sizes of a stream
+                self._works[n] = w
+        return w
 
     def __call__(self, hops: np.ndarray, ringback: bool = True) -> HopFeatures:
         """``hops``: (n, 80) float32. Returns the per-hop features of the n hops.
@@ -120,65 +276,105 @@ class HopAnalyzer:
         looking for ringback once speech was heard.
         """
         n = hops.shape[0]
-        x = np.concatenate((self._hist, hops.astype(np.float32, copy=False).ravel()))
-        self._hist = x[-(WIN - HOP) :]
-        frames = np.zeros((n, NFFT), dtype=np.float32)
-        # the n windows (WIN samples, HOP apart) as a strided view of x, no copy, no index array
-        np.multiply(np.ndarray((n, WIN), np.float32, x, 0, _WIN_STRIDES), _WINDOW, out=frames[:, :WIN])
-        spec = _rfft(frames)
-        power = np.square(spec.real)
-        power += np.square(spec.imag)
-        # level of the hop itself (dBFS, full-scale sine = 0 dB)
-        h64 = hops.astype(np.float64)
-        level_db = 10.0 * np.log10(_einsum("ij,ij->i", h64, h64) * (2.0 / HOP) + 1e-12)
+        w = self._works.get(n) or self._work(n)
+        (x_new, windows, frames_win, frames, spec, spec_f, sq, sq_re, sq_im, power, h64, energy, power64, band64,
+         total, level_total, level, power_re, power_c, ac, ac_lags, lagged, vmax, ac0, ac0_tiny, voicing, band,
+         norm, norm_col, shape_new, shape_lag, stat, tone_band, k, k_col, near_base, near_idx, power64_flat, sums,
+         v21_band64, rb_band64, sums2, f64, f32) = w.arrays
+        # (ufuncs take ``out`` positionally here: a little less argument parsing per call)
+        prev = self._cur
+        w.x_head[...] = prev.x_tail
+        w.sh_head[...] = prev.sh_tail
+        x_new[...] = hops
+        _multiply(windows, _WINDOW, frames_win)
+        if FAST_FFT:
+            _r2c(frames, _AXIS1, True, 0, spec, 1)
+        else:
+            _rfft(frames, spec)
+        _square(spec_f, sq)
+        _add(sq_re, sq_im, power)
+        # level of the hop itself (dBFS, full-scale sine = 0 dB): 10 log10(energy * 2 / HOP + 1e-12)
+        h64[...] = hops
+        _einsum("ij,ij->i", h64, h64, out=energy)
+        _multiply(energy, 2.0 / HOP, energy)
+        # tone: the band's total energy (+ 1e-12, added to the level's row in the same call)
+        power64[...] = power
+        _sum(band64, 1, None, total)
+        _add(level_total, 1e-12, level_total)
+        _log10(level, level)
+        _multiply(level, 10.0, level)
         # voicing: normalised autocorrelation peak in the pitch range
-        ac = _irfft(power)
-        voicing = _max(ac[:, _LAG_LO:_LAG_HI] * _INV_WIN_AC_N, axis=1) / (ac[:, 0] + _TINY)
-        # tone: spectral peak in 350-2250 Hz and the share of band energy around it
-        band = power[:, _B0:_B1]
-        total = _sum(band, axis=1, dtype=np.float64) + 1e-12
+        power_re[...] = power
+        if FAST_FFT:
+            _c2r(power_c, _AXIS1, NFFT, False, 2, ac, 1)
+        else:
+            _irfft_c(power_c, ac)
+        _multiply(ac_lags, _INV_WIN_AC_N, lagged)
+        _max(lagged, axis=1, out=vmax)
+        _add(ac0, _TINY, ac0_tiny)
+        _divide(vmax, ac0_tiny, voicing)
         # stationarity: cosine similarity of the band spectrum with the one 40 ms earlier
         # (steady tones ~1.0: dial tone, DTMF; speech rarely stays above 0.995 for 30 ms)
-        shape = band / (np.sqrt(_einsum("ij,ij->i", band, band))[:, None] + _PAD)
-        shapes = np.concatenate([self._prev_shape, shape])
-        self._prev_shape = shapes[-_STAT_LAG:]
-        stat = _einsum("ij,ij->i", shapes[_STAT_LAG:], shapes[:-_STAT_LAG]).tolist()
-        k = power[:, _T0:_T1].argmax(axis=1) + _T0
-        near = power.ravel()[k[:, None] + _near_base(n)]
-        pur = _sum(near, axis=1, dtype=np.float64) / total
-        purity = pur.tolist()
-        v21 = (_sum(power[:, _V0:_V1], axis=1, dtype=np.float64) / total).tolist()
-        rb = (_sum(power[:, _R0:_R1], axis=1, dtype=np.float64) / total).tolist() if ringback else [0.0] * n
+        _einsum("ij,ij->i", band, band, out=norm)
+        _sqrt(norm, norm)
+        _add(norm, _PAD, norm)
+        _divide(band, norm_col, shape_new)
+        _einsum("ij,ij->i", shape_new, shape_lag, out=stat)
+        # tone: spectral peak in 350-2250 Hz and the share of band energy around it; the
+        # shares of the V.21 and ringback bands
+        tone_band.argmax(1, k)
+        near = power64_flat[_add(k_col, near_base, near_idx)]
+        _sum(near, 1, None, sums[0])
+        _sum(v21_band64, 1, None, sums[1])
+        if ringback:
+            _sum(rb_band64, 1, None, sums[2])
+            _divide(sums, total, sums)
+            lv, _, pur, v21, rb = f64.tolist()
+        else:
+            _divide(sums2, total, sums2)
+            lv, _, pur, v21, _ = f64.tolist()
+            rb = [0.0] * n
+        vo, st = f32.tolist()
         # peak frequency: the peak bin's, refined by parabolic interpolation on log power where
         # a tone is possible (few hops: math.log on those only, the same arithmetic per hop)
         if n <= _LOOP_HOPS:
+            self._cur = w
             kl = k.tolist()
-            peak_hz = [_refined(kl[j], near[j, 2:5].tolist()) if purity[j] >= 0.5 else kl[j] * _BIN_HZ for j in range(n)]
-        else:
+            nl = near.tolist()
+            peak_hz = [_refined(kl[j] + _T0, nl[j][2:5]) if pur[j] >= 0.5 else (kl[j] + _T0) * _BIN_HZ for j in range(n)]
+        else:  # a long block's arrays are not kept: its history moves to the small ones
+            self._cur = h = self._hist
+            h.x_tail[...] = w.x_tail
+            h.sh_tail[...] = w.sh_tail
+            k = k + _T0
             peak = k * _BIN_HZ  # int * float: the same double product as Python's
-            tonal = np.flatnonzero(pur >= 0.5)
+            tonal = np.flatnonzero(sums[0] >= 0.5)
             if len(tonal):
                 # _refined's arithmetic element-wise, in float64; the logs by math.log (numpy's
                 # own log may differ in the last bit)
-                v3 = near[tonal, 2:5].astype(np.float64) + 1e-20
+                v3 = near[tonal, 2:5] + 1e-20
                 a, b, c = np.array(list(map(math.log, v3.ravel().tolist()))).reshape(-1, 3).T
                 den = a - 2.0 * b + c
                 ok = np.abs(den) > 1e-12
                 delta = np.where(ok, 0.5 * (a - c) / np.where(ok, den, 1.0), 0.0)
                 peak[tonal] = (k[tonal] + np.minimum(np.maximum(delta, -0.5), 0.5)) * _BIN_HZ
             peak_hz = peak.tolist()
-        return HopFeatures(level_db.tolist(), voicing.tolist(), peak_hz, purity, v21, rb, stat)
+        return HopFeatures(lv, vo, peak_hz, pur, v21, rb, st)
 
 
 #: Up to this many hops per block, the peak frequencies are found in a Python loop (fewer
 #: numpy calls for a 20 ms push); longer blocks refine only their tonal hops.
 _LOOP_HOPS = 8
+#: Work arrays kept per analyzer, one set per block length up to _LOOP_HOPS hops (a stream
+#: pushes one or a few frame lengths): 35 KiB for 2 hops (20 ms pushes), 127 KiB for 8, so
+#: at most about 0.4 MiB per detector.
+_MAX_WORKS = 4
 
 
 def _refined(k: int, v3: list[float]) -> float:
     """The peak frequency of bin ``k`` refined by a parabola through its log power and its
     two neighbours' (``v3``), moved by at most half a bin."""
-    a, b, c = (math.log(v + 1e-20) for v in v3)
+    a, b, c = _log(v3[0] + 1e-20), _log(v3[1] + 1e-20), _log(v3[2] + 1e-20)
     den = a - 2.0 * b + c
     delta = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
     return (k + min(max(delta, -0.5), 0.5)) * _BIN_HZ
@@ -187,17 +383,5 @@ def _refined(k: int, v3: list[float]) -> float:
 # the ufunc reductions themselves (ndarray.sum/np.max add a Python layer per call)
 _sum = np.add.reduce
 _max = np.maximum.reduce
-
-
-def _near_base(n: int) -> np.ndarray:
-    """Flat index, in n spectrum rows, of the 7 bins around bin 0 of each row (add the peak
-    bin); kept for the short blocks of streaming (bounded: n <= _LOOP_HOPS, do not modify)."""
-    base = _NEAR_BASE.get(n)
-    if base is None:
-        base = np.arange(0, n * (NFFT // 2 + 1), NFFT // 2 + 1)[:, None] + _OFFS
-        if n <= _LOOP_HOPS:
-            _NEAR_BASE[n] = base
-    return base
-
-
-_NEAR_BASE: dict[int, np.ndarray] = {}
+_add, _multiply, _divide, _square, _sqrt, _log10 = np.add, np.multiply, np.divide, np.square, np.sqrt, np.log10
+_log = math.log

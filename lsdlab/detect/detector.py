@@ -532,12 +532,6 @@ class LiveSpeakerDetector(StreamingDetector):
 
     # ------------------------------------------------------------------ streaming
     def _run_block(self, hops: np.ndarray) -> list[Event]:
-        ev = self._block(hops)
-        if ev:
-            self.events.extend(ev)
-        return ev
-
-    def _block(self, hops: np.ndarray) -> list[Event]:
         # ringback matters only until speech is heard (see ring_like in _step)
         f = self._an(hops, ringback=self._onset_hop is None and not self._readiness_only)
         out: list[Event] = []
@@ -555,6 +549,8 @@ class LiveSpeakerDetector(StreamingDetector):
             if ev:
                 out += ev
             self.n_hops += 1
+        if out:
+            self.events.extend(out)
         return out
 
     def _step(self, level: float, voicing: float, peak: float, purity: float, v21: float, rb: float) -> list[Event]:
@@ -563,19 +559,22 @@ class LiveSpeakerDetector(StreamingDetector):
         out: list[Event] = []
         # adaptive noise floor: minimum statistics over ~1.6 s (a hop's own level never lifts
         # the floor above it, so comparing with the floor before this hop is the same test)
-        floor = min(self._blocks_min, self._block_min)
+        # (builtin min()/max() calls cost more than these comparisons, which give the same values)
+        block_min = self._block_min
+        floor = block_min if block_min < self._blocks_min else self._blocks_min
         tone_floor = floor
         if h < _FLOOR_BLOCK * _FLOOR_BLOCKS or floor >= 1e9:  # early on, or only ringback so far
-            tone_floor = min(floor, _INIT_FLOOR_DB)
+            tone_floor = _INIT_FLOOR_DB if _INIT_FLOOR_DB < floor else floor
             if h < _INIT_FLOOR_HOPS or floor >= 1e9:
                 floor = tone_floor
-        loud = level > max(tone_floor + _TONE_MARGIN_DB, -55.0)
+        loud_db = tone_floor + _TONE_MARGIN_DB
+        loud = level > (loud_db if loud_db >= -55.0 else -55.0)
         speech_seen = self._onset_hop is not None or self._readiness_only
         # ---- tones
         tonal = loud and purity >= _TONE_PURITY
         ring_like = loud and rb >= 0.7 and not speech_seen
         # ringback is not line noise: a 2 s US ring must not become the floor (and end early)
-        if level < self._block_min and not (loud and rb >= 0.5 and not speech_seen):
+        if level < block_min and not (loud and rb >= 0.5 and not speech_seen):
             self._block_min = level
         self._block_n += 1
         if self._block_n == _FLOOR_BLOCK:
@@ -595,9 +594,10 @@ class LiveSpeakerDetector(StreamingDetector):
                 if self.trace is not None:
                     self.trace.ring_hop = h
             self._last_ring_hop = h
-        else:
+        elif self._ring_run:
             self._ring_run = 0
-        out += self._track_tone(h, tonal, peak, speech_seen, level)
+        if tonal or self._seg is not None:  # else no tone, none open: _track_tone has nothing to do
+            out += self._track_tone(h, tonal, peak, speech_seen, level)
         # V.21 FSK: band energy in 1560-1940 Hz; the 1650/1850 Hz alternation makes some hops
         # non-tonal, which tells it from a steady beep in the same band
         if s.fax_detect and loud and v21 >= 0.8:
@@ -605,29 +605,34 @@ class LiveSpeakerDetector(StreamingDetector):
             self._v21_mixed += not tonal
             if self._v21_run >= 15 and self._v21_mixed >= 4:
                 out += self._tone_decision(h, FarEndType.FAX_MACHINE, Reason.FAX_V21, 0.95)
-        else:
+        elif self._v21_run:  # (_v21_mixed counts within a run: 0 when _v21_run is)
             self._v21_run = self._v21_mixed = 0
         # ---- speech activity (Silero's or energy+voicing; tones, ringback, steady sounds excluded)
+        on_db = floor + s.vad_margin_db
         if self._vad is not None:
             speechy = self._vad_speech
         else:
-            speechy = (level > max(floor + s.vad_margin_db, _MIN_SPEECH_DB) and voicing >= _VOICED
-                       or speech_seen and level > max(floor + self._weak_margin, _MIN_SPEECH_DB) and voicing >= _WEAK_VOICED
-                       and self._cad.continues(h * HOP_S))
+            weak_db = floor + self._weak_margin
+            speechy = (level > (on_db if on_db >= _MIN_SPEECH_DB else _MIN_SPEECH_DB) and voicing >= _VOICED
+                       or speech_seen and level > (weak_db if weak_db >= _MIN_SPEECH_DB else _MIN_SPEECH_DB)
+                       and voicing >= _WEAK_VOICED and self._cad.continues(h * HOP_S))
         active = (speechy and purity < 0.9 and not ring_like and self._stat_run < _STAT_RUN
                   and level > self._speech_peak - _BELOW_PEAK_DB)
         if active and level > self._speech_peak:
             self._speech_peak = level
-        t0 = h * HOP_S
-        self._speech_run = self._speech_run + 1 if active else 0
         if active:
-            self._cad.active(t0)
+            self._speech_run += 1
+            self._cad.active(h * HOP_S)
             self._silence_hops = 0
-        elif not tonal and level < floor + s.vad_margin_db + 6.0:
-            self._silence_hops += 1
         else:
-            self._silence_hops = 0
-        if self._onset_hop is None:
+            self._speech_run = 0
+            if not tonal and level < on_db + 6.0:
+                self._silence_hops += 1
+            else:
+                self._silence_hops = 0
+        # the onset can appear only on an active hop (other hops leave the bursts as they were,
+        # or, trim_from, shorter)
+        if active and self._onset_hop is None:
             on = self._cad.onset()
             if on is not None:
                 self._onset_hop = int(round(on / HOP_S))
@@ -640,14 +645,15 @@ class LiveSpeakerDetector(StreamingDetector):
         if self._answer_pending and self._ring_run == 0 and self._last_ring_hop >= 0:
             if (h - self._last_ring_hop) * HOP_S >= _RING_OFF_MAX_S:
                 self._set_answer(self._last_ring_hop + 1, h, out)
+        onset = self._onset_hop
         # ---- greeting end (first end-of-turn silence after speech)
-        if self._onset_hop is not None and not self._greeting_end_sent:
+        if onset is not None and not self._greeting_end_sent:
             last_end = self._cad.last_end()
             if last_end is not None and (h + 1) * HOP_S - last_end >= self._eot_s - 1e-9:
                 self._greeting_end_sent = True
                 out.append(GreetingEnd(at_s=round(last_end, 6)))
         # ---- model on the 50 ms grid from the onset
-        if self._onset_hop is not None and (h - self._onset_hop) % GRID_HOPS == 0 and h >= self._onset_hop:
+        if onset is not None and h >= onset and (h - onset) % GRID_HOPS == 0:
             if self.verdict is None or self.trace is not None:
                 t = (h + 1) * HOP_S
                 x = self._cad.features(t)

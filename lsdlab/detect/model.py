@@ -80,8 +80,11 @@ def _tree_sum(arrays: tuple, x) -> float:
     """Sum of the trees' leaf values for one sample (trees in order, left to right)."""
     feat, thr, left, right, val, idx, depth = arrays
     xa = np.asarray(x, dtype=np.float64)
+    # every node's next node for this sample, in one pass over all nodes (fewer numpy calls
+    # than gathering feature, threshold and both children per level); then ``depth`` steps
+    nxt = np.where(xa[feat] <= thr, left, right)
     for _ in range(depth):
-        idx = np.where(xa[feat[idx]] <= thr[idx], left[idx], right[idx])
+        idx = nxt[idx]
     # cumsum adds in order, as a loop would: the result does not depend on numpy's
     # pairwise summation
     return float(np.cumsum(val[idx])[-1])
