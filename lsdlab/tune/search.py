@@ -410,10 +410,10 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
 
         starts = _starting_points(base, profile, agent_connect_ms, margin_ms)
         # a replay costs milliseconds: the trials run on the workers only when asked in batches
-        spread = trial_batch > 1
-        runner: _TrialRunner = _TrialRunner("default", corpus.calls, traces, jobs=jobs if spread else 1,
-                                            client=client if spread else None, margin_logit=margin_logit,
-                                            batch=trial_batch)
+        runner: _TrialRunner | None = None
+        if trial_batch > 1:
+            runner = _TrialRunner("default", corpus.calls, traces, jobs=jobs, client=client, margin_logit=margin_logit,
+                                  batch=trial_batch)
     else:
         from ..detect.app_amd import AmdSettings
 
@@ -454,8 +454,14 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
             while len(records) < n_trials:
                 batch = [study.ask() for _ in range(min(trial_batch, n_trials - len(records)))]
                 candidates = [suggest(t) for t in batch]
-                for trial, s, (dec, sdec) in zip(batch, candidates, runner.run(candidates)):
-                    sc = score_decisions(dec, profile, settings=s, stressed_decisions=sdec, margin_ms=margin_ms, **kw)
+                if runner is None:  # the default backend one at a time: replayed here
+                    assert traces is not None
+                    scored = [score(traces, corpus, s, profile, margin_logit=margin_logit, margin_ms=margin_ms, **kw)
+                              for s in candidates]
+                else:
+                    scored = [score_decisions(dec, profile, settings=s, stressed_decisions=sdec, margin_ms=margin_ms, **kw)
+                              for s, (dec, sdec) in zip(candidates, runner.run(candidates))]
+                for trial, sc in zip(batch, scored):
                     scores[trial.number] = sc
                     rec = _record(trial.number, dict(trial.params), sc)
                     records.append(rec)
@@ -472,7 +478,8 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
             aborted = False
         finally:
             bar.close()
-            runner.close(abort=aborted)
+            if runner is not None:
+                runner.close(abort=aborted)
 
     best_rec, best = _pick_best([(r, scores[r.number]) for r in records])
     result = TuneResult(
