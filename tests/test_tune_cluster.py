@@ -130,3 +130,22 @@ def test_cli_trial_batch_is_checked_before_any_work(small, tmp_path, capsys, bad
     err = capsys.readouterr().err
     assert "--trial-batch" in err and "[1, 256]" in err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_costly_one_at_a_time_trials_suggest_a_batch(small, monkeypatch, caplog):
+    """Trials that cost over COSTLY_TRIAL_S, run one at a time beside idle workers: one INFO line
+    naming --trial-batch (the batch size itself is never taken from timings)."""
+    import logging
+
+    import lsdlab.tune.search as search
+
+    monkeypatch.setattr(search, "COSTLY_TRIAL_S", 0.0)  # every trial counts as costly
+    with caplog.at_level(logging.INFO, logger="lsdlab.tune.search"):
+        tune(small, "US", backend="app_amd", n_trials=4, jobs=2, progress=False, margin_ms=0)
+    hints = [r.getMessage() for r in caplog.records if "--trial-batch" in r.getMessage()]
+    assert len(hints) == 1 and "--trial-batch 2" in hints[0], hints
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lsdlab.tune.search"):
+        tune(small, "US", backend="app_amd", n_trials=4, jobs=2, trial_batch=2, progress=False, margin_ms=0)
+        tune(small, "US", backend="app_amd", n_trials=4, jobs=1, progress=False, margin_ms=0)  # no workers
+    assert not [r for r in caplog.records if "--trial-batch" in r.getMessage()]
