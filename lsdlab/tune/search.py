@@ -200,8 +200,8 @@ def _dask_part(kind: str, settings, part, margin_logit: float) -> tuple[list, li
 
 class _TrialRunner:
     """Runs candidate settings over a corpus held once per worker: in this process, in
-    ``jobs`` local worker processes, or on the Dask cluster of ``client`` (each slice of the
-    corpus scattered to the workers once). ``kind``: ``'app_amd'`` (``data``: the calls'
+    ``jobs`` local worker processes, or on the Dask cluster of ``client`` (the corpus's slices
+    sent to every worker once). ``kind``: ``'app_amd'`` (``data``: the calls'
     audio, AMD re-run each trial) or ``'default'`` (``data``: the calls' traces, replayed).
 
     :meth:`run` takes a batch of candidates and sends every candidate's slices out at once,
@@ -220,7 +220,10 @@ class _TrialRunner:
         k = max(1, min(n, -(-4 * workers // max(1, batch))))
         self._bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
         if client is not None:
-            self._parts = client.scatter([(self.calls[lo:hi], self.data[lo:hi]) for lo, hi in self._bounds])
+            # every worker holds every slice (as each local worker holds the whole corpus): any
+            # worker can take any task, so a slice that costs more does not hold up the batch
+            self._parts = client.scatter([(self.calls[lo:hi], self.data[lo:hi]) for lo, hi in self._bounds],
+                                         broadcast=True)
         elif jobs > 1 and n >= 8:
             from concurrent.futures import ProcessPoolExecutor
 
