@@ -351,7 +351,8 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     progress : bool
         A tqdm progress bar.
     jobs : int
-        Processes for tracing, the evidence run and the app_amd backend's trials.
+        Processes for tracing, the evidence run and the app_amd backend's trials (and the
+        default backend's, with ``trial_batch`` over 1).
     client : dask.distributed.Client, optional
         Run tracing, the evidence run and the app_amd trials on this Dask cluster instead
         (the study itself stays in this process); ``ship_audio`` as in
