@@ -2,6 +2,8 @@
 
 Run:  .venv/bin/python benchmarks/bench_scale.py [--calls 410] [--repeats 5] [--sizes 410,2050,8200] [--markdown]
 Writes benchmarks/results/scale.json; --markdown also replaces the "scale" section of BENCHMARKS.md.
+``--only jobs,tune_cluster`` (any of PARTS) measures only those parts and keeps the other figures
+of the last scale.json; their rows then name the command that measured them.
 
 Every figure is timed from outside or around whole calls, never inside the detector:
 - start-up: `lsdlab evaluate` on a one-call corpus, the minimum wall time of ``--repeats``
@@ -22,6 +24,9 @@ Every figure is timed from outside or around whole calls, never inside the detec
   processes, 1 thread each) against ``run_corpus(jobs=2)``, in turn, after one warm-up each;
   plus the scheduler's cost per task: ``client.map`` of a no-op over ``--tasks`` items,
   divided by the count (the reason calls are sent in batches);
+- tune on the cluster (:func:`tune_cluster`): `lsdlab tune --backend app_amd` one trial at a
+  time (--jobs 1) against --cluster local:2 with and without --trial-batch, and --jobs 2
+  --trial-batch, whole-process times in turn;
 - size: `lsdlab evaluate --jobs 1` and `lsdlab tune --country US --trials N --jobs 1
   --no-cache` on corpora of ``--sizes`` calls (demo's first 410 copied under new folder
   names), wall time and peak RSS by GNU time.
@@ -50,6 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, command, update_section, write_json  # noqa: E402
 
 DEMO = ROOT / "corpora" / "demo"
+RESULTS_JSON = ROOT / "benchmarks" / "results" / "scale.json"
+PARTS = ("startup", "speed", "identity", "jobs", "dask", "tune_cluster", "sizes")
 LSDLAB = [sys.executable, "-m", "lsdlab"]
 
 
@@ -274,7 +281,18 @@ def parallel_ceiling(repeats: int, n: int = 4_000_000) -> dict:
     return {"speedup_median": round(statistics.median(ratios), 3), "runs": repeats}
 
 
-def jobs_pairs(corpus: Path, repeats: int) -> dict:
+def serial_part(corpus: Path, repeats: int) -> float:
+    """The part of `lsdlab evaluate CORPUS` no worker can share (min wall of ``repeats``): the
+    interpreter, the imports, the corpus checks (every file's header, samples and sha256) and
+    the model, in one process, without running a call."""
+    code = ("import sys; import lsdlab.cli, lsdlab.evaluation.runner; from lsdlab.corpus import load_corpus; "
+            "from lsdlab.detect import make_detector; load_corpus(sys.argv[1]); make_detector(None)")
+    return min(run_timed([sys.executable, "-c", code, str(corpus)])[0] for _ in range(repeats))
+
+
+def jobs_pairs(corpus: Path, repeats: int, ceiling: float | None = None) -> dict:
+    """`evaluate --jobs 1` and `--jobs 2` in turn; with ``ceiling`` (the machine's 2-process
+    speed-up) also the best --jobs 2 could do given the serial part (Amdahl), pair by pair."""
     a = [*LSDLAB, "evaluate", str(corpus), "--no-progress", "--json", "--jobs", "1"]
     b = [*LSDLAB, "evaluate", str(corpus), "--no-progress", "--json", "--jobs", "2"]
     run_timed(a)
@@ -285,8 +303,13 @@ def jobs_pairs(corpus: Path, repeats: int) -> dict:
         wb, cb = run_timed(b)
         rows.append({"jobs1_wall_s": round(wa, 3), "jobs1_cpu_s": round(ca, 3), "jobs2_wall_s": round(wb, 3),
                      "jobs2_cpu_s": round(cb, 3), "speedup": round(wa / wb, 3)})
-    return {"pairs": rows, "speedup_median": round(statistics.median(r["speedup"] for r in rows), 3),
-            "speedup_min": min(r["speedup"] for r in rows), "speedup_max": max(r["speedup"] for r in rows)}
+    out = {"pairs": rows, "speedup_median": round(statistics.median(r["speedup"] for r in rows), 3),
+           "speedup_min": min(r["speedup"] for r in rows), "speedup_max": max(r["speedup"] for r in rows)}
+    if ceiling:
+        s = serial_part(corpus, repeats)
+        bound = statistics.median(r["jobs1_wall_s"] / (s + (r["jobs1_wall_s"] - s) / ceiling) for r in rows)
+        out.update(serial_s=round(s, 3), bound_median=round(bound, 3), ceiling_used=round(ceiling, 3))
+    return out
 
 
 def _noop(x):
@@ -323,6 +346,58 @@ def dask_vs_jobs(corpus_path: Path, repeats: int, tasks: int) -> dict:
             "dask_over_jobs2_median": round(statistics.median(r["ratio"] for r in rows), 3)}
 
 
+def _tune_outcome(out: Path, stdout: str) -> str:
+    """What a tune run decided: its settings file and tuning record (less their time stamps)
+    when it exported, else its printed summary (less the progress of time)."""
+    import json
+
+    if out.is_file():
+        doc, rec = json.loads(out.read_text()), json.loads(out.with_name(out.stem + ".tuning.json").read_text())
+        for d in (doc, rec):
+            d.pop("created", None)
+        rec.pop("trial_batch", None)
+        return json.dumps([doc, rec["trials"], rec["best_trial"]], sort_keys=True)
+    return stdout
+
+
+def tune_cluster(corpus: Path, tmp: Path, trials: int, batch: int, repeats: int) -> dict:
+    """`lsdlab tune --backend app_amd` (0.5-1 s a trial on the demo corpus): one trial at a time
+    in this process (--jobs 1), on a LocalCluster of 2 workers started by the command
+    (--cluster local:2) one trial at a time (each trial's calls in slices on both workers)
+    and --trial-batch ``batch`` (``batch`` trials at once), and --jobs 2 --trial-batch
+    ``batch`` (local worker processes): whole-process wall times, run in turn, ratios taken
+    round by round. The batched runs must decide the same (settings file, tuning record)
+    wherever they ran."""
+    base = [*LSDLAB, "tune", str(corpus), "--country", "US", "--backend", "app_amd", "--trials", str(trials),
+            "--seed", "0", "--no-progress"]
+    runs = {"serial": ["--jobs", "1"], "cluster": ["--cluster", "local:2"],
+            "cluster_batch": ["--cluster", "local:2", "--trial-batch", str(batch)],
+            "jobs2_batch": ["--jobs", "2", "--trial-batch", str(batch)]}
+    rounds, outcomes = [], {}
+    load0 = os.getloadavg()[0]
+    for k in range(repeats):
+        row = {}
+        for name, extra in runs.items():
+            out = tmp / f"tune-{name}-{k}.json"
+            t0 = time.perf_counter()
+            p = subprocess.run([*base, *extra, "--out", str(out)], capture_output=True, text=True)
+            row[name] = round(time.perf_counter() - t0, 2)
+            if p.returncode not in (0, 1):
+                raise RuntimeError(f"tune {' '.join(extra)} exited {p.returncode}:\n{p.stderr[-2000:]}")
+            outcomes.setdefault(name, set()).add(_tune_outcome(out, p.stdout))
+        rounds.append(row)
+        print("tune_cluster", row, file=sys.stderr, flush=True)
+
+    def ratio(name: str) -> float:
+        return round(statistics.median(r["serial"] / r[name] for r in rounds), 3)
+
+    return {"trials": trials, "batch": batch, "rounds": rounds, "corpus_calls": len(_clips(corpus)),
+            "speedup_median": {name: ratio(name) for name in runs if name != "serial"},
+            "batched_runs_identical": len(outcomes["cluster_batch"] | outcomes["jobs2_batch"]) == 1,
+            "runs_repeat_themselves": all(len(v) == 1 for v in outcomes.values()),
+            "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=410, help="first N calls of corpora/demo (default 410)")
@@ -333,6 +408,11 @@ def main() -> None:
     ap.add_argument("--speed-step", type=int, default=5, help="speed on every N-th demo call")
     ap.add_argument("--no-identity", action="store_true", help="skip the offline/streaming identity over all calls")
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--tune-trials", type=int, default=16, help="app_amd tuner trials for the serial vs cluster runs")
+    ap.add_argument("--trial-batch", type=int, default=4, help="--trial-batch of the batched tuner runs")
+    ap.add_argument("--jobs-sizes", default="2050", help="also --jobs 1 vs 2 on corpora of these sizes (demo copied; '' = none)")
+    ap.add_argument("--only", default="", help=f"measure only these parts ({','.join(PARTS)}), keeping the other "
+                    "figures of the last benchmarks/results/scale.json")
     ap.add_argument("--markdown", action="store_true", help="also replace the 'scale' section of BENCHMARKS.md")
     a = ap.parse_args()
     if not 1 <= a.calls <= 100000 or not 1 <= a.repeats <= 100:
@@ -341,8 +421,21 @@ def main() -> None:
         sizes = [int(v) for v in a.sizes.split(",") if v.strip()]
     except ValueError:
         ap.error(f"--sizes must be comma-separated call counts, e.g. 410,2050,8200; got {a.sizes!r}")
-    if any(not 1 <= n <= 100000 for n in sizes) or not 1 <= a.trials <= 1000 or not 1 <= a.speed_step <= 1000:
-        ap.error("--sizes in [1, 100000] each, --trials in [1, 1000], --speed-step in [1, 1000]")
+    try:
+        jobs_sizes = [int(v) for v in a.jobs_sizes.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--jobs-sizes must be comma-separated call counts, e.g. 2050; got {a.jobs_sizes!r}")
+    if any(not 1 <= n <= 100000 for n in sizes + jobs_sizes) or not 1 <= a.trials <= 1000 or not 1 <= a.speed_step <= 1000:
+        ap.error("--sizes and --jobs-sizes in [1, 100000] each, --trials in [1, 1000], --speed-step in [1, 1000]")
+    if not 1 <= a.tune_trials <= 1000 or not 1 <= a.trial_batch <= 256:
+        ap.error(f"--tune-trials must be in [1, 1000] and --trial-batch in [1, 256]; got {a.tune_trials} and {a.trial_batch}")
+    only = [p.strip() for p in a.only.split(",") if p.strip()]
+    if any(p not in PARTS for p in only):
+        ap.error(f"--only takes parts from {','.join(PARTS)}; got {a.only!r}")
+    prev = RESULTS_JSON
+    if only and not prev.is_file():
+        ap.error(f"--only keeps the other figures of {prev}, which does not exist: run the whole benchmark first")
+    want = set(only or PARTS)
     load1 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lsdlab-bench-scale-") as tmp:
         one = subset(Path(tmp) / "one", 1)
@@ -350,10 +443,20 @@ def main() -> None:
         out: dict = {"command": command(), "calls": min(a.calls, 410), "repeats": a.repeats,
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_average_1min_at_start": round(load1, 2)}}
-        out["startup"] = startup(one, a.repeats)
-        out["speed"] = speed(DEMO, a.speed_step, a.repeats)
-        print("speed", out["speed"], file=sys.stderr, flush=True)
-        if not a.no_identity:
+        if only:
+            import json
+
+            out = json.loads(prev.read_text())  # the last run's figures; the parts measured now replace theirs
+            out.setdefault("part_commands", {})
+            for part in only:
+                out["part_commands"][part] = {"command": command(), "repeats": a.repeats,
+                                              "load_average_1min_at_start": round(load1, 2)}
+        if "startup" in want:
+            out["startup"] = startup(one, a.repeats)
+        if "speed" in want:
+            out["speed"] = speed(DEMO, a.speed_step, a.repeats)
+            print("speed", out["speed"], file=sys.stderr, flush=True)
+        if "identity" in want and not a.no_identity:
             from lsdlab.corpus.demo import default_real_dev
 
             corpora = {"demo": DEMO, "real-dev": default_real_dev()}
@@ -362,19 +465,35 @@ def main() -> None:
                 corpora["phone-speech"] = ps
             corpora = {k: v for k, v in corpora.items() if (v / "manifest.csv").is_file()}
             out["identity"] = identity(corpora)
-        out["parallel_ceiling"] = parallel_ceiling(a.repeats)
-        out["jobs"] = jobs_pairs(corpus, a.repeats)
-        out["parallel_ceiling_after"] = parallel_ceiling(a.repeats)
-        if not a.no_dask:
+        if "jobs" in want:
+            out["parallel_ceiling"] = parallel_ceiling(a.repeats)
+            ceiling = out["parallel_ceiling"]["speedup_median"]
+            out["jobs"] = {"calls": len(_clips(corpus)), **jobs_pairs(corpus, a.repeats, ceiling)}
+            out["jobs_sizes"] = []
+            for n in jobs_sizes:
+                big = replicate(Path(tmp) / f"j{n}", n)
+                out["jobs_sizes"].append({"calls": n, **jobs_pairs(big, a.repeats, ceiling)})
+                print("jobs", out["jobs_sizes"][-1], file=sys.stderr, flush=True)
+                shutil.rmtree(big)
+            out["parallel_ceiling_after"] = parallel_ceiling(a.repeats)
+        if "dask" in want and not a.no_dask:
             try:
                 out["dask"] = dask_vs_jobs(corpus, a.repeats, a.tasks)
             except ImportError:
                 out["dask"] = None
                 print("dask is not installed (pip install 'lsdlab[dask]'): no LocalCluster figures", file=sys.stderr)
-        out["sizes"] = sizes_run(Path(tmp), sizes, a.trials)
-        out["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+        if "tune_cluster" in want and not a.no_dask:
+            out["tune_cluster"] = tune_cluster(corpus, Path(tmp), a.tune_trials, a.trial_batch, a.repeats)
+        if "sizes" in want:
+            out["sizes"] = sizes_run(Path(tmp), sizes, a.trials)
+        if only:
+            for part in only:
+                out["part_commands"][part]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+        else:
+            out.pop("part_commands", None)
+            out["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     path = write_json("scale", out)
-    text = markdown(out, a.repeats)
+    text = markdown(out, out["repeats"])
     print(text)
     print(f"\nwritten to {path}")
     if a.markdown:
@@ -408,17 +527,59 @@ def markdown(out: dict, repeats: int) -> str:
     for name, r in out.get("identity", {}).items():
         lines.append(f"| offline path = 20 ms streaming (verdict, reason, decision time, every event, CallTrace arrays), "
                      f"{name}, every call | {r['identical']}/{r['calls']} identical |")
+    parts = out.get("part_commands", {})
+
+    def note(part: str) -> str:
+        """Where a part's figures came from when a later `--only` run measured them."""
+        if part not in parts:
+            return ""
+        p = parts[part]
+        return (f" (measured later by `{p['command']}`, {p['repeats']} rounds, load {p['load_average_1min_at_start']:g}-"
+                f"{p.get('load_average_1min_at_end', p['load_average_1min_at_start']):g})")
+
     lines += [
-        f"| `evaluate --jobs 2` vs `--jobs 1`, {out['calls']} calls, pairwise median | {j['speedup_median']:.2f}x faster "
+        f"| `evaluate --jobs 2` vs `--jobs 1`, {j.get('calls', out['calls'])} calls, pairwise median{note('jobs')} | {j['speedup_median']:.2f}x faster "
         f"(range {j['speedup_min']:.2f}-{j['speedup_max']:.2f}) |",
+    ]
+
+    def bound(js: dict) -> str:
+        if "bound_median" not in js:
+            return ""
+        return (f"; at most {js['bound_median']:.2f}x given {js['serial_s']:.2f} s that no worker shares (interpreter, "
+                f"imports, corpus checks, model) and the machine's {js['ceiling_used']:.2f}x")
+
+    if "bound_median" in j:
+        lines[-1] = lines[-1][:-2] + bound(j) + " |"
+    for js in out.get("jobs_sizes", []):
+        w1 = statistics.median(r["jobs1_wall_s"] for r in js["pairs"])
+        w2 = statistics.median(r["jobs2_wall_s"] for r in js["pairs"])
+        lines.append(f"| ... {js['calls']:,} calls (demo's first 410, copied; start-up amortised) | {js['speedup_median']:.2f}x faster "
+                     f"(range {js['speedup_min']:.2f}-{js['speedup_max']:.2f}; median {w1:.1f} s / {w2:.1f} s{bound(js)}) |")
+    lines += [
         f"| the machine's own ceiling: a pure-Python loop in 2 processes vs 1 (median, before / after) | "
         f"{out['parallel_ceiling']['speedup_median']:.2f}x / {out['parallel_ceiling_after']['speedup_median']:.2f}x |",
     ]
     if d:
         lines += [
-            f"| LocalCluster (2 processes) vs `--jobs 2`, warm, {out['calls']} calls | {d['dask_over_jobs2_median']:.2f}x the time; "
+            f"| LocalCluster (2 processes) vs `--jobs 2`, warm, {out['calls']} calls{note('dask')} | {d['dask_over_jobs2_median']:.2f}x the time; "
             f"decisions identical: {d['decisions_identical']} |",
             f"| Dask scheduler cost per task (no-op, {d['tasks']} tasks) | {d['per_task_ms']:.2f} ms; cluster start {d['cluster_start_s']:.1f} s |",
+        ]
+    tc = out.get("tune_cluster")
+    if tc:
+        r = tc["speedup_median"]
+        serial = statistics.median(x["serial"] for x in tc["rounds"])
+        la = "-".join(f"{v:g}" for v in tc["load_average_1min"])
+        lines += [
+            f"| `tune --backend app_amd --trials {tc['trials']}`, {tc['corpus_calls']} calls, whole process: `--jobs 1` "
+            f"(one trial at a time, median of {len(tc['rounds'])}, load {la}){note('tune_cluster')} | {serial:.1f} s |",
+            f"| ... `--cluster local:2` (a LocalCluster started by the command; each trial's calls on both workers): "
+            f"speed-up over `--jobs 1`, round by round | {r['cluster']:.2f}x |",
+            f"| ... `--cluster local:2 --trial-batch {tc['batch']}` ({tc['batch']} trials asked at once, run on the workers) | "
+            f"**{r['cluster_batch']:.2f}x** |",
+            f"| ... `--jobs 2 --trial-batch {tc['batch']}` (local worker processes) | {r['jobs2_batch']:.2f}x; same "
+            f"settings and trials as on the cluster: {tc['batched_runs_identical']}; each run repeats itself: "
+            f"{tc['runs_repeat_themselves']} |",
         ]
     for r in out.get("sizes", []):
         la = "-".join(f"{v:g}" for v in r["load_average_1min"])

@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="safety margin: ... and with every decision MS later (default 200; 0 = off)")
     t.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=os.cpu_count() or 1, metavar="N",
                    help="processes for tracing and the evidence run (default: the number of CPUs)")
+    t.add_argument("--trial-batch", type=int_arg(1, 256), default=1, metavar="B",
+                   help="ask B trials at a time from the seeded sampler and run them at once on the workers (--jobs or "
+                   "--cluster); worth it when a trial costs over ~100 ms (--backend app_amd, thousands of calls). The "
+                   "result depends on --seed and B only, not on the workers (default 1: one trial after another)")
     add_cluster_args(t)
     t.add_argument("--cache-dir", metavar="DIR", help="trace cache (default ~/.cache/lsdlab/traces)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
@@ -125,7 +129,8 @@ def _tune(args) -> int:
         result = tune(args.corpus, profile, dialer_drop_rate=args.dialer_drop_rate, agent_connect_ms=args.agent_connect_ms,
                       n_trials=args.trials, seed=args.seed, evidence=args.evidence_corpus, backend=args.backend,
                       progress=progress, jobs=max(1, args.jobs), margin_logit=args.margin_logit, margin_ms=args.margin_ms,
-                      cache_dir=cache, sampler=args.sampler, client=client, ship_audio=args.ship_audio)
+                      cache_dir=cache, sampler=args.sampler, client=client, ship_audio=args.ship_audio,
+                      trial_batch=args.trial_batch)
     for line in result.summary().splitlines():
         if line.startswith("WARNING: "):
             _warn(line)

@@ -164,6 +164,17 @@ def _stop_pool(ex: ProcessPoolExecutor) -> None:
         p.join(timeout=5)
 
 
+MAX_CHUNK = 8  # calls per chunk sent to a local worker (~40 ms of a demo call's work)
+
+
+def _chunksize(n: int, jobs: int) -> int:
+    """Calls per chunk for ``jobs`` local workers: small enough that the last chunk leaves the
+    other workers idle briefly (at most ``MAX_CHUNK`` calls: with ``n // (8 * jobs)`` a 2,050-call
+    run ended with one worker 0.8-1 s behind the other, 8% of the run), large enough that the
+    pool's cost per chunk (well under a millisecond) stays small."""
+    return max(1, min(MAX_CHUNK, n // (jobs * 4)))
+
+
 def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
     """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
     processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
@@ -196,7 +207,7 @@ def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=N
         try:
             out = []
             with _script_hidden_from_workers():  # map() submits every chunk, so every worker starts, in here
-                results = ex.map(fn, items, chunksize=max(1, len(items) // (jobs * 8)))
+                results = ex.map(fn, items, chunksize=_chunksize(len(items), jobs))
             for r in results:
                 out.append(r)
                 if bar is not None:

@@ -60,6 +60,7 @@ class TuneResult:
     study: Any = field(default=None, repr=False)
     replay_matches_stream: bool | None = None
     dialer_drop_rate_given: bool = True
+    trial_batch: int = 1
 
     @property
     def warnings(self) -> list[str]:

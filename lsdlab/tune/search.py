@@ -17,6 +17,19 @@ detector, over all the calls of the evidence corpus.
 
 Backends: ``'default'`` (traces + replay) and ``'app_amd'`` (Asterisk's AMD() re-run over the
 corpus each trial; its audio is loaded once).
+
+Trials on workers (``trial_batch``): the study stays in this process, with its one seeded
+sampler and in-memory storage; ``trial_batch`` candidates are asked in turn (Optuna's TPE
+treats the ones still running as "constant liars", so a batch spreads out), sent at once to
+the workers that hold the corpus (its audio or traces, sent once), and told back in trial
+order. The result depends on the seed and the batch size alone: the same on a cluster of any
+size, in ``jobs`` local processes or in this process. Not chosen: workers each running their
+own sampler (seed + k) against a shared Optuna storage (JournalStorage on a shared file, or
+optuna-integration's DaskStorage): every sampler then sees whichever trials happened to finish
+first, so the trials and the best setting depend on timing, and each trial pays the storage's
+round trips (37-120 ms measured). The batch size is never chosen from measured trial times
+for the same reason; after the first trials the tuner only says (log level INFO) when trials
+cost over ~100 ms and run one at a time although workers are there.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -142,19 +156,6 @@ def _suggest_amd(trial, base):
     return AmdSettings(**vals) if base is None else base.__class__(**vals)
 
 
-_AMD_STATE: dict[str, Any] = {}
-
-
-def _amd_init(calls, audio) -> None:
-    """A worker's share of the corpus (given once, when the worker starts)."""
-    _AMD_STATE["calls"], _AMD_STATE["audio"] = calls, audio
-
-
-def _amd_chunk(args) -> list:
-    settings, lo, hi = args
-    return _amd_decisions(settings, _AMD_STATE["calls"][lo:hi], _AMD_STATE["audio"][lo:hi])
-
-
 def _amd_decisions(settings, calls, audio) -> list:
     from ..detect import classify
     from ..evaluation.decisions import Decision
@@ -162,57 +163,126 @@ def _amd_decisions(settings, calls, audio) -> list:
     return [Decision.of(c, classify(y, 8000, settings, frame_length=160)) for c, y in zip(calls, audio)]
 
 
-def _amd_part(settings, part) -> list:
-    calls, audio = part
-    return _amd_decisions(settings, calls, audio)
+def _trial_part(kind: str, settings, calls, data, margin_logit: float) -> tuple[list, list | None]:
+    """One candidate's decisions (and stressed decisions) on a slice of the corpus: app_amd
+    re-run over the audio, or the default detector replayed from its traces."""
+    if kind == "app_amd":
+        return _amd_decisions(settings, calls, data), None
+    from ..evaluation.runner import decisions_from_traces
+    from .scoring import _stress_settings
+
+    sdec = decisions_from_traces(calls, data, _stress_settings(settings, margin_logit)) if margin_logit > 0 else None
+    return decisions_from_traces(calls, data, settings), sdec
 
 
-class _AmdRunner:
-    """Runs AppAmdDetector over a corpus's audio (loaded once) for one setting: in this
-    process, in ``jobs`` worker processes that keep the audio between trials, or on the Dask
-    cluster of ``client`` (the audio scattered to the workers once)."""
+_WORKER_STATE: dict[str, Any] = {}
 
-    def __init__(self, corpus: Corpus, *, jobs: int, client=None) -> None:
-        from ..evaluation.runner import offline_far_end
 
-        far = offline_far_end(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
-        self.calls = tuple(corpus.calls)
-        self.audio = [far.audio(c.path) for c in corpus.calls]
+def _pool_init(kind: str, calls, data, margin_logit: float, parent_pid: int | None) -> None:
+    """A local trial worker: the corpus (audio or traces) given once, when it starts; it dies
+    with the tuner and leaves Ctrl-C to it (as the corpus workers do)."""
+    from ..evaluation.runner import _worker_init
+
+    _worker_init(parent_pid)
+    _WORKER_STATE.update(kind=kind, calls=calls, data=data, margin_logit=margin_logit)
+
+
+def _pool_part(args) -> tuple[list, list | None]:
+    settings, lo, hi = args
+    st = _WORKER_STATE
+    return _trial_part(st["kind"], settings, st["calls"][lo:hi], st["data"][lo:hi], st["margin_logit"])
+
+
+def _dask_part(kind: str, settings, part, margin_logit: float) -> tuple[list, list | None]:
+    calls, data = part
+    return _trial_part(kind, settings, calls, data, margin_logit)
+
+
+class _TrialRunner:
+    """Runs candidate settings over a corpus held once per worker: in this process, in
+    ``jobs`` local worker processes, or on the Dask cluster of ``client`` (the corpus's slices
+    sent to every worker once). ``kind``: ``'app_amd'`` (``data``: the calls'
+    audio, AMD re-run each trial) or ``'default'`` (``data``: the calls' traces, replayed).
+
+    :meth:`run` takes a batch of candidates and sends every candidate's slices out at once,
+    so the workers stay busy across a batch of trials; decisions come back in call order,
+    identical wherever they were made."""
+
+    def __init__(self, kind: str, calls: Sequence, data: Sequence, *, jobs: int = 1, client=None,
+                 margin_logit: float = 0.0, batch: int = 1) -> None:
+        self.kind, self.calls, self.data, self.margin_logit = kind, tuple(calls), list(data), float(margin_logit)
         self._pool = None
         self._parts = None
         self._client = client
         n = len(self.calls)
+        workers = max(1, len(client.scheduler_info().get("workers", {}))) if client is not None else jobs
+        # slices per candidate: about 4 tasks per worker for each batch (load balance at its tail)
+        k = max(1, min(n, -(-4 * workers // max(1, batch))))
+        self._bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
         if client is not None:
-            k = max(1, min(n, 2 * max(1, len(client.scheduler_info().get("workers", {})))))
-            bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
-            self._parts = client.scatter([(self.calls[lo:hi], self.audio[lo:hi]) for lo, hi in bounds])
+            # every worker holds every slice (as each local worker holds the whole corpus): any
+            # worker can take any task, so a slice that costs more does not hold up the batch
+            self._parts = client.scatter([(self.calls[lo:hi], self.data[lo:hi]) for lo, hi in self._bounds],
+                                         broadcast=True)
         elif jobs > 1 and n >= 8:
             from concurrent.futures import ProcessPoolExecutor
 
             from ..evaluation.runner import mp_context
 
-            k = 2 * jobs
-            self._bounds = [(i * n // k, (i + 1) * n // k) for i in range(k)]
-            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context(), initializer=_amd_init,
-                                             initargs=(self.calls, self.audio))
+            ctx = mp_context()
+            parent = os.getpid() if ctx.get_start_method() == "fork" else None
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
+                                             initargs=(kind, self.calls, self.data, self.margin_logit, parent))
             self._pool.submit(int).result()  # start the workers now, before any progress bar's thread
 
-    def decisions(self, settings) -> list:
+    def run(self, candidates: Sequence) -> list[tuple[list, list | None]]:
+        """(decisions, stressed decisions or None) of every candidate, in order."""
+        k = len(self._bounds)
         if self._client is not None:
-            futs = [self._client.submit(_amd_part, settings, part, pure=False) for part in self._parts or []]
-            return [d for part in self._client.gather(futs) for d in part]
-        if self._pool is not None:
-            out = self._pool.map(_amd_chunk, [(settings, lo, hi) for lo, hi in self._bounds])
-            return [d for part in out for d in part]
-        return _amd_decisions(settings, self.calls, self.audio)
+            futs = [self._client.submit(_dask_part, self.kind, s, part, self.margin_logit, pure=False)
+                    for s in candidates for part in self._parts or []]
+            parts = self._client.gather(futs)
+        elif self._pool is not None:
+            parts = list(self._pool.map(_pool_part, [(s, lo, hi) for s in candidates for lo, hi in self._bounds]))
+        else:
+            return [_trial_part(self.kind, s, self.calls, self.data, self.margin_logit) for s in candidates]
+        out = []
+        for i in range(len(candidates)):
+            mine = parts[i * k : (i + 1) * k]
+            dec = [d for p in mine for d in p[0]]
+            sdec = None if mine[0][1] is None else [d for p in mine for d in p[1]]
+            out.append((dec, sdec))
+        return out
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the workers (``abort``: now, cancelling queued work) and drop the scattered data."""
         if self._pool is not None:
-            self._pool.shutdown()
+            from ..evaluation.runner import _stop_pool
+
+            if abort:
+                _stop_pool(self._pool)
+            else:
+                self._pool.shutdown()
             self._pool = None
         if self._parts is not None and self._client is not None:
             self._client.cancel(self._parts)
             self._parts = None
+
+
+class _AmdRunner(_TrialRunner):
+    """Runs AppAmdDetector over a corpus's audio (loaded once) for one setting: in this
+    process, in ``jobs`` worker processes that keep the audio between trials, or on the Dask
+    cluster of ``client`` (the audio scattered to the workers once)."""
+
+    def __init__(self, corpus: Corpus, *, jobs: int, client=None, batch: int = 1) -> None:
+        from ..evaluation.runner import offline_far_end
+
+        far = offline_far_end(corpus, None, 0.0, 0)  # exactly what run_corpus (and `lsdlab evaluate`) streams
+        super().__init__("app_amd", corpus.calls, [far.audio(c.path) for c in corpus.calls], jobs=jobs,
+                         client=client, batch=batch)
+
+    def decisions(self, settings) -> list:
+        return self.run([settings])[0][0]
 
 
 # --------------------------------------------------------------------------- the study
@@ -229,6 +299,19 @@ def _pick_best(records: list[tuple[TrialRecord, Score]]) -> tuple[TrialRecord, S
 
 
 SAMPLERS = ("tpe", "tpe-independent", "nsga2")
+TRIAL_BATCH_MAX = 256
+COSTLY_TRIAL_S = 0.1  # above this a trial is worth sending to the workers (the storage/transfer cost is 37-120 ms)
+
+
+def _hint_batches(backend: str, per_trial_s: float, jobs: int, client) -> None:
+    """Say once, after the first trials, when trials are costly and run one at a time although
+    workers are there (the batch size is never chosen from timings: the result would then
+    depend on the machine's speed)."""
+    workers = len(client.scheduler_info().get("workers", {})) if client is not None else jobs
+    if workers > 1 and per_trial_s > COSTLY_TRIAL_S:
+        logger.info("the %s tuner's trials take %.0f ms each, one at a time; --trial-batch %d would run %d at once on the "
+                    "%d workers (the result then depends on the seed and the batch size)", backend, per_trial_s * 1e3,
+                    workers, workers, workers)
 
 
 def _make_sampler(optuna, name: str, seed: int, n_trials: int, extra: dict):
@@ -243,7 +326,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
          evidence: Corpus | str | os.PathLike | None = None, backend: str = "default", progress: bool = True,
          jobs: int = 1, margin_logit: float = 0.5, margin_ms: int = 200, base: Any = None,
          cache_dir: str | os.PathLike | None | bool = None, traces: Sequence[CallTrace] | None = None,
-         sampler: str = "tpe", client=None, ship_audio: bool = False) -> TuneResult:
+         sampler: str = "tpe", client=None, ship_audio: bool = False, trial_batch: int = 1) -> TuneResult:
     """Search detector settings and the LSD timeout that hold a country's abandoned-call budget.
 
     Parameters
@@ -268,11 +351,21 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     progress : bool
         A tqdm progress bar.
     jobs : int
-        Processes for tracing, the evidence run and the app_amd backend's trials.
+        Processes for tracing, the evidence run and the app_amd backend's trials (and the
+        default backend's, with ``trial_batch`` over 1).
     client : dask.distributed.Client, optional
         Run tracing, the evidence run and the app_amd trials on this Dask cluster instead
         (the study itself stays in this process); ``ship_audio`` as in
         :func:`lsdlab.evaluation.run_corpus`.
+    trial_batch : int
+        Trials asked from the sampler at a time and run at once (1-256; default 1, one after
+        another). With more than 1, the batch's candidates are asked in turn from the one
+        seeded sampler, run together on the workers (``jobs`` processes or the cluster of
+        ``client``; for the default backend only then, a replay being cheap) and told back in
+        trial order: the result depends on ``seed`` and ``trial_batch`` only, never on the
+        number of workers or their speed, and ``trial_batch=1`` is the one-at-a-time study.
+        Worth it when a trial costs over ~100 ms (the app_amd backend; the default backend on
+        thousands of calls) and several workers are there, e.g. the workers' count.
     margin_logit, margin_ms : float, int
         Safety margins a setting must also hold the budget under (see the module docstring).
     base : DetectorSettings or AmdSettings, optional
@@ -304,6 +397,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     check_int_range(n_trials, "n_trials", o, 1, 100000)
     check_int_range(seed, "seed", o, 0, 2**32 - 1)
     check_int_range(jobs, "jobs", o, 1, 256)
+    check_int_range(trial_batch, "trial_batch", o, 1, TRIAL_BATCH_MAX)
     drop_given = dialer_drop_rate is not None
     dialer_drop_rate = 0.0 if dialer_drop_rate is None else dialer_drop_rate
     _check_score_args(dialer_drop_rate, agent_connect_ms, margin_logit, margin_ms, o)
@@ -316,7 +410,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     ev_corpus = evidence if evidence is not None else corpus
 
     kw: dict[str, Any] = dict(dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms))
-    runner: _AmdRunner | None = None
+    suggest: Any
     if backend == "default":
         base = base if base is not None else DetectorSettings()
         if not isinstance(base, DetectorSettings):
@@ -324,45 +418,42 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         if traces is None:
             traces = load_traces(corpus, base, jobs=jobs, progress=progress, cache_dir=cache_dir, client=client,
                                  ship_audio=ship_audio)
+        if len(traces) != len(corpus.calls):
+            raise ParameterError(f"The 'traces' parameter of tune needs one trace per call of the corpus: got {len(traces)} "
+                                 f"traces for {len(corpus.calls)} calls; trace the same corpus (or leave traces=None).")
 
-        def evaluate(trial):
-            s = _suggest_default(trial, base)
-            return s, score(traces, corpus, s, profile, margin_logit=margin_logit, margin_ms=margin_ms, **kw)
+        def suggest(trial):
+            return _suggest_default(trial, base)
 
         starts = _starting_points(base, profile, agent_connect_ms, margin_ms)
+        # a replay costs milliseconds: the trials run on the workers only when asked in batches
+        runner: _TrialRunner | None = None
+        if trial_batch > 1:
+            runner = _TrialRunner("default", corpus.calls, traces, jobs=jobs, client=client, margin_logit=margin_logit,
+                                  batch=trial_batch)
     else:
         from ..detect.app_amd import AmdSettings
 
         base = base if base is not None else AmdSettings()
-        runner = _AmdRunner(corpus, jobs=jobs, client=client)  # its workers start before the bar
 
-        def evaluate(trial):
-            s = _suggest_amd(trial, base)
-            return s, score_decisions(runner.decisions(s), profile, settings=s, margin_ms=margin_ms, **kw)
+        def suggest(trial):
+            return _suggest_amd(trial, base)
 
         d0 = {k: getattr(base, k) for k in _AMD_SPACE}
         d0["total_analysis_time_ms"] = max(500, min(10000, d0["total_analysis_time_ms"]))
         starts = [d0]
+        runner = _AmdRunner(corpus, jobs=jobs, client=client, batch=trial_batch)  # its workers start before the bar
 
     scores: dict[int, Score] = {}
     records: list[TrialRecord] = []
-
-    def objective(trial) -> float:
-        s, sc = evaluate(trial)
-        scores[trial.number] = sc
-        rec = _record(trial.number, dict(trial.params), sc)
-        records.append(rec)
-        if hasattr(trial, "set_constraint"):  # optuna >= 5
-            trial.set_constraint("abandoned_upper95_minus_budget", float(sc.constraint))
-        trial.set_user_attr("constraint", float(sc.constraint))
-        return sc.detect_recall
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    has_constraint = hasattr(optuna.trial.Trial, "set_constraint")  # optuna >= 5
 
     def constraints(frozen) -> tuple[float]:
         return (frozen.user_attrs.get("constraint", 1.0),)
 
-    extra = {} if hasattr(optuna.trial.Trial, "set_constraint") else {"constraints_func": constraints}
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    extra = {} if has_constraint else {"constraints_func": constraints}
+    aborted = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = _make_sampler(optuna, sampler_name, seed, n_trials, extra)
@@ -370,27 +461,49 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
         for p in starts[:n_trials]:
             study.enqueue_trial(p)
         bar = tqdm(total=n_trials, desc=f"tune {profile.code}", unit="trial", disable=not progress, leave=False)
-        best_so_far = [-1.0]
-
-        def cb(study, frozen) -> None:
-            rec = records[-1]
-            if rec.feasible and rec.detect_recall > best_so_far[0]:
-                best_so_far[0] = rec.detect_recall
-            bar.set_postfix_str("best machines+faxes " + ("none yet" if best_so_far[0] < 0 else _pct(best_so_far[0])))
-            bar.update()
-
+        best_so_far = -1.0
+        t_start = time.perf_counter()
         try:
-            study.optimize(objective, n_trials=n_trials, callbacks=[cb])
+            # ask/tell in fixed batches: the candidates of a batch are asked in turn from the one
+            # seeded sampler (before any of them is scored), run at once, and told in trial order;
+            # the result depends on the seed and the batch size only, not on where or how fast
+            # the trials ran
+            while len(records) < n_trials:
+                batch = [study.ask() for _ in range(min(trial_batch, n_trials - len(records)))]
+                candidates = [suggest(t) for t in batch]
+                if runner is None:  # the default backend one at a time: replayed here
+                    assert traces is not None
+                    scored = [score(traces, corpus, s, profile, margin_logit=margin_logit, margin_ms=margin_ms, **kw)
+                              for s in candidates]
+                else:
+                    scored = [score_decisions(dec, profile, settings=s, stressed_decisions=sdec, margin_ms=margin_ms, **kw)
+                              for s, (dec, sdec) in zip(candidates, runner.run(candidates))]
+                for trial, sc in zip(batch, scored):
+                    scores[trial.number] = sc
+                    rec = _record(trial.number, dict(trial.params), sc)
+                    records.append(rec)
+                    if has_constraint:
+                        trial.set_constraint("abandoned_upper95_minus_budget", float(sc.constraint))
+                    trial.set_user_attr("constraint", float(sc.constraint))
+                    study.tell(trial, sc.detect_recall)
+                    if rec.feasible and rec.detect_recall > best_so_far:
+                        best_so_far = rec.detect_recall
+                    bar.set_postfix_str("best machines+faxes " + ("none yet" if best_so_far < 0 else _pct(best_so_far)))
+                    bar.update()
+                if trial_batch == 1 and len(records) == 3 < n_trials:
+                    _hint_batches(backend, (time.perf_counter() - t_start) / len(records), jobs, client)
+            aborted = False
         finally:
             bar.close()
             if runner is not None:
-                runner.close()
+                runner.close(abort=aborted)
 
     best_rec, best = _pick_best([(r, scores[r.number]) for r in records])
     result = TuneResult(
         feasible=False, best=best, evidence=None, evidence_corpus=ev_corpus, tuning_corpus=corpus, profile=profile,
         backend=backend, dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms),
         margin_logit=float(margin_logit), margin_ms=int(margin_ms), seed=int(seed), n_trials=int(n_trials), trials=records,
+        trial_batch=int(trial_batch),
         best_trial=best_rec.number, message="", study=study, dialer_drop_rate_given=drop_given,
     )
     if not best_rec.feasible:

@@ -98,6 +98,7 @@ def tuning_record(result, settings: TunedSettings) -> dict:
                             "calls": len(result.evidence_corpus)},
         "seed": result.seed,
         "n_trials": result.n_trials,
+        "trial_batch": int(getattr(result, "trial_batch", 1)),
         "dialer_drop_rate": result.dialer_drop_rate,
         "dialer_drop_rate_given": bool(getattr(result, "dialer_drop_rate_given", True)),
         "abandoned_window": result.profile.abandoned_window,
