@@ -502,31 +502,6 @@ def main() -> None:
 
 def markdown(out: dict, repeats: int) -> str:
     s, j, d, sp = out["startup"], out["jobs"], out.get("dask"), out["speed"]
-    m = out["machine"]
-    lines = [
-        "## Scale",
-        "",
-        f"Measured with `{out['command']}` on {m['cpus']} CPUs shared with other work: 1-min load average "
-        f"{m['load_average_1min_at_start']} at the start, {m['load_average_1min_at_end']} at the end (beside each "
-        "figure below where it was taken separately). Figures under load are lower bounds of what an idle machine gives.",
-        "",
-        "| figure | value |",
-        "| --- | --- |",
-        f"| start-up, `lsdlab evaluate` on one call (min of {repeats}) | {s['wall_s_min']:.2f} s wall, imports {s['imports_s_min']:.2f} s |",
-    ]
-    x = sp["x_realtime"]
-    la = "-".join(f"{v:g}" for v in sp["load_average_1min"])
-    lines += [
-        f"| x real time per core, one run, {sp['calls']} demo calls ({sp['audio_s']:.0f} s of audio, best of {sp['repeats']} "
-        f"interleaved passes, load {la}): offline path (whole calls, every event) | **{x['offline']}x** |",
-        f"| ... offline path in trace mode (the tuner's traces) | {x['offline_trace']}x |",
-        f"| ... `classify()` from the audio file (offline path, stops at the verdict) | {x['classify_from_file']}x |",
-        f"| ... streaming, 20 ms pushes | {x['streaming_20ms']}x |",
-        f"| ... app_amd, 20 ms pushes | {x['app_amd_20ms']}x |",
-    ]
-    for name, r in out.get("identity", {}).items():
-        lines.append(f"| offline path = 20 ms streaming (verdict, reason, decision time, every event, CallTrace arrays), "
-                     f"{name}, every call | {r['identical']}/{r['calls']} identical |")
     parts = out.get("part_commands", {})
 
     def note(part: str) -> str:
@@ -537,6 +512,31 @@ def markdown(out: dict, repeats: int) -> str:
         return (f" (measured later by `{p['command']}`, {p['repeats']} rounds, load {p['load_average_1min_at_start']:g}-"
                 f"{p.get('load_average_1min_at_end', p['load_average_1min_at_start']):g})")
 
+    m = out["machine"]
+    lines = [
+        "## Scale",
+        "",
+        f"Measured with `{out['command']}` on {m['cpus']} CPUs shared with other work: 1-min load average "
+        f"{m['load_average_1min_at_start']} at the start, {m['load_average_1min_at_end']} at the end (beside each "
+        "figure below where it was taken separately). Figures under load are lower bounds of what an idle machine gives.",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| start-up, `lsdlab evaluate` on one call (min of {s.get('runs', repeats)}){note('startup')} | {s['wall_s_min']:.2f} s wall, imports {s['imports_s_min']:.2f} s |",
+    ]
+    x = sp["x_realtime"]
+    la = "-".join(f"{v:g}" for v in sp["load_average_1min"])
+    lines += [
+        f"| x real time per core, one run, {sp['calls']} demo calls ({sp['audio_s']:.0f} s of audio, best of {sp['repeats']} "
+        f"interleaved passes, load {la}){note('speed')}: offline path (whole calls, every event) | **{x['offline']}x** |",
+        f"| ... offline path in trace mode (the tuner's traces) | {x['offline_trace']}x |",
+        f"| ... `classify()` from the audio file (offline path, stops at the verdict) | {x['classify_from_file']}x |",
+        f"| ... streaming, 20 ms pushes | {x['streaming_20ms']}x |",
+        f"| ... app_amd, 20 ms pushes | {x['app_amd_20ms']}x |",
+    ]
+    for name, r in out.get("identity", {}).items():
+        lines.append(f"| offline path = 20 ms streaming (verdict, reason, decision time, every event, CallTrace arrays), "
+                     f"{name}, every call{note('identity')} | {r['identical']}/{r['calls']} identical |")
     lines += [
         f"| `evaluate --jobs 2` vs `--jobs 1`, {j.get('calls', out['calls'])} calls, pairwise median{note('jobs')} | {j['speedup_median']:.2f}x faster "
         f"(range {j['speedup_min']:.2f}-{j['speedup_max']:.2f}) |",
