@@ -321,6 +321,58 @@ def test_a_finished_call_outlives_callbacks_already_on_their_way(ch, far):
     del call
 
 
+def test_the_clock_thread_waits_while_hang_up_tears_the_media_down(ch, far):
+    """Issue 15 (soak: pool and far-end workers aborted, exit code -6, ``pj_ioqueue_sendto:
+    Assertion `key && op_key && data && length'``): pjsua 2.15 closes a call's RTP transport
+    inside ``Call.hangup()`` while the conference clock thread may be half-way through sending
+    that call's RTP (transport_send_rtp then reads the ioqueue key transport_destroy has just
+    set to NULL). No conference tick may run while hangup() tears the media down; the window
+    is made measurable by holding the hangup() call 0.1 s (5 ticks of 20 ms)."""
+    import threading
+
+    from lsdlab.sip import FrameSink, get_endpoint
+
+    ep = get_endpoint()
+    probe = ep.ports.take(FrameSink, "tick-probe")  # unconnected: still called every tick
+    try:
+        assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+        time.sleep(0.2)
+        probe.start()
+        windows: list[tuple[float, float]] = []
+        me = threading.get_ident()
+        real = ch._pj_call
+
+        def slow(ctx, fn):  # only this thread's hangup(), not the RTP watcher's reads
+            if threading.get_ident() != me or windows:
+                return real(ctx, fn)
+
+            def held(call):
+                t0 = time.monotonic()
+                time.sleep(0.1)
+                try:
+                    return fn(call)
+                finally:
+                    windows.append((t0, time.monotonic()))
+            return real(ctx, held)
+
+        ch._pj_call = slow
+        try:
+            assert ch.hang_up() == ch.State.IDLE
+        finally:
+            del ch._pj_call
+        time.sleep(0.1)
+        probe.stop()
+        ticks = []
+        while not probe.queue.empty():
+            ticks.append(probe.queue.get_nowait()[0])
+        assert len(windows) == 1 and len(ticks) > 10, (windows, len(ticks))
+        t0, t1 = windows[0]
+        inside = [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
+        assert not inside, f"conference ticks at {inside} ms into hangup() (of {(t1 - t0) * 1000:.0f} ms)"
+    finally:
+        ep.ports.give(probe)
+
+
 def _need_detector():
     detect = pytest.importorskip("lsdlab.detect")
     try:

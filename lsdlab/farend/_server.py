@@ -131,6 +131,7 @@ class _Server:
 
         self.conf = conf
         self.conn = conn
+        self.gate_holds = 0  # CLOCK_GATE closes by DISCONNECTED callbacks, opened after handle_events
         self.files: dict[str, str] = conf["files"]  # row id -> file inside the corpus
         self.rows: dict[str, str] = conf["paths"]  # row id -> manifest path
         self.max_duration_s = float(conf["max_duration_s"])
@@ -176,6 +177,7 @@ class _Server:
     def run(self, conn) -> None:
         while True:
             self.endpoint.handle_events(5)
+            self.open_gate()
             now = time.monotonic()
             while self.tasks and self.tasks[0][0] <= now:
                 _, _, fn, args = heapq.heappop(self.tasks)
@@ -192,6 +194,14 @@ class _Server:
                         return
             except (EOFError, OSError):
                 return  # the parent is gone
+
+    def open_gate(self) -> None:
+        """Open the clock gate as often as DISCONNECTED callbacks closed it (see on_state)."""
+        from ..sip import CLOCK_GATE
+
+        while self.gate_holds:
+            self.gate_holds -= 1
+            CLOCK_GATE.open()
 
     def notify(self, ev: str, sip_call_id: str) -> None:
         """Tell the parent's relay a call slot is taken or free again."""
@@ -226,6 +236,7 @@ class _Server:
         end = time.monotonic() + (1.0 if n else 0.0)
         while self.calls and time.monotonic() < end:
             self.endpoint.handle_events(10)
+            self.open_gate()
         for c in list(self.calls.values()):
             c.release()
         self.calls.clear()
@@ -252,6 +263,8 @@ class _FarCall:
         self.status = 0
         self.connected = False
         self.media_up = False
+        self.am: Any = None  # the call's pjsua2 AudioMedia once media is up
+        self.media_down = False  # our hangup() returned: pjsua has torn the media down
         self.playing_main = False
         self.codec = ""
         self.dtmf = ""
@@ -289,8 +302,14 @@ class _FarCall:
         self.hung_up_by = by
         prm = self.pj.CallOpParam()
         prm.statusCode = 603 if not self.connected else 200
+        from ..sip import CLOCK_GATE
+
         try:
-            self.pjcall.hangup(prm)
+            # hangup() tears the media down at once: never while the conference clock thread is
+            # inside the call's stream (lsdlab.sip.ClockGate: pjlib would abort the worker)
+            with CLOCK_GATE.held() if self.am is not None and not self.media_down else contextlib.nullcontext():
+                self.pjcall.hangup(prm)
+                self.media_down = self.am is not None
         except self.pj.Error:
             pass
 
@@ -362,6 +381,13 @@ class _FarCall:
             # (after pjsua reused the id for a new incoming call) it would reject that call.
             self.pjcall.owner = None
             self.pjcall = None
+            if self.am is not None and not self.media_down:
+                # last: pjsua tears the media down right after this callback, inside the same
+                # handle_events(); the clock thread stays parked until that returns (run())
+                from ..sip import CLOCK_GATE
+
+                CLOCK_GATE.close()
+                self.server.gate_holds += 1
 
     def on_media(self) -> None:
         info = self.pjcall.getInfo()

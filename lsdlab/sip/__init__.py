@@ -24,7 +24,9 @@ from ._endpoint import (  # noqa: E402
     shutdown_endpoint,
 )
 from ._media import (  # noqa: E402
+    CLOCK_GATE,
     FRAME_SAMPLES,
+    ClockGate,
     FrameSink,
     FrameSource,
     PortPool,
@@ -50,5 +52,7 @@ __all__ = [
     "audio_format",
     "PortPool",
     "retire_port",
+    "ClockGate",
+    "CLOCK_GATE",
     "verify_fast_frames",
 ]

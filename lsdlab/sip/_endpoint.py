@@ -479,8 +479,11 @@ class SipEndpoint:
                     busy += int(owner._release_pj() or 0)
                 except Exception:  # noqa: BLE001 - keep shutting down
                     log.exception("releasing %r failed", owner)
+            from ._media import CLOCK_GATE
+
             try:
-                self.ep.hangupAllCalls()
+                with CLOCK_GATE.held():  # tears every call's media down (see ClockGate)
+                    self.ep.hangupAllCalls()
             except Exception:  # noqa: BLE001
                 pass
             end = time.monotonic() + (0.3 if busy else 0.02)

@@ -12,6 +12,7 @@ when the endpoint starts and falls back when they differ.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import queue
@@ -22,7 +23,7 @@ import numpy as np
 import pjsua2 as pj
 
 __all__ = ["FrameSink", "FrameSource", "PortPool", "verify_fast_frames", "audio_format", "FRAME_SAMPLES",
-           "retire_port"]
+           "retire_port", "ClockGate", "CLOCK_GATE"]
 
 log = logging.getLogger("lsdlab.sip")
 
@@ -160,6 +161,92 @@ def retire_port(port, endpoint) -> None:
     _RETIRED.append(port)
 
 
+class ClockGate:
+    """Parks the conference clock thread in one of our port callbacks while pjsua tears a
+    call's media down, so that it is never half-way through sending that call's RTP.
+
+    Why: pjsua 2.15 closes a call's RTP transport (``pjsua_media_channel_deinit``, run inside
+    ``Call.hangup()`` and right after the DISCONNECTED callback) while the conference clock
+    thread may be inside the call's stream sending a frame: ``transport_send_rtp`` (UDP, under
+    the SRTP wrapper) passes its "started" check, the transport is destroyed, and it then
+    reads the ioqueue key that ``transport_destroy`` has just set to NULL; pjlib aborts the
+    process (``pj_ioqueue_sendto: Assertion `key && op_key && data && length' failed``,
+    exit code -6; stack: clock_thread > clock_callback > get_frame > put_frame >
+    put_frame_imp > transport_send_rtp > transport_send_rtp > pj_ioqueue_sendto). The stream
+    sends RTP every 20 ms even when nothing transmits to it (silence for the conference's
+    empty frames), so disconnecting our ports first does not help. Fixed upstream after
+    2.15 (pjproject pull request 5016: the key is read once and NULL checked).
+
+    How: every :class:`FrameSink` and :class:`FrameSource` calls :meth:`checkpoint` on the
+    clock thread each tick (pjsua2 calls them 50 times a second, connected or not). While the
+    gate is closed, the checkpoint parks the clock thread until it opens; :meth:`close`
+    returns once the clock thread is parked, that is outside any stream. Sends after the
+    tear-down stop at the transport's "started" check, as they always did.
+
+    Closed by as many holders as need it (a counter); a park never lasts more than
+    ``max_park_s`` and a close never waits more than its ``timeout_s`` (e.g. when this
+    process has no port of ours yet: the race is then back, never a deadlock).
+    """
+
+    def __init__(self, max_park_s: float = 1.0) -> None:
+        self.max_park_s = max_park_s
+        self._lock = threading.Lock()
+        self._holders = 0
+        self.closed = False  # read on the clock thread without the lock (a plain bool)
+        self._open = threading.Event()
+        self._open.set()
+        self._parked = threading.Event()
+        self.closes = 0  # statistics, for tests and diagnostics
+        self.close_timeouts = 0
+        self.park_timeouts = 0
+
+    def close(self, timeout_s: float = 0.2) -> bool:
+        """Close the gate and wait until the clock thread is parked (True) or ``timeout_s``
+        passed (False). Every close needs its :meth:`open`."""
+        with self._lock:
+            self._holders += 1
+            self.closes += 1
+            if self._holders == 1:
+                self._parked.clear()
+                self._open.clear()
+                self.closed = True
+        ok = self._parked.wait(timeout_s)
+        if not ok:
+            self.close_timeouts += 1
+        return ok
+
+    def open(self) -> None:
+        """Undo one :meth:`close`; the clock thread runs on once the last holder opened."""
+        with self._lock:
+            if self._holders <= 0:
+                return
+            self._holders -= 1
+            if self._holders == 0:
+                self.closed = False
+                self._open.set()
+
+    @contextlib.contextmanager
+    def held(self, timeout_s: float = 0.2):
+        """``with CLOCK_GATE.held(): call.hangup(prm)``: closed around the block."""
+        self.close(timeout_s)
+        try:
+            yield
+        finally:
+            self.open()
+
+    def checkpoint(self) -> None:
+        """On the clock thread, in every port callback: park while the gate is closed."""
+        if not self.closed:
+            return
+        self._parked.set()
+        if not self._open.wait(self.max_park_s):
+            self.park_timeouts += 1
+
+
+#: The process's gate (one conference bridge, one clock thread per process).
+CLOCK_GATE = ClockGate()
+
+
 def read_frame(frame) -> bytes:
     return _read_fast(frame) if _IO["read_fast"] else _read_slow(frame)
 
@@ -217,6 +304,7 @@ class FrameSink(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame) -> None:  # conference clock thread
         try:
+            CLOCK_GATE.checkpoint()
             if not self.active:
                 return
             now = time.monotonic()
@@ -319,6 +407,7 @@ class FrameSource(pj.AudioMediaPort):
 
     def onFrameRequested(self, frame) -> None:  # conference clock thread
         try:
+            CLOCK_GATE.checkpoint()
             with self._lock:
                 if self._pos < len(self._data):
                     chunk = self._data[self._pos : self._pos + FRAME_BYTES]

@@ -161,6 +161,8 @@ class _CallCtx:
         self.rtp_seen_t = 0.0  # monotonic time the RTP counter last grew (0: never)
         self.connected_t = 0.0
         self.sockets_closing = False  # DISCONNECTED seen: the endpoint was told (note_call_ended)
+        self.gate_held = False  # the DISCONNECTED callback closed the clock gate (_hold_clock_gate)
+        self.media_down = False  # our hangup() returned: pjsua has torn the call's media down
 
 
 def _sdp_media(msg: str) -> str:
@@ -219,6 +221,8 @@ def _call_class(pj) -> type:
                 log.exception("onCallState")
             finally:
                 if ctx.pj_gone:
+                    with contextlib.suppress(Exception):  # last: pjsua's media clean-up follows
+                        ctx.channel._hold_clock_gate(ctx)
                     ctx.cb_done.set()
 
         def onCallTsxState(self, prm):
@@ -694,9 +698,43 @@ class UASCallChannel:
             self._endpoint.register_thread()
             prm = self._pj.CallOpParam()
             prm.statusCode = 603 if not ctx.connected and ctx.acked.is_set() else 0
-            self._pj_call(ctx, lambda c: c.hangup(prm))
+            # hangup() tears the call's media down at once: never while the conference clock
+            # thread is inside the call's stream (see lsdlab.sip.ClockGate: pjlib aborts)
+            from ..sip import CLOCK_GATE
+
+            with CLOCK_GATE.held() if ctx.am is not None and not ctx.media_down else contextlib.nullcontext():
+                self._pj_call(ctx, lambda c: c.hangup(prm))
+                ctx.media_down = ctx.am is not None
         except Exception:  # noqa: BLE001 - already gone
             pass
+
+    def _hold_clock_gate(self, ctx: _CallCtx) -> None:
+        """At the end of the DISCONNECTED callback of a call with media (a BYE from the far end,
+        or pjsip's own end of the call): pjsua tears the media down right after the callback
+        returns; park the conference clock thread until it is done (see ``lsdlab.sip.ClockGate``).
+        A helper thread opens the gate once the callback has returned and pjsua's lock, held
+        through its media clean-up, is free again."""
+        from ..sip import CLOCK_GATE
+
+        with ctx.use_lock:
+            if ctx.gate_held or ctx.am is None or ctx.media_down:
+                return  # no media, or our hangup() has torn it down already
+            ctx.gate_held = True
+        CLOCK_GATE.close()
+        threading.Thread(target=self._open_clock_gate, args=(ctx,), daemon=True, name=f"{self.name}-gate").start()
+
+    def _open_clock_gate(self, ctx: _CallCtx) -> None:
+        from ..sip import CLOCK_GATE
+
+        try:
+            ctx.cb_done.wait(2.0)  # set as the DISCONNECTED callback returns
+            ep = self._endpoint
+            ep.register_thread()
+            ep.ep.transportGetInfo(ep.transport_id)  # takes pjsua's lock: free once the clean-up is over
+        except Exception:  # noqa: BLE001 - shutting down: open the gate anyway
+            log.debug("waiting for pjsua's media clean-up failed", exc_info=True)
+        finally:
+            CLOCK_GATE.open()
 
     def _make_call(self, ctx: _CallCtx, uri: str, prm) -> None:
         """makeCall; on PJ_ETOOMANY tried again every 50 ms for up to 1 s while a call of this
