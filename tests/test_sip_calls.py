@@ -474,13 +474,10 @@ _WEAKREF_CHILD = textwrap.dedent("""
 """)
 
 
-def test_sigterm_exits_143_even_inside_weakref_callbacks(tmp_path):
-    """The SIGTERM handler recognised gc callbacks and __del__ by their frames, not a weakref
-    callback (nor a library's finaliser under another name): SystemExit raised there was
-    printed ("Exception ignored in: <function gone>") and dropped, and SIGTERM ignored."""
-    script = tmp_path / "weakref_child.py"
-    script.write_text(_WEAKREF_CHILD)
-    for trial in range(3):
+def _sigterm_ends_child(script, trials: int) -> None:
+    """SIGTERM to a fresh run of ``script`` (prints READY, then loops) ends it with code 143 and
+    no "Exception ignored", in every one of ``trials`` runs."""
+    for trial in range(trials):
         p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert p.stdout.readline().strip() == "READY"
@@ -498,6 +495,15 @@ def test_sigterm_exits_143_even_inside_weakref_callbacks(tmp_path):
                 p.wait()
         assert p.returncode == 143, (trial, p.returncode, err[-1500:])
         assert "Exception ignored" not in err, err[-1500:]
+
+
+def test_sigterm_exits_143_even_inside_weakref_callbacks(tmp_path):
+    """The SIGTERM handler recognised gc callbacks and __del__ by their frames, not a weakref
+    callback (nor a library's finaliser under another name): SystemExit raised there was
+    printed ("Exception ignored in: <function gone>") and dropped, and SIGTERM ignored."""
+    script = tmp_path / "weakref_child.py"
+    script.write_text(_WEAKREF_CHILD)
+    _sigterm_ends_child(script, trials=3)
 
 
 def test_sigterm_exits_143_even_during_gc_callbacks(tmp_path):
@@ -505,24 +511,7 @@ def test_sigterm_exits_143_even_during_gc_callbacks(tmp_path):
     ignored") and so ignored in most trials; it must end the process every time, code 143."""
     script = tmp_path / "gc_child.py"
     script.write_text(_GC_CHILD)
-    for trial in range(6):
-        p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert p.stdout.readline().strip() == "READY"
-            time.sleep(0.3)
-            p.send_signal(signal.SIGTERM)
-            try:
-                _, err = p.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                _, err = p.communicate()
-                pytest.fail(f"trial {trial}: SIGTERM was ignored: {err[-1500:]}")
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        assert p.returncode == 143, (trial, p.returncode, err[-1500:])
-        assert "Exception ignored" not in err, err[-1500:]
+    _sigterm_ends_child(script, trials=6)
 
 
 def _own_udp_ports() -> set[int]:
