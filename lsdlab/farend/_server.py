@@ -307,7 +307,7 @@ class _FarCall:
         try:
             # hangup() tears the media down at once: never while the conference clock thread is
             # inside the call's stream (lsdlab.sip.ClockGate: pjlib would abort the worker)
-            with CLOCK_GATE.held() if self.am is not None and not self.media_down else contextlib.nullcontext():
+            with CLOCK_GATE.held_if(self.am is not None and not self.media_down):
                 self.pjcall.hangup(prm)
                 self.media_down = self.am is not None
         except self.pj.Error:

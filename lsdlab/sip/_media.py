@@ -234,6 +234,11 @@ class ClockGate:
         finally:
             self.open()
 
+    def held_if(self, media_live: bool):
+        """:meth:`held` around a hang-up when the call still has media to tear down, else a
+        no-op context (the channel's and the far end's hang-ups share this rule)."""
+        return self.held() if media_live else contextlib.nullcontext()
+
     def checkpoint(self) -> None:
         """On the clock thread, in every port callback: park while the gate is closed."""
         if not self.closed:

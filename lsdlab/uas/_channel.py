@@ -702,7 +702,7 @@ class UASCallChannel:
             # thread is inside the call's stream (see lsdlab.sip.ClockGate: pjlib aborts)
             from ..sip import CLOCK_GATE
 
-            with CLOCK_GATE.held() if ctx.am is not None and not ctx.media_down else contextlib.nullcontext():
+            with CLOCK_GATE.held_if(ctx.am is not None and not ctx.media_down):
                 self._pj_call(ctx, lambda c: c.hangup(prm))
                 ctx.media_down = ctx.am is not None
         except Exception:  # noqa: BLE001 - already gone
