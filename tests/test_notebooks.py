@@ -97,6 +97,7 @@ def test_notebook_runs_top_to_bottom(path):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    before = _scratch_folders()
     client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name=_kernel_name(),
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError (naming the cell) on any error, or a cell hanging
@@ -105,3 +106,16 @@ def test_notebook_runs_top_to_bottom(path):
     # every notebook teaches with pictures: at least one figure came out
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, f"{path.name} produced no figure"
+    left = _scratch_folders() - before
+    assert not left, f"{path.name} left its scratch folders behind: {sorted(left)}"
+
+
+#: The prefixes of the temp folders the notebooks make (tempfile.mkdtemp); each removes its own.
+_SCRATCH_PREFIXES = ("lsdlab-tune-", "lsdlab-regress-", "my-corpus-")
+
+
+def _scratch_folders() -> set[str]:
+    import tempfile
+
+    root = Path(tempfile.gettempdir())
+    return {p.name for prefix in _SCRATCH_PREFIXES for p in root.glob(prefix + "*")}
