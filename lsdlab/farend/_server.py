@@ -149,6 +149,9 @@ class _Server:
         # SIP Call-IDs of the calls taken so far (most recent last), to recognise a late copy
         # of an INVITE (see _FarCall.begin); bounded
         self.seen_ids: OrderedDict[str, None] = OrderedDict()
+        # pjsua call id -> SIP Call-ID of the finished calls whose pjsua call slot is still
+        # taken (see finished); the relay hears of the free slot once pjsua has freed it
+        self.draining: dict[int, str] = {}
         self.tasks: list = []
         self._tseq = itertools.count()
         self.seq = itertools.count(1)
@@ -178,6 +181,8 @@ class _Server:
         while True:
             self.endpoint.handle_events(5)
             self.open_gate()
+            if self.draining:
+                self.report_free_slots()
             now = time.monotonic()
             while self.tasks and self.tasks[0][0] <= now:
                 _, _, fn, args = heapq.heappop(self.tasks)
@@ -208,7 +213,16 @@ class _Server:
         with contextlib.suppress(OSError, ValueError):
             self.conn.send({"ev": ev, "id": sip_call_id})
 
+    def report_free_slots(self) -> None:
+        """Tell the relay about the finished calls whose pjsua call slot is free again."""
+        in_use = self.endpoint.calls_in_use()
+        for call_id in [k for k in self.draining if in_use is None or k not in in_use]:
+            self.notify("end", self.draining.pop(call_id))
+
     def on_incoming(self, call_id: int) -> None:
+        old = self.draining.pop(call_id, None)
+        if old is not None:  # pjsua gave the id of a finished call to this one: its slot was free
+            self.notify("end", old)
         c = _FarCall(self, call_id)
         self.calls[call_id] = c
         c.begin()
@@ -221,7 +235,13 @@ class _Server:
         rec = c.record()
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        self.notify("end", c.sip_call_id)
+        # The call is over, but its pjsua call slot may not be free yet: a DISCONNECTED that
+        # our own hangup() reported (pjsua reports it before sending the BYE) leaves the slot
+        # taken until the caller answers the BYE, 32 s when the caller is gone (a killed pool
+        # worker). Reported free at once, the relay routed new calls here, and pjsua refused
+        # them with its own 486 Busy Here, no 180 first (issue 15: 1-3 calls BUSY in the test
+        # after test_a_killed_pool_worker_loses_no_call). The relay hears of it in run().
+        self.draining[c.call_id] = c.sip_call_id
         # drop the pjsua2 objects on the next loop turn (not inside the callback)
         self.later(0.05, c.release)
 

@@ -242,6 +242,7 @@ class SipEndpoint:
         self._closed = False
         self._ended_calls: list[float] = []  # when recent calls ended (their media sockets cool down)
         self._ended_lock = threading.Lock()
+        self._enum_calls: Any = None  # pjsua_enum_calls via ctypes (False: not available), see calls_in_use
         self.ep = pj.Endpoint()
         # libCreate prints a banner to stdout before any log config applies: silence fd 1.
         with _quiet_stdout():
@@ -333,6 +334,41 @@ class SipEndpoint:
             if now - t0 > timeout_s:
                 return now - t0  # pjlib frees them by then; never wait for ever
             time.sleep(max(0.005, wait))
+
+    # -- pjsua's call slots -------------------------------------------------------------
+    def calls_in_use(self) -> set[int] | None:
+        """The pjsua call ids whose call slot (one of the process's 4) is taken right now.
+
+        Not the same as the calls not yet DISCONNECTED: pjsua reports a call DISCONNECTED from
+        inside our own ``hangup()``, before its BYE is even sent, and frees the call's slot only
+        when the BYE's transaction ends: at once when the peer answers it, after 32 s (Timer F)
+        when the peer is gone (a killed process). An incoming call meanwhile finds every slot
+        taken and gets pjsua's own 486 Busy Here. Read with pjsua's C ``pjsua_enum_calls``
+        (exported by the wheel's extension module: the calls whose INVITE session exists, the
+        test pjsua applies to a new call); None when this build does not export it.
+        """
+        fn = self._enum_calls
+        if fn is None:
+            try:
+                import importlib
+
+                lib = ctypes.CDLL(importlib.import_module(f"{self.pj.__name__}._pjsua2").__file__)
+                fn = lib.pjsua_enum_calls
+                fn.restype = ctypes.c_int
+                fn.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_uint)]
+            except (ImportError, OSError, AttributeError, TypeError):
+                log.warning("pjsua_enum_calls is not exported by this pjsua2 build: call slots held by a "
+                            "pending BYE cannot be seen")
+                fn = False
+            self._enum_calls = fn
+        if fn is False:
+            return None
+        self.register_thread()
+        ids = (ctypes.c_int * 32)()
+        count = ctypes.c_uint(32)
+        if fn(ids, ctypes.byref(count)) != 0:
+            return None
+        return set(ids[: count.value])
 
     # -- ownership -------------------------------------------------------------------
     def add_owner(self, owner: Any) -> None:
