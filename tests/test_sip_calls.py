@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -491,6 +493,120 @@ def test_rtp_timeout_is_checked(value):
 
     with pytest.raises(ParameterError, match="'rtp_timeout_s' parameter of UASCallChannel"):
         UASCallChannel(rtp_timeout_s=value)
+
+
+_SLOT_CALLER = textwrap.dedent("""
+    import json, sys, threading, time
+    from lsdlab import UASCallChannel
+
+    # argv: the far end to stop, the far end that stays up, calls, slot_wait_s ('default': not
+    # given), call()'s seconds_timeout
+    uri1, uri2, n, timeout_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[5])
+    kw = {} if sys.argv[4] == "default" else {"slot_wait_s": float(sys.argv[4])}
+    # no RTP supervision: it would end the calls to the stopped far end by itself
+    chans = [UASCallChannel(name=f"c{k}", rtp_timeout_s=None, **kw) for k in range(n)]
+
+    def each(fn):
+        out = [None] * n
+        def run(k):
+            try:
+                out[k] = fn(chans[k])
+            except Exception as exc:
+                out[k] = [type(exc).__name__, str(exc), chans[k].state().name, chans[k].cause().name]
+        ts = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        return out
+
+    def call(c, uri):
+        st = c.call(uri, seconds_timeout=timeout_s)
+        r = [st.name, c.cause().name, getattr(c.Details, "slot_wait_s", None), c.Details.local_reason]
+        c.hang_up()
+        return r
+
+    print(json.dumps(each(lambda c: c.call(uri1, seconds_timeout=10).name)), flush=True)
+    sys.stdin.readline()  # the far end of these calls is stopped now: their BYEs go unanswered
+    for c in chans:
+        c.hang_up()
+    print(json.dumps(each(lambda c: call(c, uri2))), flush=True)
+    sys.stdin.readline()  # the stopped far end runs again (it answers the BYEs)
+    print(json.dumps(each(lambda c: call(c, uri2))), flush=True)
+""")
+
+
+def _slot_run(corpus, far, tmp_path, *, slot_wait_s: float | None, stopped_s: float):
+    """A caller process (``_SLOT_CALLER``) places 4 calls (all of its pjsua call slots) to a far
+    end that is then stopped (SIGSTOP) and hangs them up: pjsua keeps each slot until the BYE is
+    answered. It calls ``far`` 4 times at once; ``stopped_s`` later the stopped far end runs
+    again (SIGCONT) and answers the BYEs; then it calls ``far`` 4 times more. Returns the
+    results of the two rounds: [state, cause, slot wait, local reason] or, for an exception,
+    [type, text, state, cause] per call; and the seconds from the hang-ups to SIGCONT."""
+    import json
+
+    from lsdlab.farend import SimulatedFarEnd
+
+    script = tmp_path / "slot_caller.py"
+    script.write_text(_SLOT_CALLER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with SimulatedFarEnd(corpus) as far1:
+        p = subprocess.Popen([sys.executable, str(script), far1.uri("hello.wav", ring_s=0.0, after="silence"),
+                              far.uri("hello.wav", ring_s=0.0, after="silence"), "4", str(slot_wait_s or "default"), "2.0"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert json.loads(p.stdout.readline() or "null") == ["ANSWERED"] * 4, p.stderr.read()[-2000:] if p.poll() is not None else ""
+            os.kill(far1.pids[0], signal.SIGSTOP)
+            t0 = time.monotonic()
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            time.sleep(stopped_s)
+            os.kill(far1.pids[0], signal.SIGCONT)
+            stopped = time.monotonic() - t0
+            first = json.loads(p.stdout.readline() or "null")
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            second = json.loads(p.stdout.readline() or "null")
+            _, err = p.communicate(timeout=30)
+            assert p.returncode == 0, err[-2000:]
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(far1.pids[0], signal.SIGCONT)
+    return first, second, stopped
+
+
+def test_calls_wait_for_the_slots_of_calls_whose_bye_is_unanswered(corpus, far, tmp_path):
+    """Issue 15: a call we hang up keeps its pjsua call slot (one of the process's 4) until the
+    far end answers the BYE, 32 s when it never does. 4 calls hung up on a stopped far end,
+    then 4 new calls to a far end that is up: each must wait for a slot, and be placed and
+    answered once the stopped far end answers the BYEs (3 s later). It came back NOCHANNELS
+    after 1 s (a blind retry of makeCall), as if the line had no channels. The wait does not
+    eat into call()'s seconds_timeout (2 s here): the far end gets all of it to answer."""
+    first, second, stopped = _slot_run(corpus, far, tmp_path, slot_wait_s=None, stopped_s=3.0)
+    assert [r[:2] for r in first] == [["ANSWERED", "NORMAL"]] * 4, first
+    # they waited for the slots, as long as the far end was stopped (not much longer)
+    assert all(stopped - 1.0 < r[2] < stopped + 2.0 for r in first), (stopped, first)
+    assert [r[:2] for r in second] == [["ANSWERED", "NORMAL"]] * 4, second
+
+
+def test_no_free_call_slot_within_slot_wait_s_is_an_error_not_a_line_outcome(corpus, far, tmp_path):
+    """When no slot comes free within slot_wait_s, start_call raises SipError saying what holds
+    the slots (the channel is IDLE, cause ERROR: never NOCHANNELS, a line's outcome), and the
+    channel places its next call once the slots are free."""
+    first, second, _ = _slot_run(corpus, far, tmp_path, slot_wait_s=1.0, stopped_s=3.0)
+    for typ, text, state, cause in first:
+        assert (typ, state, cause) == ("SipError", "IDLE", "ERROR"), first
+        assert "slot_wait_s=1 s" in text and "all 4 of this process's pjsua call slots are taken" in text, text
+        assert "4 by calls already over whose BYE the far end has not answered" in text, text
+    assert [r[:2] for r in second] == [["ANSWERED", "NORMAL"]] * 4, second
+
+
+def test_slot_wait_s_is_checked():
+    from lsdlab import UASCallChannel
+
+    with pytest.raises(ParameterError, match="'slot_wait_s' parameter of UASCallChannel"):
+        UASCallChannel(slot_wait_s=-1)
 
 
 

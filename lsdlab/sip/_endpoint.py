@@ -242,7 +242,7 @@ class SipEndpoint:
         self._closed = False
         self._ended_calls: list[float] = []  # when recent calls ended (their media sockets cool down)
         self._ended_lock = threading.Lock()
-        self._enum_calls: Any = None  # pjsua_enum_calls via ctypes (False: not available), see calls_in_use
+        self._pjsua_c: dict[str, Any] = {}  # pjsua C functions via ctypes (None: not exported), see _pjsua_fn
         self.ep = pj.Endpoint()
         # libCreate prints a banner to stdout before any log config applies: silence fd 1.
         with _quiet_stdout():
@@ -315,11 +315,6 @@ class SipEndpoint:
         with self._ended_lock:
             self._ended_calls.append(time.monotonic())
 
-    def call_ended_within(self, seconds: float) -> bool:
-        """True when a call of this process ended (DISCONNECTED) within the last ``seconds``."""
-        with self._ended_lock:
-            return bool(self._ended_calls) and time.monotonic() - self._ended_calls[-1] < seconds
-
     def wait_for_socket_room(self, timeout_s: float = 5.0) -> float:
         """Block until a new call's media sockets fit in pjlib's socket table (see
         ``_MAX_COOLING_CALLS``); returns the seconds waited (0.0 almost always)."""
@@ -347,21 +342,8 @@ class SipEndpoint:
         (exported by the wheel's extension module: the calls whose INVITE session exists, the
         test pjsua applies to a new call); None when this build does not export it.
         """
-        fn = self._enum_calls
+        fn = self._pjsua_fn("pjsua_enum_calls", [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_uint)])
         if fn is None:
-            try:
-                import importlib
-
-                lib = ctypes.CDLL(importlib.import_module(f"{self.pj.__name__}._pjsua2").__file__)
-                fn = lib.pjsua_enum_calls
-                fn.restype = ctypes.c_int
-                fn.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_uint)]
-            except (ImportError, OSError, AttributeError, TypeError):
-                log.warning("pjsua_enum_calls is not exported by this pjsua2 build: call slots held by a "
-                            "pending BYE cannot be seen")
-                fn = False
-            self._enum_calls = fn
-        if fn is False:
             return None
         self.register_thread()
         ids = (ctypes.c_int * 32)()
@@ -369,6 +351,42 @@ class SipEndpoint:
         if fn(ids, ctypes.byref(count)) != 0:
             return None
         return set(ids[: count.value])
+
+    def call_slots(self) -> tuple[int, set[int], set[int]] | None:
+        """pjsua's call slots in this process: ``(how many, the ids of the taken ones, those
+        of them held by calls already over)``; None when this build does not export pjsua's C
+        functions.
+
+        How many: ``pjsua_call_get_max_count``, 4 in this wheel (``PJSUA_MAX_CALLS`` is
+        compiled in as 4; a larger ``maxCalls`` is clamped to it, measured). A call already
+        over is DISCONNECTED (``pjsua_call_is_active`` false) but still holds its slot: its
+        BYE is not answered yet (see :meth:`calls_in_use`).
+        """
+        in_use = self.calls_in_use()
+        max_count = self._pjsua_fn("pjsua_call_get_max_count", [])
+        active = self._pjsua_fn("pjsua_call_is_active", [ctypes.c_int])
+        if in_use is None or max_count is None or active is None:
+            return None
+        return int(max_count()), in_use, {i for i in in_use if not active(i)}
+
+    def _pjsua_fn(self, name: str, argtypes: list) -> Any:
+        """pjsua's C function ``name`` (returning int) from the wheel's extension module, via
+        ctypes; None when this build does not export it (warned once)."""
+        fns = self._pjsua_c
+        if name not in fns:
+            try:
+                import importlib
+
+                lib = ctypes.CDLL(importlib.import_module(f"{self.pj.__name__}._pjsua2").__file__)
+                fn = getattr(lib, name)
+                fn.restype = ctypes.c_int
+                fn.argtypes = argtypes
+            except (ImportError, OSError, AttributeError, TypeError):
+                log.warning("%s is not exported by this pjsua2 build: call slots held by a pending BYE "
+                            "cannot be seen", name)
+                fn = None
+            fns[name] = fn
+        return fns[name]
 
     # -- ownership -------------------------------------------------------------------
     def add_owner(self, owner: Any) -> None:

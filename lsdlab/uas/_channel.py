@@ -49,6 +49,15 @@ _LSD_DEFAULT_MS = _DefaultTimeout(7000)
 _PHONE_RE = re.compile(r"^\d+(-\d+)*$")
 #: pjlib's PJ_ETOOMANY: makeCall found every pjsua call slot of the process taken.
 _PJ_ETOOMANY = 70010
+#: The default of ``slot_wait_s``: how long a call waits for a free pjsua call slot. A call we
+#: hang up keeps its slot until the far end answers our BYE; a far end that is gone (killed,
+#: stopped, unplugged, every packet lost) never does, and pjsip gives up on the BYE after
+#: Timer F, 64 x T1 = 32 s after sending it. 40 s covers that with 8 s to spare on a loaded
+#: machine (measured: 4 calls hung up on a SIGKILLed far end, the next 4 placed 31.8-31.9 s
+#: after the hang-ups).
+_SLOT_WAIT_S = 40.0
+#: How often the taken call slots are read while waiting for one (seconds).
+_SLOT_POLL_S = 0.02
 #: How often the RTP receive counter of a connected call is read (seconds).
 _RTP_POLL_S = 0.05
 #: Far-end frames are passed to the detector only while RTP arrived within this (seconds):
@@ -98,6 +107,9 @@ class Details:
     """Seconds from the INVITE to the 200 OK; None if not answered."""
     socket_wait_s: float = 0.0
     """Seconds waited before the INVITE for pjlib socket slots that calls just ended still hold."""
+    slot_wait_s: float = 0.0
+    """Seconds waited before the INVITE for one of the process's 4 pjsua call slots (held by
+    calls still up, or by calls already over whose BYE the far end has not answered yet)."""
     frames_received: int = 0
     """Far-end audio frames (20 ms) that reached Python."""
     max_frame_gap_ms: float = 0.0
@@ -271,6 +283,10 @@ class UASCallChannel:
         OUTOFORDER and ``Details.local_reason`` saying so. Meanwhile the detector gets only
         audio that came with RTP, so a dead line's made-up silence never becomes a verdict
         (the verdict stays UNKNOWN). None turns the supervision off. Default 5 s.
+    slot_wait_s : how long ``start_call`` waits for one of the process's 4 pjsua call slots
+        when every one is taken (by other channels' calls, or by calls already over whose BYE
+        the far end has not answered: up to 32 s when it is gone); then it raises SipError
+        saying what holds them. Default 40 s.
 
     ``Details.raw_cause`` is the SIP status the far end sent (e.g. '486', '302', '200' for an
     answered call), '' when none came (also after our own CANCEL: pjsua ends the call before
@@ -311,6 +327,7 @@ class UASCallChannel:
         response_timeout_s: float = 5.0,
         no_answer_timeout_s: float = 120.0,
         rtp_timeout_s: float | None = 5.0,
+        slot_wait_s: float = _SLOT_WAIT_S,
         name: str = "",
     ) -> None:
         from ..sip import EndpointSettings, get_endpoint
@@ -319,6 +336,7 @@ class UASCallChannel:
         self.response_timeout_s = check_real_range(response_timeout_s, "response_timeout_s", owner, 0.2, 120.0)
         self.no_answer_timeout_s = check_real_range(no_answer_timeout_s, "no_answer_timeout_s", owner, 1.0, 3600.0)
         self.rtp_timeout_s = check_real_range(rtp_timeout_s, "rtp_timeout_s", owner, 0.5, 3600.0, allow_none=True)
+        self.slot_wait_s = check_real_range(slot_wait_s, "slot_wait_s", owner, 0.0, 3600.0)
         self.gateway = gateway
         self.name = name or f"uas-{id(self):x}"
         changes: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port), ("transport", transport)) if v is not None}
@@ -469,13 +487,16 @@ class UASCallChannel:
         bool
             True once any response arrived (provisional or final: a busy or rejected call
             then shows as state IDLE with its cause); False with cause TIMEOUT when no
-            response came within ``response_timeout_s``, or UNOBTAINABLE/NOCHANNELS when the
-            call could not be placed.
+            response came within ``response_timeout_s``, or UNOBTAINABLE when the call could
+            not be placed; False also when ``hang_up()`` came while it waited for a call slot.
 
         Raises
         ------
         Error
             Unless the channel is IDLE.
+        SipError
+            When none of the process's 4 pjsua call slots came free within ``slot_wait_s``
+            (the message says what holds them); the channel is then IDLE with cause ERROR.
         ParameterError
             For a bad destination, codec list, settings object or timeout (the message names
             the parameter and the fix).
@@ -519,9 +540,15 @@ class UASCallChannel:
         if prev is not None and prev.pj_gone and prev.cb_done.wait(1.0):
             time.sleep(0.005)  # pjsua frees the slot after media clean-up, just after the callback
         try:
-            with self._endpoint.codec_order(codec_ids):
-                ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
-                self._make_call(ctx, uri, prm)
+            placed = self._make_call(ctx, uri, prm, codec_ids)
+        except SipError as exc:  # no call slot came free within slot_wait_s
+            log.warning("%s: %s", self.name, exc)
+            self._forget_unplaced(ctx)
+            ctx.ended = True
+            self.Details.local_reason = f"the call could not be placed: {exc}"
+            self._graveyard.append(ctx)
+            self._set_state(State.IDLE, Cause.ERROR)
+            raise
         except pj.Error as exc:
             text = pj_error_text(exc)
             log.warning("%s: makeCall(%s) failed: %s", self.name, uri, text)
@@ -532,6 +559,9 @@ class UASCallChannel:
             self._graveyard.append(ctx)
             cause = Cause.NOCHANNELS if "TOOMANY" in text.upper() or "too many" in text else Cause.UNOBTAINABLE
             self._set_state(State.IDLE, cause)
+            return False
+        if not placed:  # hang_up() while it waited for a call slot: never placed, already IDLE
+            self._forget_unplaced(ctx)
             return False
         # a fast final response (a 486 within makeCall) may have ended and dropped the call
         # already: then _on_call_state has recorded the Call-ID
@@ -554,7 +584,8 @@ class UASCallChannel:
             As :meth:`start_call`.
         seconds_timeout : float or None, default 120
             If no answer comes within this, the call is cancelled (cause NOANSWER); None
-            waits for ever.
+            waits for ever. Counted from the INVITE: time spent waiting for a pjsua call
+            slot first (``Details.slot_wait_s``) does not count.
 
         Returns
         -------
@@ -564,10 +595,9 @@ class UASCallChannel:
 
         Raises
         ------
-        Error, ParameterError
+        Error, ParameterError, SipError
             As :meth:`start_call`.
         """
-        t0 = time.monotonic()
         if not self.start_call(call_to, call_from, codecs, live_speaker_detect, lsd_timeout_milliseconds):
             return self._state
         ctx = self._ctx
@@ -580,7 +610,9 @@ class UASCallChannel:
                 return ctx.lsd is None or self.Details.lsd_verdict is not None
             return False
 
-        left = None if seconds_timeout is None else max(0.0, seconds_timeout - (time.monotonic() - t0))
+        # from the INVITE (ctx.t_start), not from any wait for a call slot before it: the far end
+        # had all of seconds_timeout to answer, or the NOANSWER below would not be its own
+        left = None if seconds_timeout is None else max(0.0, seconds_timeout - (time.monotonic() - ctx.t_start))
         if not self._wait(done, left) and self._state in (State.CALL_OUTGOING, State.RING_OUTGOING):
             self._hangup_ctx(ctx, Cause.NOANSWER, f"no answer within {seconds_timeout} s (the 'seconds_timeout' "
                                                   f"of call()): cancelled here")
@@ -736,20 +768,53 @@ class UASCallChannel:
         finally:
             CLOCK_GATE.open()
 
-    def _make_call(self, ctx: _CallCtx, uri: str, prm) -> None:
-        """makeCall; on PJ_ETOOMANY tried again every 50 ms for up to 1 s while a call of this
-        process ended within the last second (pjsua frees its slot after its last callback and
-        the media clean-up, tens of ms later on a loaded machine)."""
-        end = time.monotonic() + 1.0
+    def _make_call(self, ctx: _CallCtx, uri: str, prm, codec_ids: list[str]) -> bool:
+        """makeCall in one of the process's pjsua call slots, waiting for one to come free;
+        False when the call was hung up meanwhile (never placed).
+
+        pjsua has 4 call slots per process and frees a slot only when the call's last
+        transaction ends: a call we hung up keeps its slot until the far end answers the BYE,
+        32 s (Timer F) when it never does (a far end killed or stopped, packets lost). On
+        PJ_ETOOMANY this reads the taken slots (``SipEndpoint.call_slots``) every 20 ms and
+        tries again as soon as one is free, for up to ``slot_wait_s``; then it raises
+        SipError saying what holds them (never a NOCHANNELS outcome, which would read as the
+        line's). The codec order is held only while makeCall runs, never while waiting.
+        """
+        ep = self._endpoint
+        t0 = time.monotonic()
         while True:
             try:
-                self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
-                return
+                with ep.codec_order(codec_ids):
+                    ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
+                    self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
+                return True
             except self._pj.Error as exc:
-                if (getattr(exc, "status", 0) != _PJ_ETOOMANY or time.monotonic() > end
-                        or not self._endpoint.call_ended_within(1.0) or ctx.pj_gone):
+                if getattr(exc, "status", 0) != _PJ_ETOOMANY:
                     raise
-            time.sleep(0.05)
+            waited = time.monotonic() - t0
+            if waited >= self.slot_wait_s:
+                raise SipError(self._no_slot_text(waited, ep.call_slots()))
+            while True:  # every slot taken: wait for one (pjsua gives no event when one frees)
+                time.sleep(_SLOT_POLL_S)
+                self.Details.slot_wait_s = round(time.monotonic() - t0, 3)
+                if ctx.ended or ctx.pj_gone:
+                    return False
+                slots = ep.call_slots()  # None: this build cannot show them; just try again
+                if slots is None or len(slots[1]) < slots[0] or time.monotonic() - t0 >= self.slot_wait_s:
+                    break
+
+    def _no_slot_text(self, waited: float, slots: tuple[int, set[int], set[int]] | None) -> str:
+        if slots is None:
+            held = "every one of this process's pjsua call slots is taken"
+        else:
+            n, in_use, over = slots
+            held = (f"all {n} of this process's pjsua call slots are taken: {len(over)} by calls already over "
+                    f"whose BYE the far end has not answered (pjsua frees such a slot when the BYE is answered, "
+                    f"or 32 s after it was sent when the far end is gone), {len(in_use) - len(over)} by calls "
+                    f"still in progress")
+        return (f"no pjsua call slot came free within slot_wait_s={self.slot_wait_s:g} s (waited {waited:.1f} s); "
+                f"{held}. Place at most {slots[0] if slots else 4} calls at once per process (CallPool: "
+                f"calls_per_worker), or raise slot_wait_s.")
 
     # -- the pjsua2 Call's lifetime ------------------------------------------------------
     def _pj_call(self, ctx: _CallCtx, fn):

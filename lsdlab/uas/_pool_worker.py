@@ -19,11 +19,8 @@ import sys
 import threading
 import time
 
-from ._enums import Cause, State
+from ._enums import State
 from .pool import CallResult
-
-#: How long a pool channel waits for a free pjsua call slot of its process (NOCHANNELS).
-_SLOT_WAIT_S = 30.0
 
 # channel options that configure the worker's endpoint rather than its channels
 _ENDPOINT_KEYS = ("host", "port", "transport")
@@ -149,19 +146,10 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
     t0 = time.time()
     error = None
     before = ch.Details  # start_call replaces it; still this object = the call never started
-    slot_wait_s = 0.0
     try:
-        while True:
-            st = ch.call(call_to, **options)
-            # PJ_ETOOMANY: this process's 4 pjsua call slots are taken, e.g. by a call hung up
-            # a moment ago that pjsip has not freed yet. The call was never placed: wait, retry.
-            # (Counting busy slots first with pj.Call.lookup() is unsafe: lookup writes into
-            # the Call object, which another thread may be deleting; a soak aborted in pjsip.)
-            if (st != State.IDLE or ch.cause() != Cause.NOCHANNELS or stop.is_set()
-                    or slot_wait_s >= _SLOT_WAIT_S):
-                break
-            time.sleep(0.05)
-            slot_wait_s += 0.05
+        # the channel waits for one of this process's 4 pjsua call slots itself (up to its
+        # slot_wait_s: a call hung up on a dead far end holds its slot 32 s), then raises
+        st = ch.call(call_to, **options)
         if st == State.ANSWERED and not stop.is_set():
             if hold == "far_end":
                 limit = max_call_s
@@ -186,10 +174,7 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
         error = f"the channel did not return to IDLE (it is {ch.state().name})"
     cause = ch.cause()
     if error is None and State.ANSWERED not in d.states:
-        if cause == Cause.NOCHANNELS:
-            error = (f"NOCHANNELS: no free pjsua call slot in worker {w} for {slot_wait_s:.1f} s "
-                     f"(PJ_ETOOMANY, raw cause {d.raw_cause}); the call was not placed")
-        elif d.raw_cause == "503":
+        if d.raw_cause == "503":
             error = ("refused: the far end answered 503 Service Unavailable (a SimulatedFarEnd with "
                      "every call slot busy for queue_s; see far.stats()['refusals'])")
     return CallResult(
@@ -199,7 +184,7 @@ def _run_call(w: int, ch, idx: int, call_to: str, options: dict, hold, tag, max_
         max_frame_gap_ms=d.max_frame_gap_ms, frame_gaps_over_60ms=d.frame_gaps_over_60ms,
         empty_frames=d.empty_frames, max_frame_lag_ms=d.max_frame_lag_ms, audio_start_ms=d.audio_start_ms,
         sip_call_id=d.sip_call_id,
-        worker=w, started_at=t0, ended_at=time.time(), slot_wait_s=round(slot_wait_s, 2), error=error,
+        worker=w, started_at=t0, ended_at=time.time(), slot_wait_s=round(d.slot_wait_s, 2), error=error,
     )
 
 

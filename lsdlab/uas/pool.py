@@ -76,7 +76,8 @@ class CallResult:
     audio_start_ms (audio time from connect to the first frame that is not digital silence).
     slot_wait_s: how long the call waited for one of its process's 4 pjsua call slots.
     error: why the job could not run or was refused: an exception text, 'cancelled', a dead
-    worker, NOCHANNELS after 30 s without a free call slot, a 503 refusal by the far end.
+    worker, no free pjsua call slot within the channel's slot_wait_s (SipError), a 503
+    refusal by the far end.
     """
 
     index: int
@@ -101,7 +102,7 @@ class CallResult:
     worker: int = -1
     started_at: float = 0.0  # time.time() when the call was placed
     ended_at: float = 0.0
-    slot_wait_s: float = 0.0  # time spent waiting for a free pjsua call slot (NOCHANNELS) first
+    slot_wait_s: float = 0.0  # time spent waiting for a free pjsua call slot first (Details.slot_wait_s)
     error: str | None = None
 
     @property
@@ -182,7 +183,7 @@ class CallPool:
         pjsip log level inside the workers (routed to their ``logging``).
     **channel_options
         Passed to each worker's :class:`UASCallChannel` (e.g. ``response_timeout_s``,
-        ``no_answer_timeout_s``, ``rtp_timeout_s``, ``outbound_proxy``, ``gateway``); ``host``, ``transport``
+        ``no_answer_timeout_s``, ``rtp_timeout_s``, ``slot_wait_s``, ``outbound_proxy``, ``gateway``); ``host``, ``transport``
         and ``port`` set up the worker's endpoint (a non-zero ``port`` gives worker ``i``
         ``port + i``).
 
@@ -204,7 +205,7 @@ class CallPool:
         self.start_timeout_s = check_real_range(start_timeout_s, "start_timeout_s", owner, 1.0, 600.0)
         self.log_level = check_int_range(log_level, "log_level", owner, 0, 6)
         known = {"host", "port", "transport", "outbound_proxy", "registrar", "username", "password",
-                 "realm", "gateway", "response_timeout_s", "no_answer_timeout_s", "rtp_timeout_s"}
+                 "realm", "gateway", "response_timeout_s", "no_answer_timeout_s", "rtp_timeout_s", "slot_wait_s"}
         unknown = set(channel_options) - known
         if unknown:
             raise ParameterError(
