@@ -161,6 +161,39 @@ def test_back_to_back_calls_wait_for_a_free_call_slot(far):
     assert all(x.answered and x.error is None for x in r)
 
 
+def test_a_pool_worker_waits_out_the_slots_of_calls_hung_up_on_a_dead_far_end(corpus, far):
+    """Issue 15: a pool worker's 4 calls hung up on a far end that is gone (SIGKILL: its BYEs
+    are never answered) keep their pjsua call slots for 32 s, until pjsip gives up on the BYEs
+    (Timer F). The worker's next 4 calls, to a far end that is up, must wait for the slots and
+    be answered; the pool gave up after 30 s with a NOCHANNELS error for every call."""
+    import threading
+
+    from lsdlab.farend import SimulatedFarEnd
+    from lsdlab.uas import CallJob, CallPool
+
+    with SimulatedFarEnd(corpus, workers=1) as far1, CallPool(workers=1, calls_per_worker=4) as pool:
+        def kill_when_up() -> None:
+            end = time.monotonic() + 20
+            while far1.stats()["busy"] < 4 and time.monotonic() < end:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            os.kill(far1.pids[0], signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_when_up)
+        killer.start()
+        r1 = pool.run([CallJob(far1.uri("long.wav", ring_s=0.0), hold=2.5) for _ in range(4)], progress=False)
+        killer.join()
+        assert all(x.answered for x in r1), r1
+        t0 = time.monotonic()
+        r2 = pool.run([CallJob(far.uri("short.wav", ring_s=0.0), hold=0.5) for _ in range(4)], progress=False)
+        took = time.monotonic() - t0
+    assert [(x.answered, x.error) for x in r2] == [(True, None)] * 4, r2
+    # they waited for pjsip to give up on the BYEs, 32 s after they were sent, and say so truly
+    # (the old retry loop counted only its 50 ms sleeps: 11.2-11.7 s reported for that wait)
+    waits = [x.slot_wait_s for x in r2]
+    assert all(29.0 < w < 40.0 for w in waits) and took - 4.0 < max(waits) < took, (waits, took)
+
+
 def test_a_full_far_end_refuses_with_an_error_not_busy(corpus):
     """A far end with every slot taken queues a call for queue_s, then refuses it with 503:
     the pool reports it as an error, never as a BUSY outcome."""
