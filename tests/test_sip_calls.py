@@ -500,8 +500,8 @@ _SLOT_CALLER = textwrap.dedent("""
     from lsdlab import UASCallChannel
 
     # argv: the far end to stop, the far end that stays up, calls, slot_wait_s ('default': not
-    # given), call()'s seconds_timeout
-    uri1, uri2, n, timeout_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[5])
+    # given), call()'s seconds_timeout, hang_up() this long into the first round (0: never)
+    uri1, uri2, n, timeout_s, hang_up_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[5]), float(sys.argv[6])
     kw = {} if sys.argv[4] == "default" else {"slot_wait_s": float(sys.argv[4])}
     # no RTP supervision: it would end the calls to the stopped far end by itself
     chans = [UASCallChannel(name=f"c{k}", rtp_timeout_s=None, **kw) for k in range(n)]
@@ -528,19 +528,23 @@ _SLOT_CALLER = textwrap.dedent("""
     sys.stdin.readline()  # the far end of these calls is stopped now: their BYEs go unanswered
     for c in chans:
         c.hang_up()
+    if hang_up_s:
+        for c in chans:
+            threading.Timer(hang_up_s, c.hang_up).start()
     print(json.dumps(each(lambda c: call(c, uri2))), flush=True)
     sys.stdin.readline()  # the stopped far end runs again (it answers the BYEs)
     print(json.dumps(each(lambda c: call(c, uri2))), flush=True)
 """)
 
 
-def _slot_run(corpus, far, tmp_path, *, slot_wait_s: float | None, stopped_s: float):
+def _slot_run(corpus, far, tmp_path, *, slot_wait_s: float | None, stopped_s: float, hang_up_s: float = 0.0):
     """A caller process (``_SLOT_CALLER``) places 4 calls (all of its pjsua call slots) to a far
     end that is then stopped (SIGSTOP) and hangs them up: pjsua keeps each slot until the BYE is
     answered. It calls ``far`` 4 times at once; ``stopped_s`` later the stopped far end runs
     again (SIGCONT) and answers the BYEs; then it calls ``far`` 4 times more. Returns the
     results of the two rounds: [state, cause, slot wait, local reason] or, for an exception,
-    [type, text, state, cause] per call; and the seconds from the hang-ups to SIGCONT."""
+    [type, text, state, cause] per call; and the seconds from the hang-ups to SIGCONT.
+    ``hang_up_s``: each channel's ``hang_up()`` that long into the first round."""
     import json
 
     from lsdlab.farend import SimulatedFarEnd
@@ -550,7 +554,7 @@ def _slot_run(corpus, far, tmp_path, *, slot_wait_s: float | None, stopped_s: fl
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     with SimulatedFarEnd(corpus) as far1:
         p = subprocess.Popen([sys.executable, str(script), far1.uri("hello.wav", ring_s=0.0, after="silence"),
-                              far.uri("hello.wav", ring_s=0.0, after="silence"), "4", str(slot_wait_s or "default"), "2.0"],
+                              far.uri("hello.wav", ring_s=0.0, after="silence"), "4", str(slot_wait_s or "default"), "2.0", str(hang_up_s)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             assert json.loads(p.stdout.readline() or "null") == ["ANSWERED"] * 4, p.stderr.read()[-2000:] if p.poll() is not None else ""
@@ -599,6 +603,16 @@ def test_no_free_call_slot_within_slot_wait_s_is_an_error_not_a_line_outcome(cor
         assert (typ, state, cause) == ("SipError", "IDLE", "ERROR"), first
         assert "slot_wait_s=1 s" in text and "all 4 of this process's pjsua call slots are taken" in text, text
         assert "4 by calls already over whose BYE the far end has not answered" in text, text
+    assert [r[:2] for r in second] == [["ANSWERED", "NORMAL"]] * 4, second
+
+
+def test_hang_up_while_waiting_for_a_call_slot_ends_the_wait(corpus, far, tmp_path):
+    """hang_up() from another thread while start_call waits for a slot: the call is never placed,
+    call() returns IDLE with cause NORMAL and the reason 'hang_up() on this side' (the old
+    1 s retry went on after the hang-up and ended NOCHANNELS); the next calls are answered."""
+    first, second, _ = _slot_run(corpus, far, tmp_path, slot_wait_s=None, stopped_s=3.0, hang_up_s=1.0)
+    assert [r[:2] for r in first] == [["IDLE", "NORMAL"]] * 4, first
+    assert all(0.8 < r[2] < 2.0 and r[3] == "hang_up() on this side" for r in first), first
     assert [r[:2] for r in second] == [["ANSWERED", "NORMAL"]] * 4, second
 
 

@@ -143,6 +143,10 @@ class _CallCtx:
         self.use_lock = threading.Lock()
         self.users = 0
         self.pj_gone = False  # the call is over for pjsua (DISCONNECTED, or never placed)
+        # makeCall succeeded; both under place_lock, so that a hang-up never comes while makeCall
+        # runs and never calls hangup() on a Call never placed (pjsua asserts: the process aborts)
+        self.placed = False
+        self.place_lock = threading.Lock()
         # set once the DISCONNECTED callback has returned (pjsua frees the call slot right after
         # it) or the call was never placed: the channel's next call waits for it (start_call)
         self.cb_done = threading.Event()
@@ -728,6 +732,9 @@ class UASCallChannel:
             self._finish(ctx, cause, "")
         try:
             self._endpoint.register_thread()
+            with ctx.place_lock:  # waits while makeCall runs; then ended is set (just above) or placed is
+                if not ctx.placed:  # e.g. waiting for a call slot: it will not be placed now
+                    return
             prm = self._pj.CallOpParam()
             prm.statusCode = 603 if not ctx.connected and ctx.acked.is_set() else 0
             # hangup() tears the call's media down at once: never while the conference clock
@@ -784,9 +791,12 @@ class UASCallChannel:
         t0 = time.monotonic()
         while True:
             try:
-                with ep.codec_order(codec_ids):
+                with ep.codec_order(codec_ids), ctx.place_lock:
+                    if ctx.ended:  # hang_up() came first
+                        return False
                     ctx.t_start = time.monotonic()  # set-up time: INVITE sent -> 200 OK
                     self._pj_call(ctx, lambda c: c.makeCall(uri, prm))
+                    ctx.placed = True
                 return True
             except self._pj.Error as exc:
                 if getattr(exc, "status", 0) != _PJ_ETOOMANY:
