@@ -561,8 +561,8 @@ class UASCallChannel:
             self.Details.raw_cause = ""  # nothing went on the wire; pjsip's status number is no SIP cause
             self.Details.local_reason = f"the call could not be placed: {text}"
             self._graveyard.append(ctx)
-            cause = Cause.NOCHANNELS if "TOOMANY" in text.upper() or "too many" in text else Cause.UNOBTAINABLE
-            self._set_state(State.IDLE, cause)
+            # (PJ_ETOOMANY never comes here: _make_call waits for a call slot, then raises SipError)
+            self._set_state(State.IDLE, Cause.UNOBTAINABLE)
             return False
         if not placed:  # hang_up() while it waited for a call slot: never placed, already IDLE
             self._forget_unplaced(ctx)
