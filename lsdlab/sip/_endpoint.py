@@ -18,6 +18,7 @@ import ctypes
 import gc
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -182,6 +183,90 @@ def _pj():
     return pj
 
 
+class ThreadTask:
+    """A handle on work given to :meth:`SipEndpoint.run_in_thread` (``is_alive``/``join`` as a
+    :class:`threading.Thread`'s)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._done = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self._done.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
+
+
+class _ReusedThreads:
+    """Daemon threads registered with pjlib once and reused for per-call work.
+
+    pjsua2's ``Endpoint.libRegisterThread`` mallocs a thread descriptor (about 590 bytes with
+    its map entry) that only ``libDestroy`` frees: pjlib has no way to unregister a thread. A
+    call channel used to start 2-3 new registered threads per call (RTP watch, media
+    consumer, clock-gate opener), so a process grew by about 1.2-1.8 KiB per call for as long
+    as its endpoint lived (issue 15's soak). Here a thread that finished its work waits for the
+    next instead of ending: registrations stop at the peak number of tasks at once.
+    """
+
+    def __init__(self, endpoint: SipEndpoint) -> None:
+        self._endpoint = endpoint
+        self._lock = threading.Lock()
+        self._idle: list = []  # the work queues of idle threads
+        self._closed = False
+        self.created = 0
+
+    def run(self, fn, args: tuple, name: str) -> ThreadTask:
+        task = ThreadTask(name)
+        with self._lock:
+            if self._closed:
+                q = None
+            elif self._idle:
+                q = self._idle.pop()
+            else:
+                self.created += 1
+                q = queue.SimpleQueue()
+                threading.Thread(target=self._loop, args=(q,), daemon=True,
+                                 name=f"lsdlab-sip-{self.created}").start()
+        if q is None:  # the endpoint is shut down: a plain thread, as before
+            threading.Thread(target=self._run_one, args=(fn, args, task), daemon=True, name=name).start()
+        else:
+            q.put((fn, args, task))
+        return task
+
+    @staticmethod
+    def _run_one(fn, args: tuple, task: ThreadTask) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a task's failure must not end the thread
+            log.exception("%s failed", task.name)
+        finally:
+            task._done.set()
+
+    def _loop(self, q: queue.SimpleQueue) -> None:
+        with contextlib.suppress(SipError):  # shut down meanwhile: the tasks find out themselves
+            self._endpoint.register_thread(threading.current_thread().name)
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            fn, args, task = item
+            threading.current_thread().name = task.name
+            self._run_one(fn, args, task)
+            with self._lock:
+                if self._closed:
+                    return
+                self._idle.append(q)
+
+    def close(self) -> None:
+        """At endpoint shutdown: idle threads end now, busy ones after their task."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for q in idle:
+            q.put(None)
+
+
 class _LogWriter:  # replaced by a pj.LogWriter subclass at first use
     pass
 
@@ -290,6 +375,7 @@ class SipEndpoint:
         #: FrameSink/FrameSource ports, recycled across calls and never destroyed while
         #: the conference bridge runs (see PortPool for why).
         self.ports = PortPool()
+        self._threads = _ReusedThreads(self)
         self.fast_frames = verify_fast_frames(self)
         log.info(
             "SIP endpoint up on %s:%d/%s (threads %d, fast frame access %s)",
@@ -303,6 +389,21 @@ class SipEndpoint:
             raise SipError("The SIP endpoint was shut down; call get_endpoint() for a new one.")
         if not self.ep.libIsThreadRegistered():
             self.ep.libRegisterThread(name or f"py-{threading.current_thread().name}"[:30])
+
+    def run_in_thread(self, fn, *args: Any, name: str = "lsdlab-task") -> ThreadTask:
+        """Run ``fn(*args)`` on a daemon thread registered with pjlib, reusing an idle one.
+
+        For per-call work (a call's media consumer, its RTP watch): every thread pjlib
+        registers costs about 590 bytes until the endpoint is destroyed (see
+        ``_ReusedThreads``), so new threads per call made the process grow with every call.
+        Returns a :class:`ThreadTask` (``is_alive()``, ``join(timeout)``).
+        """
+        return self._threads.run(fn, args, name)
+
+    @property
+    def threads_created(self) -> int:
+        """Threads :meth:`run_in_thread` has started so far (each registered with pjlib once)."""
+        return self._threads.created
 
     def handle_events(self, msec: int = 10) -> None:
         """Poll pjsip events (needed only with ``thread_count=0``)."""
@@ -479,6 +580,7 @@ class SipEndpoint:
                     busy += int(owner._release_pj() or 0)
                 except Exception:  # noqa: BLE001 - keep shutting down
                     log.exception("releasing %r failed", owner)
+            self._threads.close()
             from ._media import CLOCK_GATE
 
             try:

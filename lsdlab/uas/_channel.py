@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..detect.app_amd import AmdSettings
     from ..detect.types import Verdict
     from ..sip import FrameSink, FrameSource
+    from ..sip._endpoint import ThreadTask
 
 __all__ = ["UASCallChannel", "Details"]
 
@@ -145,7 +146,7 @@ class _CallCtx:
         self.am: Any = None  # the call's pjsua2 AudioMedia (a SWIG object)
         self.det: StreamingDetector | None = None
         self.det_lock = threading.Lock()
-        self.consumer: threading.Thread | None = None
+        self.consumer: ThreadTask | None = None  # the media consumer (SipEndpoint.run_in_thread)
         self.machine_ready = threading.Event()
         self.speech = threading.Event()
         self.rec_frames: list | None = None
@@ -539,7 +540,9 @@ class UASCallChannel:
             info = self._pj_call(ctx, lambda c: c.getInfo())
             if info is not None and not self.Details.sip_call_id:
                 self.Details.sip_call_id = info.callIdString
-        threading.Thread(target=self._watch, args=(ctx,), daemon=True, name=f"{self.name}-watch").start()
+        # on a reused registered thread: a new one per call cost ~590 bytes for good (see
+        # SipEndpoint.run_in_thread)
+        self._endpoint.run_in_thread(self._watch, ctx, name=f"{self.name}-watch")
         ok = self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s + 0.5)
         return bool(ok and ctx.acked.is_set() or (ctx.ended and self._cause != Cause.TIMEOUT))
 
@@ -721,7 +724,7 @@ class UASCallChannel:
                 return  # no media, or our hangup() has torn it down already
             ctx.gate_held = True
         CLOCK_GATE.close()
-        threading.Thread(target=self._open_clock_gate, args=(ctx,), daemon=True, name=f"{self.name}-gate").start()
+        self._endpoint.run_in_thread(self._open_clock_gate, ctx, name=f"{self.name}-gate")
 
     def _open_clock_gate(self, ctx: _CallCtx) -> None:
         from ..sip import CLOCK_GATE
@@ -960,8 +963,7 @@ class UASCallChannel:
             return
         ctx.sink.drain()
         ctx.sink.start()
-        ctx.consumer = threading.Thread(target=self._consume, args=(ctx,), daemon=True, name=f"{self.name}-media")
-        ctx.consumer.start()
+        ctx.consumer = self._endpoint.run_in_thread(self._consume, ctx, name=f"{self.name}-media")
 
     def _consume(self, ctx: _CallCtx) -> None:
         sink = ctx.sink
