@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -288,12 +289,16 @@ def test_calls_register_no_new_pjlib_threads(ch, far, monkeypatch):
         assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
         ch.hang_up()
     warm = len(registered)
+    threads = {t.name for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
     for _ in range(6):
         assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
         time.sleep(0.2)
         ch.hang_up()
         assert ch.Details.frames_received >= 5  # the reused consumer still hands the audio on
     assert registered[warm:] == [], f"6 calls registered {len(registered) - warm} new pjlib threads"
+    # and the channel's threads are the same ones (its lanes), none left over per call
+    now = {t.name for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
+    assert now <= threads, f"threads that came with the calls: {sorted(now - threads)}"
 
 
 def test_a_finished_call_deleted_late_leaves_the_next_call_on_its_id_alone(far):

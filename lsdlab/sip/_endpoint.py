@@ -184,7 +184,7 @@ def _pj():
 
 
 class ThreadTask:
-    """A handle on work given to :meth:`SipEndpoint.run_in_thread` (``is_alive``/``join`` as a
+    """A handle on work given to a :class:`TaskLane` (``is_alive``/``join`` as a
     :class:`threading.Thread`'s)."""
 
     def __init__(self, name: str) -> None:
@@ -198,38 +198,40 @@ class ThreadTask:
         self._done.wait(timeout)
 
 
-class _ReusedThreads:
-    """Daemon threads registered with pjlib once and reused for per-call work.
+class TaskLane:
+    """One daemon thread, registered with pjlib once, that runs the tasks given to it in order.
 
     pjsua2's ``Endpoint.libRegisterThread`` mallocs a thread descriptor (about 590 bytes with
     its map entry) that only ``libDestroy`` frees: pjlib has no way to unregister a thread. A
     call channel used to start 2-3 new registered threads per call (RTP watch, media
     consumer, clock-gate opener), so a process grew by about 1.2-1.8 KiB per call for as long
-    as its endpoint lived (issue 15's soak). Here a thread that finished its work waits for the
-    next instead of ending: registrations stop at the peak number of tasks at once.
+    as its endpoint lived (issue 15's soak). A channel now owns one lane per kind of work
+    (:meth:`SipEndpoint.lane`): the same threads serve every call, and their number stays
+    what it was after the first call. The thread starts with the first task and ends when the
+    lane is closed (by its owner, or at endpoint shutdown).
     """
 
-    def __init__(self, endpoint: SipEndpoint) -> None:
+    def __init__(self, endpoint: SipEndpoint, name: str) -> None:
         self._endpoint = endpoint
+        self.name = name
         self._lock = threading.Lock()
-        self._idle: list = []  # the work queues of idle threads
+        self._q: queue.SimpleQueue | None = None
         self._closed = False
-        self.created = 0
 
-    def run(self, fn, args: tuple, name: str) -> ThreadTask:
-        task = ThreadTask(name)
+    def run(self, fn, *args: Any, name: str | None = None) -> ThreadTask:
+        """Run ``fn(*args)`` on the lane's thread after the tasks before it; a
+        :class:`ThreadTask` (``is_alive()``, ``join(timeout)``)."""
+        task = ThreadTask(name or self.name)
         with self._lock:
-            if self._closed:
+            if self._closed:  # closed (endpoint shut down): a thread of its own, as before
                 q = None
-            elif self._idle:
-                q = self._idle.pop()
             else:
-                self.created += 1
-                q = queue.SimpleQueue()
-                threading.Thread(target=self._loop, args=(q,), daemon=True,
-                                 name=f"lsdlab-sip-{self.created}").start()
-        if q is None:  # the endpoint is shut down: a plain thread, as before
-            threading.Thread(target=self._run_one, args=(fn, args, task), daemon=True, name=name).start()
+                if self._q is None:
+                    self._q = queue.SimpleQueue()
+                    threading.Thread(target=self._loop, args=(self._q,), daemon=True, name=self.name).start()
+                q = self._q
+        if q is None:
+            threading.Thread(target=self._run_one, args=(fn, args, task), daemon=True, name=task.name).start()
         else:
             q.put((fn, args, task))
         return task
@@ -238,32 +240,26 @@ class _ReusedThreads:
     def _run_one(fn, args: tuple, task: ThreadTask) -> None:
         try:
             fn(*args)
-        except Exception:  # noqa: BLE001 - a task's failure must not end the thread
+        except Exception:  # noqa: BLE001 - a task's failure must not end the lane
             log.exception("%s failed", task.name)
         finally:
             task._done.set()
 
     def _loop(self, q: queue.SimpleQueue) -> None:
         with contextlib.suppress(SipError):  # shut down meanwhile: the tasks find out themselves
-            self._endpoint.register_thread(threading.current_thread().name)
+            self._endpoint.register_thread(self.name[:30])
         while True:
             item = q.get()
             if item is None:
                 return
-            fn, args, task = item
-            threading.current_thread().name = task.name
-            self._run_one(fn, args, task)
-            with self._lock:
-                if self._closed:
-                    return
-                self._idle.append(q)
+            self._run_one(*item)
 
     def close(self) -> None:
-        """At endpoint shutdown: idle threads end now, busy ones after their task."""
+        """The thread ends after the tasks already given; later tasks get threads of their own."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for q in idle:
+            q, self._q = self._q, None
+        if q is not None:
             q.put(None)
 
 
@@ -375,7 +371,7 @@ class SipEndpoint:
         #: FrameSink/FrameSource ports, recycled across calls and never destroyed while
         #: the conference bridge runs (see PortPool for why).
         self.ports = PortPool()
-        self._threads = _ReusedThreads(self)
+        self._lanes: weakref.WeakSet = weakref.WeakSet()
         self.fast_frames = verify_fast_frames(self)
         log.info(
             "SIP endpoint up on %s:%d/%s (threads %d, fast frame access %s)",
@@ -390,20 +386,18 @@ class SipEndpoint:
         if not self.ep.libIsThreadRegistered():
             self.ep.libRegisterThread(name or f"py-{threading.current_thread().name}"[:30])
 
-    def run_in_thread(self, fn, *args: Any, name: str = "lsdlab-task") -> ThreadTask:
-        """Run ``fn(*args)`` on a daemon thread registered with pjlib, reusing an idle one.
-
-        For per-call work (a call's media consumer, its RTP watch): every thread pjlib
-        registers costs about 590 bytes until the endpoint is destroyed (see
-        ``_ReusedThreads``), so new threads per call made the process grow with every call.
-        Returns a :class:`ThreadTask` (``is_alive()``, ``join(timeout)``).
-        """
-        return self._threads.run(fn, args, name)
-
-    @property
-    def threads_created(self) -> int:
-        """Threads :meth:`run_in_thread` has started so far (each registered with pjlib once)."""
-        return self._threads.created
+    def lane(self, name: str) -> TaskLane:
+        """A :class:`TaskLane` of this endpoint: one registered thread for one kind of per-call
+        work (a channel's media consumer, its RTP watch), reused by every call instead of a
+        new thread per call (each thread pjlib registers costs ~590 bytes until ``libDestroy``).
+        Closed at shutdown; close it sooner when its owner goes away."""
+        lane = TaskLane(self, name)
+        with self._lock:
+            if self._closed:
+                lane.close()
+            else:
+                self._lanes.add(lane)
+        return lane
 
     def handle_events(self, msec: int = 10) -> None:
         """Poll pjsip events (needed only with ``thread_count=0``)."""
@@ -580,7 +574,8 @@ class SipEndpoint:
                     busy += int(owner._release_pj() or 0)
                 except Exception:  # noqa: BLE001 - keep shutting down
                     log.exception("releasing %r failed", owner)
-            self._threads.close()
+            for lane in list(self._lanes):
+                lane.close()
             from ._media import CLOCK_GATE
 
             try:
