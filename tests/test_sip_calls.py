@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -269,6 +270,37 @@ def test_ports_are_recycled_not_destroyed(ch, far):
         ch.hang_up()
         assert ch.Details.frames_received >= 5  # a recycled sink still hands its call's audio on
     assert pool.sizes["created"] == created
+
+
+def test_calls_register_no_new_pjlib_threads(ch, far, monkeypatch):
+    """pjsua2's libRegisterThread mallocs a thread descriptor (~590 bytes) that only libDestroy
+    frees. The channel started 2-3 new registered threads per call (RTP watch, media consumer,
+    clock-gate opener): every process grew by ~1.2-1.8 KiB per call (issue 15's soak). Once
+    the threads for one call at a time exist, further calls register none."""
+    import pjsua2 as pj
+
+    registered: list[str] = []
+    real = pj.Endpoint.libRegisterThread
+
+    def counting(self, name):
+        registered.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(pj.Endpoint, "libRegisterThread", counting)
+    for _ in range(2):  # warm-up: the reused threads come into being
+        assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+        ch.hang_up()
+    warm = len(registered)
+    threads = {t.name for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
+    for _ in range(6):
+        assert ch.call(far.uri("hello.wav"), seconds_timeout=10) == ch.State.ANSWERED
+        time.sleep(0.2)
+        ch.hang_up()
+        assert ch.Details.frames_received >= 5  # the reused consumer still hands the audio on
+    assert registered[warm:] == [], f"6 calls registered {len(registered) - warm} new pjlib threads"
+    # and the channel's threads are the same ones (its lanes), none left over per call
+    now = {t.name for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
+    assert now <= threads, f"threads that came with the calls: {sorted(now - threads)}"
 
 
 def test_a_finished_call_deleted_late_leaves_the_next_call_on_its_id_alone(far):

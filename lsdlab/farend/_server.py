@@ -519,8 +519,25 @@ def _uri_user(uri: str) -> str:
     return s.split("@", 1)[0] if "@" in s else ""
 
 
+_CALL_CLASSES: dict[int, type] = {}
+
+
 def _make_pjcall(pj, account, call_id: int, owner: _FarCall):
+    """The pjsua2 Call of an incoming call (one subclass per pjsua2 module, made once: a class
+    per call is a reference cycle only the garbage collector's rare full passes free, about
+    1 KB each, 260 of them alive after 600 calls in a soak)."""
+    cls = _CALL_CLASSES.get(id(pj))
+    if cls is None:
+        cls = _CALL_CLASSES[id(pj)] = _call_class(pj)
+    c = cls(account, call_id)
+    c.owner = owner
+    return c
+
+
+def _call_class(pj) -> type:
     class _Call(pj.Call):
+        owner: _FarCall | None = None
+
         def onCallState(self, prm):
             try:
                 if self.owner is not None:
@@ -542,6 +559,4 @@ def _make_pjcall(pj, account, call_id: int, owner: _FarCall):
             except Exception:  # noqa: BLE001
                 log.exception("onDtmfDigit")
 
-    c = _Call(account, call_id)
-    c.owner = owner
-    return c
+    return _Call

@@ -18,6 +18,7 @@ import ctypes
 import gc
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -182,6 +183,86 @@ def _pj():
     return pj
 
 
+class ThreadTask:
+    """A handle on work given to a :class:`TaskLane` (``is_alive``/``join`` as a
+    :class:`threading.Thread`'s)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._done = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self._done.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
+
+
+class TaskLane:
+    """One daemon thread, registered with pjlib once, that runs the tasks given to it in order.
+
+    pjsua2's ``Endpoint.libRegisterThread`` mallocs a thread descriptor (about 590 bytes with
+    its map entry) that only ``libDestroy`` frees: pjlib has no way to unregister a thread. A
+    call channel used to start 2-3 new registered threads per call (RTP watch, media
+    consumer, clock-gate opener), so a process grew by about 1.2-1.8 KiB per call for as long
+    as its endpoint lived (issue 15's soak). A channel now owns one lane per kind of work
+    (:meth:`SipEndpoint.lane`): the same threads serve every call, and their number stays
+    what it was after the first call. The thread starts with the first task and ends when the
+    lane is closed (by its owner, or at endpoint shutdown).
+    """
+
+    def __init__(self, endpoint: SipEndpoint, name: str) -> None:
+        self._endpoint = endpoint
+        self.name = name
+        self._lock = threading.Lock()
+        self._q: queue.SimpleQueue | None = None
+        self._closed = False
+
+    def run(self, fn, *args: Any, name: str | None = None) -> ThreadTask:
+        """Run ``fn(*args)`` on the lane's thread after the tasks before it; a
+        :class:`ThreadTask` (``is_alive()``, ``join(timeout)``)."""
+        task = ThreadTask(name or self.name)
+        with self._lock:
+            if self._closed:  # closed (endpoint shut down): a thread of its own, as before
+                q = None
+            else:
+                if self._q is None:
+                    self._q = queue.SimpleQueue()
+                    threading.Thread(target=self._loop, args=(self._q,), daemon=True, name=self.name).start()
+                q = self._q
+        if q is None:
+            threading.Thread(target=self._run_one, args=(fn, args, task), daemon=True, name=task.name).start()
+        else:
+            q.put((fn, args, task))
+        return task
+
+    @staticmethod
+    def _run_one(fn, args: tuple, task: ThreadTask) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a task's failure must not end the lane
+            log.exception("%s failed", task.name)
+        finally:
+            task._done.set()
+
+    def _loop(self, q: queue.SimpleQueue) -> None:
+        with contextlib.suppress(SipError):  # shut down meanwhile: the tasks find out themselves
+            self._endpoint.register_thread(self.name[:30])
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            self._run_one(*item)
+
+    def close(self) -> None:
+        """The thread ends after the tasks already given; later tasks get threads of their own."""
+        with self._lock:
+            self._closed = True
+            q, self._q = self._q, None
+        if q is not None:
+            q.put(None)
+
+
 class _LogWriter:  # replaced by a pj.LogWriter subclass at first use
     pass
 
@@ -291,6 +372,7 @@ class SipEndpoint:
         #: FrameSink/FrameSource ports, recycled across calls and never destroyed while
         #: the conference bridge runs (see PortPool for why).
         self.ports = PortPool()
+        self._lanes: weakref.WeakSet = weakref.WeakSet()
         self.fast_frames = verify_fast_frames(self)
         log.info(
             "SIP endpoint up on %s:%d/%s (threads %d, fast frame access %s)",
@@ -304,6 +386,19 @@ class SipEndpoint:
             raise SipError("The SIP endpoint was shut down; call get_endpoint() for a new one.")
         if not self.ep.libIsThreadRegistered():
             self.ep.libRegisterThread(name or f"py-{threading.current_thread().name}"[:30])
+
+    def lane(self, name: str) -> TaskLane:
+        """A :class:`TaskLane` of this endpoint: one registered thread for one kind of per-call
+        work (a channel's media consumer, its RTP watch), reused by every call instead of a
+        new thread per call (each thread pjlib registers costs ~590 bytes until ``libDestroy``).
+        Closed at shutdown; close it sooner when its owner goes away."""
+        lane = TaskLane(self, name)
+        with self._lock:
+            if self._closed:
+                lane.close()
+            else:
+                self._lanes.add(lane)
+        return lane
 
     def handle_events(self, msec: int = 10) -> None:
         """Poll pjsip events (needed only with ``thread_count=0``)."""
@@ -533,6 +628,8 @@ class SipEndpoint:
                     busy += int(owner._release_pj() or 0)
                 except Exception:  # noqa: BLE001 - keep shutting down
                     log.exception("releasing %r failed", owner)
+            for lane in list(self._lanes):
+                lane.close()
             from ._media import CLOCK_GATE
 
             try:

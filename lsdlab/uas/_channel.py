@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,14 @@ if TYPE_CHECKING:
     from ..detect.app_amd import AmdSettings
     from ..detect.types import Verdict
     from ..sip import FrameSink, FrameSource
+    from ..sip._endpoint import ThreadTask
 
 __all__ = ["UASCallChannel", "Details"]
+
+
+def _close_lanes(lanes: list) -> None:
+    for lane in lanes:
+        lane.close()
 
 log = logging.getLogger("lsdlab.uas")
 
@@ -161,7 +168,8 @@ class _CallCtx:
         self.am: Any = None  # the call's pjsua2 AudioMedia (a SWIG object)
         self.det: StreamingDetector | None = None
         self.det_lock = threading.Lock()
-        self.consumer: threading.Thread | None = None
+        self.consumer: ThreadTask | None = None  # the media consumer (on the channel's 'media' lane)
+        self.watcher: ThreadTask | None = None  # the call's timers and RTP watch (_watch)
         self.machine_ready = threading.Event()
         self.speech = threading.Event()
         self.rec_frames: list | None = None
@@ -356,6 +364,10 @@ class UASCallChannel:
             return acc
 
         self._account = self._endpoint.account(key=key, factory=factory)
+        # one registered thread per kind of per-call work, reused by every call: a new thread
+        # per call cost ~590 bytes for good (pjsua2 frees registrations only at libDestroy)
+        self._lanes = {k: self._endpoint.lane(f"{self.name}-{k}") for k in ("watch", "media", "gate")}
+        weakref.finalize(self, _close_lanes, list(self._lanes.values()))
         self._cv = threading.Condition(threading.RLock())
         self._state = State.IDLE
         self._cause = Cause.NORMAL
@@ -573,7 +585,7 @@ class UASCallChannel:
             info = self._pj_call(ctx, lambda c: c.getInfo())
             if info is not None and not self.Details.sip_call_id:
                 self.Details.sip_call_id = info.callIdString
-        threading.Thread(target=self._watch, args=(ctx,), daemon=True, name=f"{self.name}-watch").start()
+        ctx.watcher = self._lanes["watch"].run(self._watch, ctx)
         ok = self._wait(lambda: ctx.acked.is_set() or ctx.ended, self.response_timeout_s + 0.5)
         return bool(ok and ctx.acked.is_set() or (ctx.ended and self._cause != Cause.TIMEOUT))
 
@@ -760,7 +772,7 @@ class UASCallChannel:
                 return  # no media, or our hangup() has torn it down already
             ctx.gate_held = True
         CLOCK_GATE.close()
-        threading.Thread(target=self._open_clock_gate, args=(ctx,), daemon=True, name=f"{self.name}-gate").start()
+        self._lanes["gate"].run(self._open_clock_gate, ctx)
 
     def _open_clock_gate(self, ctx: _CallCtx) -> None:
         from ..sip import CLOCK_GATE
@@ -933,7 +945,7 @@ class UASCallChannel:
                 # the pjsua2 call is dropped when pjsip gives up
                 self._finish(ctx, Cause.OUTOFORDER, str(ctx.wire_status) if ctx.wire_status else "")
                 return
-            time.sleep(_RTP_POLL_S)
+            self._wait(lambda: ctx.ended, _RTP_POLL_S)  # a poll, cut short when the call ends
 
     def _finish(self, ctx: _CallCtx, cause: _enums.Cause, raw: str) -> None:
         with self._cv:
@@ -1035,8 +1047,7 @@ class UASCallChannel:
             return
         ctx.sink.drain()
         ctx.sink.start()
-        ctx.consumer = threading.Thread(target=self._consume, args=(ctx,), daemon=True, name=f"{self.name}-media")
-        ctx.consumer.start()
+        ctx.consumer = self._lanes["media"].run(self._consume, ctx)
 
     def _consume(self, ctx: _CallCtx) -> None:
         sink = ctx.sink
@@ -1124,6 +1135,10 @@ class UASCallChannel:
         for ctx in self._graveyard:
             if ctx.consumer is not None and ctx.consumer.is_alive():
                 ctx.consumer.join(1.0)
+            if ctx.watcher is not None and ctx.watcher.is_alive():
+                # it notices the end within its 50 ms poll; joined, its thread serves the next
+                # call (else every call could need one more: threads grew during a soak)
+                ctx.watcher.join(0.5)
             if ctx.pj_gone:
                 self._drop(ctx)
             else:
