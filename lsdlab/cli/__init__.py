@@ -60,7 +60,8 @@ def verbosity(args: argparse.Namespace) -> int:
 
 
 # Commands that run no SIP (offline corpus work, the ones taking --jobs): as the program itself,
-# they freeze the garbage collector's objects once their output is written (see _quick_exit).
+# they import with the garbage collector paused and freeze its objects after the imports and
+# once their output is written (see _quick_start and _quick_exit).
 _OFFLINE_COMMANDS = frozenset({"evaluate", "regress", "train", "tune", "report"})
 
 
