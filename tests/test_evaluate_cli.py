@@ -449,12 +449,11 @@ def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
         if how == "sigkill-forkserver":
             assert p.stdout.readline().strip() == "16", p.stderr.read()[-2000:] if p.poll() is not None else ""
         deadline = time.monotonic() + 60
-        # --jobs 2: this process and one worker (and, for the fork server's workers, the server)
-        while time.monotonic() < deadline and len(seen) < 1 + (how == "sigkill-forkserver"):
+        while time.monotonic() < deadline and len(seen) < 2 + (how == "sigkill-forkserver"):
             assert p.poll() is None, p.stderr.read()[-2000:]
             seen |= _descendants(p.pid)
             time.sleep(0.1)
-        assert len(seen) >= 1, "the worker never started"
+        assert len(seen) >= 2, "the workers never started"
         time.sleep(1.0)
         seen |= _descendants(p.pid)
         p.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
@@ -562,7 +561,7 @@ def test_ctrl_c_to_evaluate_jobs_2_prints_one_line(tmp_path):
     seen: set[int] = set()
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(seen) < 1:  # --jobs 2: this process and one worker
+        while time.monotonic() < deadline and len(seen) < 2:
             assert p.poll() is None, p.stderr.read()[-2000:]
             seen |= _descendants(p.pid)
             time.sleep(0.1)

@@ -176,9 +176,8 @@ def _chunksize(n: int, jobs: int) -> int:
 
 
 def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
-    """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local processes
-    (this one and ``jobs - 1`` workers), or on a Dask cluster (``client``: a
-    ``dask.distributed.Client``)."""
+    """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
+    processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
     import os
 
     if client is not None:
@@ -204,61 +203,23 @@ def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=N
         # a forked worker's parent is this process; a fork server's worker's parent is the
         # fork server (which itself dies with this process)
         parent = os.getpid() if ctx.get_start_method() == "fork" else None
-        return _map_here_and_in_workers(fn, items, jobs=jobs, ctx=ctx, parent=parent, bar=bar)
+        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
+        try:
+            out = []
+            with _script_hidden_from_workers():  # map() submits every chunk, so every worker starts, in here
+                results = ex.map(fn, items, chunksize=_chunksize(len(items), jobs))
+            for r in results:
+                out.append(r)
+                if bar is not None:
+                    bar.update()
+        except BaseException:  # Ctrl-C, SIGTERM (SystemExit) or a failed call: stop the workers now
+            _stop_pool(ex)
+            raise
+        ex.shutdown(wait=True)
+        return out
     finally:
         if bar is not None:
             bar.close()
-
-
-def _map_here_and_in_workers(fn, items: list, *, jobs: int, ctx, parent: int | None, bar) -> list:
-    """``[fn(it) for it in items]`` in ``jobs`` processes: ``jobs - 1`` workers and this one.
-
-    The workers take chunks of calls from the front, this process from the back, until they
-    meet; each worker has at most two chunks queued, so the last chunks are shared out as the
-    work ends. This process used to only wait for ``jobs`` workers: a process more to fork,
-    whose copy-on-write pages (6,500 page faults per worker on the demo corpus) and start-up
-    were paid again, with one core shared by three processes."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    size = _chunksize(len(items), jobs)
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    results: list = [None] * len(chunks)
-    ahead = 2 * (jobs - 1)  # chunks queued for the workers: one running and one waiting, each
-    pending: dict = {}
-    head, tail = 0, len(chunks) - 1
-
-    def collect(done) -> None:
-        for f in done:
-            i = pending.pop(f)
-            results[i] = f.result()  # a call that failed in a worker raises here
-            if bar is not None:
-                bar.update(len(chunks[i]))
-
-    ex = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
-    try:
-        with _script_hidden_from_workers():  # the first submit starts every worker, in here
-            while head < tail and len(pending) < ahead:
-                pending[ex.submit(_run_batch, fn, chunks[head])] = head
-                head += 1
-        while head <= tail:
-            collect([f for f in pending if f.done()])
-            while head < tail and len(pending) < ahead:
-                pending[ex.submit(_run_batch, fn, chunks[head])] = head
-                head += 1
-            out = []
-            for it in chunks[tail]:
-                out.append(fn(it))
-                if bar is not None:
-                    bar.update()
-            results[tail] = out
-            tail -= 1
-        while pending:
-            collect(wait(list(pending), return_when=FIRST_COMPLETED).done)
-    except BaseException:  # Ctrl-C, SIGTERM (SystemExit) or a failed call: stop the workers now
-        _stop_pool(ex)
-        raise
-    ex.shutdown(wait=True)
-    return [r for chunk in results for r in chunk]
 
 
 def _map_dask(fn, items: list, *, client, progress: bool, desc: str, batch_size: int | None) -> list:
@@ -393,7 +354,7 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
     seed : int
         Seeds the far end's random choices (lead-in, channel noise).
     jobs : int
-        Local processes running the calls: this one and ``jobs - 1`` workers (1: this one only).
+        Local worker processes (1: in this process).
     progress : bool
         A tqdm progress bar.
     after : {'hangup', 'silence'}
