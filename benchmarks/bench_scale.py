@@ -30,6 +30,11 @@ Every figure is timed from outside or around whole calls, never inside the detec
 - size: `lsdlab evaluate --jobs 1` and `lsdlab tune --country US --trials N --jobs 1
   --no-cache` on corpora of ``--sizes`` calls (demo's first 410 copied under new folder
   names), wall time and peak RSS by GNU time.
+Before timing, lsdlab's own modules are byte-compiled (``compileall``, into the git-ignored
+``__pycache__`` folders), as ``pip install`` leaves an installed package: in an editable
+checkout under PYTHONDONTWRITEBYTECODE=1 (as on the project's machines) every process
+otherwise compiles about 45 modules again (0.10 s of CPU), time no --jobs worker shares.
+``--no-precompile`` measures the checkout as it is.
 ``--calls N`` takes the first N calls of corpora/demo in manifest order (a reduced run). The
 machine's 1-min load average is recorded beside the figures: on a shared machine they are
 lower bounds.
@@ -414,6 +419,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help=f"measure only these parts ({','.join(PARTS)}), keeping the other "
                     "figures of the last benchmarks/results/scale.json")
     ap.add_argument("--markdown", action="store_true", help="also replace the 'scale' section of BENCHMARKS.md")
+    ap.add_argument("--no-precompile", action="store_true",
+                    help="do not byte-compile lsdlab first (measure the checkout as it is; see the module doc)")
     a = ap.parse_args()
     if not 1 <= a.calls <= 100000 or not 1 <= a.repeats <= 100:
         ap.error("--calls must be in [1, 100000] and --repeats in [1, 100]")
@@ -436,11 +443,17 @@ def main() -> None:
     if only and not prev.is_file():
         ap.error(f"--only keeps the other figures of {prev}, which does not exist: run the whole benchmark first")
     want = set(only or PARTS)
+    if not a.no_precompile:
+        import compileall
+
+        if not compileall.compile_dir(str(ROOT / "lsdlab"), quiet=1):
+            sys.exit(f"error: byte-compiling {ROOT / 'lsdlab'} failed (see above); fix the module or pass --no-precompile")
     load1 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lsdlab-bench-scale-") as tmp:
         one = subset(Path(tmp) / "one", 1)
         corpus = subset(Path(tmp) / "corpus", a.calls)
         out: dict = {"command": command(), "calls": min(a.calls, 410), "repeats": a.repeats,
+                     "precompiled": not a.no_precompile,
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_average_1min_at_start": round(load1, 2)}}
         if only:
@@ -450,6 +463,7 @@ def main() -> None:
             out.setdefault("part_commands", {})
             for part in only:
                 out["part_commands"][part] = {"command": command(), "repeats": a.repeats,
+                                              "precompiled": not a.no_precompile,
                                               "load_average_1min_at_start": round(load1, 2)}
         if "startup" in want:
             out["startup"] = startup(one, a.repeats)
@@ -510,7 +524,8 @@ def markdown(out: dict, repeats: int) -> str:
             return ""
         p = parts[part]
         return (f" (measured later by `{p['command']}`, {p['repeats']} rounds, load {p['load_average_1min_at_start']:g}-"
-                f"{p.get('load_average_1min_at_end', p['load_average_1min_at_start']):g})")
+                f"{p.get('load_average_1min_at_end', p['load_average_1min_at_start']):g}"
+                f"{', lsdlab byte-compiled first' if p.get('precompiled') else ''})")
 
     m = out["machine"]
     lines = [
@@ -518,7 +533,8 @@ def markdown(out: dict, repeats: int) -> str:
         "",
         f"Measured with `{out['command']}` on {m['cpus']} CPUs shared with other work: 1-min load average "
         f"{m['load_average_1min_at_start']} at the start, {m['load_average_1min_at_end']} at the end (beside each "
-        "figure below where it was taken separately). Figures under load are lower bounds of what an idle machine gives.",
+        "figure below where it was taken separately). Figures under load are lower bounds of what an idle machine gives."
+        + (" lsdlab was byte-compiled first, as `pip install` leaves it (see the benchmark's doc)." if out.get("precompiled") else ""),
         "",
         "| figure | value |",
         "| --- | --- |",

@@ -83,6 +83,20 @@ def _duplicate_paths(root):
     return _corpus(root, ["a.wav,machine,,,,", "a.wav,silence,,,,"])
 
 
+def _nan_samples(root):
+    _corpus(root, ["nan.wav,machine,,,,"])
+    y = np.zeros(SR, np.float32)
+    y[4000] = np.nan
+    sf.write(root / "nan.wav", y, SR, subtype="FLOAT")
+    return root
+
+
+def _bad_sample_rate(root):
+    _corpus(root, ["slow.wav,machine,,,,"])
+    sf.write(root / "slow.wav", np.zeros(500, np.float32), 500, subtype="PCM_16")
+    return root
+
+
 KINDS = {
     "missing manifest": (_missing_manifest, None, None, r"missing manifest"),
     "missing columns": (_missing_columns, 1, None, r"missing required column\(s\) path"),
@@ -94,6 +108,8 @@ KINDS = {
     "negative time": (_negative_time, 2, None, r"speech_onset_s is -0.4 s, negative"),
     "time beyond duration": (_beyond_duration, 2, "a.wav", r"beep_s=7.5 s is beyond the clip's duration 2.000 s"),
     "duplicate paths": (_duplicate_paths, 3, "a.wav", r"duplicate path, already on line 2"),
+    "NaN samples": (_nan_samples, 2, "nan.wav", r"1 NaN or infinite sample\(s\), the first at 0.500 s"),
+    "sample rate out of range": (_bad_sample_rate, 2, "slow.wav", r"declares a sample rate of 500 Hz, outside \[1000, 384000\]"),
 }
 
 

@@ -146,6 +146,29 @@ def test_evaluate_corpus_problems_exit_2(small_corpus, tmp_path, capsys):
     assert victim.name in err and "problem(s) in corpus" in err
 
 
+def test_evaluate_jobs_2_as_the_program_fails_on_a_bad_corpus_before_any_output(small_corpus, tmp_path):
+    """`lsdlab evaluate --jobs 2` as the program (its start-up path): every problem of the corpus
+    is reported, exit 2, and no decisions file is written."""
+    import numpy as np
+    import soundfile as sf
+
+    broken = tmp_path / "broken"
+    shutil.copytree(small_corpus, broken)
+    wavs = sorted((broken / "human").glob("*.wav"))
+    wavs[0].unlink()
+    y = np.zeros(8000, np.float32)
+    y[4000] = np.nan
+    sf.write(wavs[1], y, 8000, subtype="FLOAT")
+    out = tmp_path / "decisions.csv"
+    p = subprocess.run([sys.executable, "-m", "lsdlab", "evaluate", str(broken), "--jobs", "2", "--no-progress",
+                        "--decisions", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert f"{wavs[0].name}: missing file" in p.stderr
+    assert f"{wavs[1].name}: 1 NaN or infinite sample(s), the first at 0.500 s" in p.stderr
+    assert "2 problem(s) in corpus" in p.stderr and "Traceback" not in p.stderr
+    assert not out.exists() and p.stdout == ""
+
+
 def test_evaluate_the_demo_corpus_through_the_real_command():
     """The full demo corpus, as CI runs it: `python -m lsdlab evaluate corpora/demo`."""
     if not (DEMO / "manifest.csv").is_file():

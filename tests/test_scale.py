@@ -58,6 +58,43 @@ def test_workers_are_forked_even_after_a_progress_bar_started(tmp_path):
     assert p.stdout.strip() == "True"
 
 
+def test_evaluate_as_the_program_freezes_the_collector_at_start_and_exit(small):
+    """The interpreter's final collection walked every live object (50-70 ms of every
+    `lsdlab evaluate`), and the detector's imports triggered about 100 collections (25-60 ms):
+    time no --jobs worker shares. As the program, the command now imports with the collector
+    paused and freezes what the imports made, and freezes everything once its output is
+    written; an in-process caller's collector is left alone."""
+    import gc
+
+    from lsdlab.cli import main
+
+    probe = textwrap.dedent("""
+        import atexit, gc, sys
+        import lsdlab.cli.detect as d
+        run = d._evaluate
+
+        def evaluate(args):  # the command starts with the detector imported and its objects frozen
+            print("at start", "scipy.fft" in sys.modules, gc.get_freeze_count() > 0, gc.isenabled())
+            return run(args)
+
+        d._evaluate = evaluate
+        atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0))  # runs after main() returns
+        sys.argv = ["lsdlab", *sys.argv[1:]]
+        from lsdlab.cli import main
+        sys.exit(main())
+    """)
+    for argv, frozen in ((["evaluate", str(small.root), "--no-progress", "--json"], True),
+                         (["rules", "list"], False)):  # not an offline corpus command: untouched
+        p = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout.strip().endswith(f"frozen {frozen}"), (argv, p.stdout[-300:])
+        if frozen:
+            assert "at start True True True" in p.stdout, p.stdout[-300:]
+    before = gc.get_freeze_count()
+    assert main(["evaluate", str(small.root), "--no-progress", "--json"]) == 0
+    assert gc.get_freeze_count() == before
+
+
 def test_jobs_decisions_and_traces_equal_serial(small):
     assert run_corpus(small, jobs=2) == run_corpus(small, jobs=1)
     assert trace_corpus(small, jobs=2) == trace_corpus(small, jobs=1)

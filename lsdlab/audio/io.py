@@ -15,7 +15,7 @@ import soundfile as sf
 from ..errors import AudioError, ParameterError
 
 __all__ = ["SR", "SR_RANGE_HZ", "MAX_DURATION_S", "load", "audio_info", "save_wav", "resample", "valid_audio",
-           "atomic_path", "duration_s", "nonfinite_samples"]
+           "atomic_path", "duration_s", "nonfinite_samples", "check_header"]
 
 #: The sample rate every detector works at (narrow-band telephony).
 SR = 8000
@@ -128,6 +128,14 @@ def audio_info(path: str | os.PathLike):
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise _undecodable(path, exc) from None
+    return check_header(path, info)
+
+
+def check_header(path: str | os.PathLike, info):
+    """:func:`audio_info`'s checks of a header already read (``info``: ``soundfile.info(path)``),
+    for callers that read it themselves (a corpus check reads each file's header once).
+    Returns ``info``; raises :class:`AudioError` as :func:`audio_info` does."""
+    path = Path(path)
     low, high = SR_RANGE_HZ
     if not low <= info.samplerate <= high:
         raise AudioError(
@@ -206,12 +214,15 @@ def duration_s(path: str | os.PathLike) -> float:
     return float(info.frames) / float(info.samplerate)
 
 
-def nonfinite_samples(path: str | os.PathLike, *, blocksize: int = 65536) -> tuple[int, float | None]:
+def nonfinite_samples(path: str | os.PathLike, *, blocksize: int = 65536, info=None) -> tuple[int, float | None]:
     """(count, first time in s) of NaN/inf samples in a float-encoded file, read in blocks.
 
     Integer encodings (PCM, A-law, u-law) cannot hold them: (0, None) without reading.
+    ``info``: the file's header already checked by :func:`audio_info` or :func:`check_header`
+    (default: read and checked here).
     """
-    info = audio_info(path)
+    if info is None:
+        info = audio_info(path)
     if info.subtype not in ("FLOAT", "DOUBLE"):
         return 0, None
     count, first, pos = 0, None, 0

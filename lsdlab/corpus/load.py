@@ -13,7 +13,7 @@ from pathlib import Path
 import soundfile as sf
 
 from .._hashing import file_sha256
-from ..audio.io import audio_info, nonfinite_samples
+from ..audio.io import check_header, nonfinite_samples
 from ..errors import AudioError, CorpusError
 from .schema import (
     LABELS,
@@ -96,8 +96,8 @@ def _checked_duration(rel: str, apath: Path, info, ms: str, lineno: int, problem
         problems.append(Problem(ms, lineno, f"{rel}: decodes to no audio samples; re-export the recording."))
         return None
     try:
-        audio_info(apath)  # the header limits every loader applies, before anything is allocated
-        n_bad, first = nonfinite_samples(apath)
+        check_header(apath, info)  # the header limits every loader applies, before anything is allocated
+        n_bad, first = nonfinite_samples(apath, info=info)  # the header read once per file, here
     except AudioError as exc:
         msg = str(exc)
         msg = msg[len(f"{apath}: "):] if msg.startswith(f"{apath}: ") else msg
