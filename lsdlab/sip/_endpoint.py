@@ -660,10 +660,13 @@ class SipEndpoint:
             log.info("SIP endpoint shut down in %.3f s", time.monotonic() - t0)
 
     def _destroy_lib(self) -> None:
+        from ._media import CLOCK_GATE
+
         try:
             self.ep.libDestroy(self.pj.PJSUA_DESTROY_NO_NETWORK)
         except Exception:  # noqa: BLE001
             pass
+        CLOCK_GATE.clock_stopped()  # its ports and clock thread are gone with the bridge
         self.ep = None
         gc.collect()
 
