@@ -255,7 +255,7 @@ class _Server:
         from ..sip import CLOCK_GATE
 
         g = CLOCK_GATE
-        if g.close_timeouts or g.park_timeouts or g.slow_closes:  # the first two also logged as they happened
+        if g.close_timeouts or g.park_timeouts or g.slow_closes or g.max_park_wait_s > 1.0:  # timeouts also logged as they happened
             log.warning("clock gate of worker %s: %d closes, %d without the clock parked, %d parks ended by "
                         "max_park_s, %d waited past timeout_s (longest wait %.2f s, longest park %.2f s)",
                         self.worker, g.closes, g.close_timeouts, g.park_timeouts, g.slow_closes,
