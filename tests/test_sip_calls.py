@@ -889,3 +889,26 @@ def test_clock_gate_second_close_after_a_park_ended_waits_for_a_new_park(ch, mon
             CLOCK_GATE.open()
         ep.ports.give(port)
     assert not CLOCK_GATE.closed
+
+
+def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
+    """A DISCONNECTED during the endpoint's shutdown can close the gate for its teardown with
+    no one left to open it; libDestroy joins the clock thread, so it waited for the park to
+    end (1 s on 6c26dfb, 30 s with max_park_s 30). The shutdown opens the gate first."""
+    script = tmp_path / "shut.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
+        ep = get_endpoint()
+        sink = ep.ports.take(FrameSink, "x")
+        ep.ep.audDevManager().getCaptureDevMedia().startTransmit(sink)  # the clock runs
+        time.sleep(0.3)
+        assert CLOCK_GATE.close()  # parked, never opened
+        t = time.monotonic()
+        ep.shutdown()
+        print("shutdown_s", time.monotonic() - t)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shut_s = float(out.stdout.split("shutdown_s")[1])
+    assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with the clock gate left closed"

@@ -185,17 +185,17 @@ class ClockGate:
     returns once the clock thread is parked, that is outside any stream. Sends after the
     tear-down stop at the transport's "started" check, as they always did.
 
-    The waits hold under load (issue 15: on a machine at load 12-31 a far-end worker still
-    aborted): :meth:`close` waits for the park as long as the clock thread is known to come
-    through our ports (a :class:`FrameSink` is in the bridge, :meth:`port_added`, and the
-    clock thread still runs, :meth:`_clock_ticking`: a clock thread descheduled inside a
-    stream for longer than ``timeout_s`` is waited for, up to ``max_wait_s``; a stopped clock
-    is not), and a park
-    lasts as long as the gate is closed (up to ``max_park_s``, a bound against a forgotten
-    :meth:`open`, never reached by a teardown). ``parked`` is true only while the clock thread
-    is inside the park, so a second holder's :meth:`close` never mistakes an earlier park for
-    a current one. A wait bound that expires is counted and logged: the race is then back
-    (never a deadlock).
+    The waits hold under load (issue 15: with the far-end workers at nice 19, 0.2 s close
+    timeouts and 1 s parks ended under 2-4 holders, and a worker aborted): :meth:`close`
+    waits for the park as long as the clock thread is known to come through our ports (a
+    :class:`FrameSink` is in the bridge, :meth:`port_added`, and the clock thread still runs,
+    :meth:`_clock_ticking`), so a clock thread descheduled inside a stream for longer than
+    ``timeout_s`` is waited for, up to ``max_wait_s``; a stopped clock is not waited for (it
+    cannot race). A park lasts as long as the gate is closed (up to ``max_park_s``, a bound
+    against a forgotten :meth:`open`, never reached by a teardown). ``parked`` is true only
+    while the clock thread is inside the park, so a second holder's :meth:`close` never
+    mistakes an ended park for a current one. A bound that expires is counted and logged:
+    the race is then back (never a deadlock).
 
     Closed by as many holders as need it (a counter). :meth:`close` on the clock thread
     itself (never done here) does not wait.
@@ -275,6 +275,16 @@ class ClockGate:
         with self._cond:
             self.ticking_ports = 0
             self._clock_ident = self._clock_tid = 0
+
+    def open_all(self) -> int:
+        """Open the gate whoever holds it (the endpoint's shutdown, before ``libDestroy``: it
+        joins the clock thread, which must not be parked then; every teardown is over once
+        the shutdown's last ``libHandleEvents`` returned). Returns the holds dropped."""
+        with self._cond:
+            n, self._holders = self._holders, 0
+            self.closed = False
+            self._cond.notify_all()
+        return n
 
     def open(self) -> None:
         """Undo one :meth:`close`; the clock thread runs on once the last holder opened."""
