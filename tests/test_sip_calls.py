@@ -894,7 +894,7 @@ def test_clock_gate_second_close_after_a_park_ended_waits_for_a_new_park(ch, mon
 def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
     """A DISCONNECTED during the endpoint's shutdown can close the gate for its teardown with
     no one left to open it; libDestroy joins the clock thread, so it waited for the park to
-    end (1 s on 6c26dfb, 30 s with max_park_s 30). The shutdown opens the gate first."""
+    end (1 s on 6c26dfb, 30 s with max_park_s 30 on 9c1b617). The shutdown opens the gate first."""
     script = tmp_path / "shut.py"
     script.write_text(textwrap.dedent("""
         import time

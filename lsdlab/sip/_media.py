@@ -201,7 +201,7 @@ class ClockGate:
     itself (never done here) does not wait.
     """
 
-    def __init__(self, max_park_s: float = 30.0, max_wait_s: float = 10.0) -> None:
+    def __init__(self, max_park_s: float = 10.0, max_wait_s: float = 10.0) -> None:
         self.max_park_s = max_park_s
         self.max_wait_s = max_wait_s
         self._cond = threading.Condition(threading.Lock())
