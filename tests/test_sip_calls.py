@@ -791,3 +791,124 @@ def test_routine_pjsip_lines_are_debug_real_errors_stay_errors():
             "(PJ_EINVAL) (status=70004) [../src/pjsua2/call.cpp:927]")
     assert _pj_log_level(1, stat) == logging.DEBUG
     assert _pj_log_level(1, "pjsua_call_make_call(...) error: Too many objects (PJ_ETOOMANY)") == logging.ERROR
+
+
+def _stalling_sink(ep, state: dict):
+    """A FrameSink whose callback, once ``state['stall']`` is set, holds the real conference
+    clock thread ``state['stall_s']`` before its checkpoint: the clock thread descheduled
+    between two of our ports (inside a stream, for all the gate can tell), as on a loaded
+    machine (issue 15). From the endpoint's pool: ports are never destroyed."""
+    from lsdlab.sip import FrameSink
+
+    class _Stalling(FrameSink):
+        def onFrameReceived(self, frame):
+            if state.get("stall"):
+                state["stall"] = False
+                state["inside"] = True
+                time.sleep(state["stall_s"])
+                state["inside"] = False
+            super().onFrameReceived(frame)
+
+    return ep.ports.take(_Stalling, "stalling-sink")
+
+
+@contextlib.contextmanager
+def _clock_running(ep, port):
+    """The conference clock runs while something is connected to the sound device's slot
+    (pjsua stops it 1 s after the last call and connection): slot 0 -> ``port``."""
+    ep.register_thread()
+    snd = ep.ep.audDevManager().getCaptureDevMedia()
+    snd.startTransmit(port)
+    try:
+        time.sleep(0.2)  # the first ticks
+        yield
+    finally:
+        snd.stopTransmit(port)
+
+
+def test_clock_gate_close_waits_for_a_clock_thread_delayed_past_its_timeout(ch):
+    """ClockGate.close() returned after 0.2 s even when the clock thread was still between
+    our ports (inside a stream): on a machine at load 12-31 the teardown then ran under it
+    and a far-end worker aborted in pj_ioqueue_sendto (issue 15). It must wait as long as
+    the clock thread is known to come through our ports."""
+    from lsdlab.sip import CLOCK_GATE, get_endpoint
+
+    ep = get_endpoint()
+    state = {"stall_s": 0.6}
+    port = _stalling_sink(ep, state)
+    try:
+        with _clock_running(ep, port):
+            state["stall"] = True
+            end = time.monotonic() + 5
+            while not state.get("inside") and time.monotonic() < end:
+                time.sleep(0.005)
+            assert state.get("inside"), "the clock thread never reached the stalling port"
+            t0 = time.monotonic()
+            ok = CLOCK_GATE.close(timeout_s=0.2)
+            try:
+                waited = time.monotonic() - t0
+                inside = state["inside"]
+            finally:
+                CLOCK_GATE.open()
+        assert not inside, f"close() returned after {waited:.2f} s with the clock thread still between our ports"
+        assert ok and waited > 0.3, (ok, waited)
+        assert not CLOCK_GATE.closed
+    finally:
+        ep.ports.give(port)
+
+
+def test_clock_gate_second_close_after_a_park_ended_waits_for_a_new_park(ch, monkeypatch):
+    """A park ended by max_park_s (a slow teardown under load) let the clock thread run on,
+    and a second holder's close() returned at once on the stale 'parked' flag of the first
+    park, with the clock thread between our ports (issue 15). 'Parked' must mean parked now."""
+    from lsdlab.sip import CLOCK_GATE, get_endpoint
+
+    ep = get_endpoint()
+    state = {"stall_s": 0.5}
+    port = _stalling_sink(ep, state)
+    monkeypatch.setattr(CLOCK_GATE, "max_park_s", 0.3)
+    held = 0
+    try:
+        with _clock_running(ep, port):
+            assert CLOCK_GATE.close(timeout_s=1.0)
+            held += 1
+            state["stall"] = True  # taken on the clock's first pass after the park ends
+            end = time.monotonic() + 5
+            while not state.get("inside") and time.monotonic() < end:
+                time.sleep(0.005)
+            assert state.get("inside"), "the park never ended"
+            CLOCK_GATE.close(timeout_s=0.2)
+            held += 1
+            inside = state["inside"]
+            for _ in range(held):
+                CLOCK_GATE.open()
+            held = 0
+        assert not inside, "the second close() returned with the clock thread between our ports"
+    finally:
+        for _ in range(held):
+            CLOCK_GATE.open()
+        ep.ports.give(port)
+    assert not CLOCK_GATE.closed
+
+
+def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
+    """A DISCONNECTED during the endpoint's shutdown can close the gate for its teardown with
+    no one left to open it; libDestroy joins the clock thread, so it waited for the park to
+    end (1 s on 6c26dfb, 30 s with max_park_s 30 on 9c1b617). The shutdown opens the gate first."""
+    script = tmp_path / "shut.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
+        ep = get_endpoint()
+        sink = ep.ports.take(FrameSink, "x")
+        ep.ep.audDevManager().getCaptureDevMedia().startTransmit(sink)  # the clock runs
+        time.sleep(0.3)
+        assert CLOCK_GATE.close()  # parked, never opened
+        t = time.monotonic()
+        ep.shutdown()
+        print("shutdown_s", time.monotonic() - t)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shut_s = float(out.stdout.split("shutdown_s")[1])
+    assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with the clock gate left closed"

@@ -643,6 +643,12 @@ class SipEndpoint:
                     self.ep.libHandleEvents(10)
                 except Exception:  # noqa: BLE001
                     break
+            # a DISCONNECTED during the shutdown may have closed the gate for its teardown with
+            # no one left to open it (the far end's loop, the channel's opener lane): libDestroy
+            # joins the clock thread, so it must not stay parked (up to max_park_s)
+            dropped = CLOCK_GATE.open_all()
+            if dropped:
+                log.debug("shutdown opened the clock gate (%d holds left)", dropped)
             self.ports.retire_all(self)  # set in __init__ before anything can need shutting down
             for acc in self._accounts.values():
                 with contextlib.suppress(Exception):
@@ -660,10 +666,13 @@ class SipEndpoint:
             log.info("SIP endpoint shut down in %.3f s", time.monotonic() - t0)
 
     def _destroy_lib(self) -> None:
+        from ._media import CLOCK_GATE
+
         try:
             self.ep.libDestroy(self.pj.PJSUA_DESTROY_NO_NETWORK)
         except Exception:  # noqa: BLE001
             pass
+        CLOCK_GATE.clock_stopped()  # its ports and clock thread are gone with the bridge
         self.ep = None
         gc.collect()
 

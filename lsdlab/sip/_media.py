@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import queue
 import threading
 import time
@@ -35,6 +36,7 @@ _PTR = ctypes.sizeof(ctypes.c_void_p)
 
 # How frames are read and written; set once per process by verify_fast_frames().
 _IO = {"read_fast": False, "write_fast": False}
+_PROC_TASKS = os.path.isdir("/proc/self/task")
 
 
 def audio_format():
@@ -183,47 +185,116 @@ class ClockGate:
     returns once the clock thread is parked, that is outside any stream. Sends after the
     tear-down stop at the transport's "started" check, as they always did.
 
-    Closed by as many holders as need it (a counter); a park never lasts more than
-    ``max_park_s`` and a close never waits more than its ``timeout_s`` (e.g. when this
-    process has no port of ours yet: the race is then back, never a deadlock).
+    The waits hold under load (issue 15: with the far-end workers at nice 19, 0.2 s close
+    timeouts and 1 s parks ended under 2-4 holders, and a worker aborted): :meth:`close`
+    waits for the park as long as the clock thread is known to come through our ports (a
+    :class:`FrameSink` is in the bridge, :meth:`port_added`, and the clock thread still runs,
+    :meth:`_clock_ticking`), so a clock thread descheduled inside a stream for longer than
+    ``timeout_s`` is waited for, up to ``max_wait_s``; a stopped clock is not waited for (it
+    cannot race). A park lasts as long as the gate is closed (up to ``max_park_s``, a bound
+    against a forgotten :meth:`open`, never reached by a teardown). ``parked`` is true only
+    while the clock thread is inside the park, so a second holder's :meth:`close` never
+    mistakes an ended park for a current one. A bound that expires is counted and logged:
+    the race is then back (never a deadlock).
+
+    Closed by as many holders as need it (a counter). :meth:`close` on the clock thread
+    itself (never done here) does not wait.
     """
 
-    def __init__(self, max_park_s: float = 1.0) -> None:
+    def __init__(self, max_park_s: float = 10.0, max_wait_s: float = 10.0) -> None:
         self.max_park_s = max_park_s
-        self._lock = threading.Lock()
+        self.max_wait_s = max_wait_s
+        self._cond = threading.Condition(threading.Lock())
         self._holders = 0
         self.closed = False  # read on the clock thread without the lock (a plain bool)
-        self._open = threading.Event()
-        self._open.set()
-        self._parked = threading.Event()
+        self.parked = False  # the clock thread is inside the park now (under _cond)
+        self._clock_ident = 0  # the thread that calls checkpoint() (0: none seen yet)
+        self._clock_tid = 0  # its native thread id (for _clock_ticking)
+        self._last_tick = 0.0
+        self.ticking_ports = 0  # our ports the clock calls every tick, connected or not (FrameSinks)
         self.closes = 0  # statistics, for tests and diagnostics
-        self.close_timeouts = 0
-        self.park_timeouts = 0
+        self.close_timeouts = 0  # close() returned without the park (the race was open)
+        self.idle_closes = 0  # close() found no clock running through our ports (no race)
+        self.slow_closes = 0  # close() waited longer than its timeout_s for the park
+        self.park_timeouts = 0  # a park ended by max_park_s while the gate was closed
+        self.max_close_wait_s = 0.0
+        self.max_park_wait_s = 0.0
 
     def close(self, timeout_s: float = 0.2) -> bool:
-        """Close the gate and wait until the clock thread is parked (True) or ``timeout_s``
-        passed (False). Every close needs its :meth:`open`."""
-        with self._lock:
+        """Close the gate and wait until the clock thread is parked (True); past ``timeout_s``
+        keep waiting while the clock thread is known to come through our ports, up to
+        ``max_wait_s``. True also when no clock runs through our ports (nothing to park);
+        False when a running clock did not park. Every close needs its :meth:`open`."""
+        t0 = time.monotonic()
+        with self._cond:
             self._holders += 1
             self.closes += 1
-            if self._holders == 1:
-                self._parked.clear()
-                self._open.clear()
-                self.closed = True
-        ok = self._parked.wait(timeout_s)
+            self.closed = True
+            if threading.get_ident() == self._clock_ident:
+                return True  # on the clock thread: it is not inside a stream now
+            ok = self._cond.wait_for(lambda: self.parked, timeout_s)
+            while not ok and self._clock_ticking() and time.monotonic() - t0 < self.max_wait_s:
+                ok = self._cond.wait_for(lambda: self.parked, 0.05)
+                if ok:
+                    self.slow_closes += 1
+            waited = time.monotonic() - t0
+            self.max_close_wait_s = max(self.max_close_wait_s, waited)
+            if not ok and not self._clock_ticking():
+                ok = True  # no clock runs through our ports (pjsua stopped it): nothing can race
+                self.idle_closes += 1
+            elif not ok:
+                self.close_timeouts += 1
         if not ok:
-            self.close_timeouts += 1
+            log.warning("The conference clock thread did not park within %.1f s (ClockGate.close; "
+                        "max_wait_s %.1f s): the media teardown runs anyway and may abort the process in "
+                        "pj_ioqueue_sendto.", waited, self.max_wait_s)
         return ok
+
+    def _clock_ticking(self) -> bool:
+        """Whether the clock thread will come through :meth:`checkpoint` again: a port it calls
+        every tick is in the bridge and the thread that last called it still runs. pjsua stops
+        the clock (its null sound device closes 1 s after the last call) and starts a new
+        thread with the next call; a waiting :meth:`close` must not outlast it. Without
+        ``/proc`` (not Linux): a checkpoint within the last second."""
+        if not self.ticking_ports or not self._clock_tid:
+            return False
+        if _PROC_TASKS:
+            return os.path.exists(f"/proc/self/task/{self._clock_tid}")
+        return time.monotonic() - self._last_tick < 1.0
+
+    def port_added(self) -> None:
+        """A port the clock thread calls every tick, connected or not, joined the bridge (a
+        :class:`FrameSink`: the conference writes to every port, silence when nothing sends):
+        from now on the clock thread is known to come through :meth:`checkpoint`."""
+        with self._cond:
+            self.ticking_ports += 1
+
+    def clock_stopped(self) -> None:
+        """The conference bridge is gone (``libDestroy``): no clock comes through our ports
+        until new ones join a new bridge."""
+        with self._cond:
+            self.ticking_ports = 0
+            self._clock_ident = self._clock_tid = 0
+
+    def open_all(self) -> int:
+        """Open the gate whoever holds it (the endpoint's shutdown, before ``libDestroy``: it
+        joins the clock thread, which must not be parked then; every teardown is over once
+        the shutdown's last ``libHandleEvents`` returned). Returns the holds dropped."""
+        with self._cond:
+            n, self._holders = self._holders, 0
+            self.closed = False
+            self._cond.notify_all()
+        return n
 
     def open(self) -> None:
         """Undo one :meth:`close`; the clock thread runs on once the last holder opened."""
-        with self._lock:
+        with self._cond:
             if self._holders <= 0:
                 return
             self._holders -= 1
             if self._holders == 0:
                 self.closed = False
-                self._open.set()
+                self._cond.notify_all()
 
     @contextlib.contextmanager
     def held(self, timeout_s: float = 0.2):
@@ -241,11 +312,23 @@ class ClockGate:
 
     def checkpoint(self) -> None:
         """On the clock thread, in every port callback: park while the gate is closed."""
+        self._clock_ident = threading.get_ident()
+        self._clock_tid = threading.get_native_id()
+        self._last_tick = time.monotonic()
         if not self.closed:
             return
-        self._parked.set()
-        if not self._open.wait(self.max_park_s):
-            self.park_timeouts += 1
+        t0 = time.monotonic()
+        with self._cond:
+            self.parked = True
+            self._cond.notify_all()
+            ok = self._cond.wait_for(lambda: self._holders == 0, self.max_park_s)
+            self.parked = False
+            self.max_park_wait_s = max(self.max_park_wait_s, time.monotonic() - t0)
+            if not ok:
+                self.park_timeouts += 1
+        if not ok:
+            log.warning("The conference clock thread was parked %.0f s (ClockGate.max_park_s) and runs on "
+                        "with the gate still closed: a ClockGate.close() without its open()?", self.max_park_s)
 
 
 #: The process's gate (one conference bridge, one clock thread per process).
@@ -292,6 +375,7 @@ class FrameSink(pj.AudioMediaPort):
         self.errors = 0
         self.name = name
         self.createPort(name[:30], audio_format())
+        CLOCK_GATE.port_added()  # put_frame comes every tick from now on, connected or not
 
     def start(self) -> None:
         self._last_t = 0.0
