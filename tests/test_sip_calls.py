@@ -790,7 +790,14 @@ def test_routine_pjsip_lines_are_debug_real_errors_stay_errors():
     stat = ("pjsua_call_get_stream_stat(id, med_idx, &pj_ss) error: Invalid value or argument "
             "(PJ_EINVAL) (status=70004) [../src/pjsua2/call.cpp:927]")
     assert _pj_log_level(1, stat) == logging.DEBUG
-    assert _pj_log_level(1, "pjsua_call_make_call(...) error: Too many objects (PJ_ETOOMANY)") == logging.ERROR
+    # makeCall finding every call slot taken: the channel waits and retries (its own SipError
+    # if none frees), so each try is routine; other level-1 lines, PJ_ETOOMANY elsewhere too, stay ERROR
+    make = ("pjsua_call_make_call(acc.getId(), &pj_dst_uri, param.p_opt, this, param.p_msg_data, &id) error: Too "
+            "many objects of the specified type (PJ_ETOOMANY) (status=70010) [../src/pjsua2/call.cpp:712]")
+    assert _pj_log_level(1, make) == logging.DEBUG
+    assert _pj_log_level(1, "Error making call: Too many objects of the specified type (PJ_ETOOMANY) [status=70010]") == logging.DEBUG
+    assert _pj_log_level(1, "pjsua_acc_add(...) error: Too many objects (PJ_ETOOMANY)") == logging.ERROR
+    assert _pj_log_level(1, "pjsua_call_make_call(...) error: Invalid URI (PJSIP_EINVALIDURI)") == logging.ERROR
 
 
 def _stalling_sink(ep, state: dict):
