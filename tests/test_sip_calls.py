@@ -395,16 +395,22 @@ def test_the_clock_thread_waits_while_hang_up_tears_the_media_down(ch, far):
         finally:
             del ch._pj_call
         time.sleep(0.1)
-        probe.stop()
-        ticks = []
-        while not probe.queue.empty():
-            ticks.append(probe.queue.get_nowait()[0])
-        assert len(windows) == 1 and len(ticks) > 10, (windows, len(ticks))
-        t0, t1 = windows[0]
-        inside = [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
+        ticks, t0, t1, inside = _ticks_inside(probe, windows)
         assert not inside, f"conference ticks at {inside} ms into hangup() (of {(t1 - t0) * 1000:.0f} ms)"
     finally:
         ep.ports.give(probe)
+
+
+def _ticks_inside(probe, windows: list[tuple[float, float]]):
+    """Stop the tick probe (a FrameSink) and read its ticks; checks one held window and more
+    than 10 ticks. Returns (ticks, window start, window end, ms offsets of the ticks inside)."""
+    probe.stop()
+    ticks = []
+    while not probe.queue.empty():
+        ticks.append(probe.queue.get_nowait()[0])
+    assert len(windows) == 1 and len(ticks) > 10, (windows, len(ticks))
+    t0, t1 = windows[0]
+    return ticks, t0, t1, [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
 
 
 def test_the_clock_thread_waits_while_a_bye_from_the_far_end_tears_the_media_down(ch, far):
@@ -439,13 +445,7 @@ def test_the_clock_thread_waits_while_a_bye_from_the_far_end_tears_the_media_dow
         assert ch.wait_for_idle(10)
         assert far.call_by_id(ch.Details.sip_call_id).hung_up_by == "far_end"
         time.sleep(0.2)
-        probe.stop()
-        ticks = []
-        while not probe.queue.empty():
-            ticks.append(probe.queue.get_nowait()[0])
-        assert len(windows) == 1 and len(ticks) > 10, (windows, len(ticks))
-        t0, t1 = windows[0]
-        inside = [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
+        ticks, t0, t1, inside = _ticks_inside(probe, windows)
         assert not inside, f"conference ticks at {inside} ms into the end of the DISCONNECTED callback (of {(t1 - t0) * 1000:.0f} ms)"
         assert any(t > t1 for t in ticks), "the clock thread did not run again after the clean-up"
         assert CLOCK_GATE.closes > closes and not CLOCK_GATE.closed
