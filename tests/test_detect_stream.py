@@ -8,6 +8,9 @@ CallTrace.replay against streaming, and a property test over arbitrary finite au
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -542,6 +545,28 @@ def test_fast_fft_kernels_are_in_use_and_bit_identical(rng):
         np.testing.assert_array_equal(spec, A._public_rfft(rows[:, : A.WIN]))
         power = np.square(spec.real) + np.square(spec.imag)
         np.testing.assert_array_equal(A._irfft(power), A._public_irfft(power))
+
+
+def test_fft_kernels_load_without_the_scipy_fft_package_and_stay_scipys_own():
+    """The kernels' module is loaded from its file (scipy.fft's package import cost 0.1-0.2 s
+    of every process) and registered under its own name: a later `import scipy.fft` uses that
+    same module and works as usual."""
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import lsdlab.detect.analysis as A
+        assert A.FAST_FFT
+        assert "scipy.fft" not in sys.modules, sorted(m for m in sys.modules if m.startswith("scipy"))
+        import scipy.fft
+        from scipy.fft._pocketfft import pypocketfft as pp
+        assert pp is sys.modules["scipy.fft._pocketfft.pypocketfft"] and A._r2c is pp.r2c and A._c2r is pp.c2r
+        x = np.random.default_rng(0).standard_normal(512)
+        assert np.allclose(scipy.fft.irfft(scipy.fft.rfft(x)), x)
+        print("OK")
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip() == "OK"
 
 
 def test_analyzer_skipping_ringback_changes_nothing_else():
