@@ -14,8 +14,9 @@ Every figure is timed from outside or around whole calls, never inside the detec
   (offline path, stops at the verdict), 20 ms streaming pushes and app_amd at 20 ms;
 - identity: every call of corpora/demo, real-dev (../shared/corpora/real-dev) and
   .cache/phone-speech (if built: `lsdlab corpus build-phone-speech .cache/phone-speech
-  --real-dev ../shared/corpora/real-dev`) through 20 ms streaming and the offline path:
-  verdict, every event and the CallTrace arrays compared bit for bit;
+  --real-dev ../shared/corpora/real-dev`) and the ``--fresh`` corpora (demo recipe, other
+  seeds) through 20 ms streaming and the offline path: verdict, every event and the
+  CallTrace arrays compared bit for bit;
 - the machine's parallel ceiling at the time (:func:`parallel_ceiling`), before and after;
 - --jobs: `lsdlab evaluate CORPUS --jobs 1` and `--jobs 2` run in turn (A B A B ...), the
   ratio taken pair by pair (so a machine whose speed drifts still compares like with like)
@@ -412,6 +413,9 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30, help="tuner trials at each size")
     ap.add_argument("--speed-step", type=int, default=5, help="speed on every N-th demo call")
     ap.add_argument("--no-identity", action="store_true", help="skip the offline/streaming identity over all calls")
+    ap.add_argument("--fresh", nargs="*", default=[], metavar="DIR",
+                    help="also check the identity on these corpora (e.g. out/fresh-seedN built by "
+                         "`lsdlab corpus build-demo out/fresh-seedN --seed N`)")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--tune-trials", type=int, default=16, help="app_amd tuner trials for the serial vs cluster runs")
     ap.add_argument("--trial-batch", type=int, default=4, help="--trial-batch of the batched tuner runs")
@@ -477,6 +481,8 @@ def main() -> None:
             ps = ROOT / ".cache" / "phone-speech"
             if (ps / "manifest.csv").is_file():
                 corpora["phone-speech"] = ps
+            for f in a.fresh:
+                corpora[Path(f).name] = Path(f)
             corpora = {k: v for k, v in corpora.items() if (v / "manifest.csv").is_file()}
             out["identity"] = identity(corpora)
         if "jobs" in want:
@@ -550,9 +556,14 @@ def markdown(out: dict, repeats: int) -> str:
         f"| ... streaming, 20 ms pushes | {x['streaming_20ms']}x |",
         f"| ... app_amd, 20 ms pushes | {x['app_amd_20ms']}x |",
     ]
-    for name, r in out.get("identity", {}).items():
+    ident = out.get("identity", {})
+    if ident:
+        total, same = sum(r["calls"] for r in ident.values()), sum(r["identical"] for r in ident.values())
+        first = ["demo", "real-dev", "phone-speech"]
+        names = sorted(ident, key=lambda n: (first.index(n) if n in first else 3, len(n), n))
+        per = ", ".join(f"{n} {ident[n]['identical']}/{ident[n]['calls']}" for n in names)
         lines.append(f"| offline path = 20 ms streaming (verdict, reason, decision time, every event, CallTrace arrays), "
-                     f"{name}, every call{note('identity')} | {r['identical']}/{r['calls']} identical |")
+                     f"every call of each corpus{note('identity')} | **{same}/{total} identical** ({per}) |")
     lines += [
         f"| `evaluate --jobs 2` vs `--jobs 1`, {j.get('calls', out['calls'])} calls, pairwise median{note('jobs')} | {j['speedup_median']:.2f}x faster "
         f"(range {j['speedup_min']:.2f}-{j['speedup_max']:.2f}) |",
