@@ -95,6 +95,38 @@ def test_evaluate_as_the_program_freezes_the_collector_at_start_and_exit(small):
     assert gc.get_freeze_count() == before
 
 
+def test_the_program_runs_numpy_with_one_blas_thread_unless_told(small):
+    """OpenBLAS started a thread per CPU at numpy's import (65 ms of every command); as the
+    program, lsdlab asks for one unless OPENBLAS_NUM_THREADS is set; in-process, nothing changes."""
+    import os
+
+    from lsdlab.cli import main
+
+    probe = textwrap.dedent("""
+        import atexit, sys
+        from threadpoolctl import threadpool_info
+
+        def report():
+            print("blas", sorted({i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"}))
+
+        atexit.register(report)
+        sys.argv = ["lsdlab", *sys.argv[1:]]
+        from lsdlab.cli import main
+        sys.exit(main())
+    """)
+    argv = ["evaluate", str(small.root), "--no-progress", "--json"]
+    for env_value, want in ((None, "blas [1]"), ("2", "blas [2]")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        if env_value is not None:
+            env["OPENBLAS_NUM_THREADS"] = env_value
+        p = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120, env=env)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout.strip().endswith(want), p.stdout[-200:]
+    before = os.environ.get("OPENBLAS_NUM_THREADS")
+    assert main(argv) == 0
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == before
+
+
 def test_jobs_decisions_and_traces_equal_serial(small):
     assert run_corpus(small, jobs=2) == run_corpus(small, jobs=1)
     assert trace_corpus(small, jobs=2) == trace_corpus(small, jobs=1)

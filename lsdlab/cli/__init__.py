@@ -65,10 +65,23 @@ def verbosity(args: argparse.Namespace) -> int:
 _OFFLINE_COMMANDS = frozenset({"evaluate", "regress", "train", "tune", "report"})
 
 
+def _one_blas_thread() -> None:
+    """numpy's OpenBLAS with one thread, unless the user set ``OPENBLAS_NUM_THREADS``.
+
+    At import OpenBLAS starts a thread per CPU: 65 ms of numpy's 0.17 s import here (median of
+    10), paid by every command before its work and by no ``--jobs`` worker in parallel. No
+    lsdlab command multiplies matrices large enough to use them (the detector's arrays are a
+    few hops long; ``--jobs`` and SIP pools use processes). Only as the program: an
+    in-process caller's (a notebook's) environment is left alone."""
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def _quick_start(args: argparse.Namespace, argv: list[str] | None) -> None:
-    """Before an offline command runs as the program: its heavy imports (numpy, scipy, the
-    detector, the evaluation), done here with the garbage collector paused, and the objects
-    they made frozen (``gc.freeze()``: never walked again).
+    """Before an offline command runs as the program: its heavy imports (numpy, the detector,
+    the evaluation), done here with the garbage collector paused, and the objects they made
+    frozen (``gc.freeze()``: never walked again).
 
     Imported, they triggered about 100 collections (25-60 ms of every `lsdlab evaluate`, 5 ms
     now) that find nothing to free: module objects live as long as the process. Only as the
@@ -105,6 +118,9 @@ def _quick_exit(args: argparse.Namespace, argv: list[str] | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from .._signals import install_sigterm_exit
+
+    if argv is None:  # as the program, before anything imports numpy
+        _one_blas_thread()
 
     # SIGTERM: a clean exit with code 143 (pools stopped, temp folders removed, SIP shut down)
     install_sigterm_exit()
