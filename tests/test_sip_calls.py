@@ -413,42 +413,43 @@ def _ticks_inside(probe, windows: list[tuple[float, float]]):
     return ticks, t0, t1, [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
 
 
-def test_the_clock_thread_waits_while_a_bye_from_the_far_end_tears_the_media_down(ch, far):
-    """The same race as above on the other path: the far end hangs up first, its BYE reaches
-    this side, and pjsua closes the call's RTP transport right after the DISCONNECTED callback
-    returns (UASCallChannel._hold_clock_gate closes the gate at the end of that callback; a
-    helper thread opens it once pjsua's media clean-up is over). No conference tick may run
-    from the end of that callback until the clean-up is done; the window is made measurable by
-    holding the end of the callback 0.1 s (the set() of the call's cb_done, its last step)."""
-    import threading
-
+def test_the_clock_thread_waits_while_a_bye_from_the_far_end_tears_the_media_down(ch, far, monkeypatch):
+    """The same race as above on the other path: the far end hangs up first and its BYE
+    reaches this side. pjsua 2.15 tears the call's media down as it answers the BYE, BEFORE
+    the DISCONNECTED callback (pjsua_call_on_state_changed > pjsua_media_channel_deinit:
+    onStreamDestroyed, pjmedia_stream_destroy, then transport_destroy twice, RTP and RTCP;
+    only then onCallState; seen with gdb breakpoints), so a gate closed in that callback came
+    too late (issue 15: a far-end worker aborted in pj_ioqueue_sendto with its main thread in
+    the DISCONNECTED callback). The gate closes in ``onStreamDestroyed`` and opens once pjsua's
+    lock, held through the whole teardown, is free. No conference tick may run inside the
+    teardown; the window is made measurable by holding ``onStreamDestroyed`` 0.1 s after the
+    channel's own handler (the stream and its transport are destroyed after it returns)."""
     from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
 
     windows: list[tuple[float, float]] = []
-
-    class _SlowDone(threading.Event):
-        def set(self) -> None:
-            if not windows:
-                t0 = time.monotonic()
-                time.sleep(0.1)
-                windows.append((t0, time.monotonic()))
-            super().set()
-
     ep = get_endpoint()
     probe = ep.ports.take(FrameSink, "tick-probe-bye")  # unconnected: still called every tick
     try:
         assert ch.call(far.uri("message.wav", ring_s=0.0), seconds_timeout=10) == ch.State.ANSWERED
-        ctx = ch._ctx
-        ctx.cb_done = _SlowDone()  # set once, at the very end of the DISCONNECTED callback
-        closes = CLOCK_GATE.closes
+        cls = type(ch._ctx.pjcall)
+        real = cls.onStreamDestroyed
+
+        def slow(self, prm):
+            real(self, prm)
+            if not windows:
+                t0 = time.monotonic()
+                time.sleep(0.1)
+                windows.append((t0, time.monotonic()))
+
+        monkeypatch.setattr(cls, "onStreamDestroyed", slow)
         probe.start()
         assert ch.wait_for_idle(10)
         assert far.call_by_id(ch.Details.sip_call_id).hung_up_by == "far_end"
         time.sleep(0.2)
         ticks, t0, t1, inside = _ticks_inside(probe, windows)
-        assert not inside, f"conference ticks at {inside} ms into the end of the DISCONNECTED callback (of {(t1 - t0) * 1000:.0f} ms)"
-        assert any(t > t1 for t in ticks), "the clock thread did not run again after the clean-up"
-        assert CLOCK_GATE.closes > closes and not CLOCK_GATE.closed
+        assert not inside, f"conference ticks at {inside} ms into the media teardown (held {(t1 - t0) * 1000:.0f} ms)"
+        assert any(t > t1 for t in ticks), "the clock thread did not run again after the teardown"
+        assert not CLOCK_GATE.closed
     finally:
         ep.ports.give(probe)
 
