@@ -259,9 +259,10 @@ class _Server:
         g = CLOCK_GATE
         if g.close_timeouts or g.park_timeouts or g.slow_closes or g.max_park_wait_s > 1.0:  # timeouts also logged as they happened
             log.warning("clock gate of worker %s: %d closes, %d without the clock parked, %d parks ended by "
-                        "max_park_s, %d waited past timeout_s (longest wait %.2f s, longest park %.2f s)",
+                        "max_park_s, %d waited past timeout_s (longest wait %.2f s, longest park %.2f s); "
+                        "%d media teardowns, %d of them not inside our hangup()",
                         self.worker, g.closes, g.close_timeouts, g.park_timeouts, g.slow_closes,
-                        g.max_close_wait_s, g.max_park_wait_s)
+                        g.max_close_wait_s, g.max_park_wait_s, g.teardown_closes, g.unheld_teardowns)
         n = self._release_pj()
         end = time.monotonic() + (1.0 if n else 0.0)
         while self.calls and time.monotonic() < end:
