@@ -920,3 +920,34 @@ def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     shut_s = float(out.stdout.split("shutdown_s")[1])
     assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with the clock gate left closed"
+
+
+def test_a_stream_destroyed_inside_libdestroy_does_not_hold_the_shutdown(tmp_path):
+    """pjsua's libDestroy tears down the media of calls still up, and pjsua2 calls the Call's
+    ``onStreamDestroyed`` (which closes the clock gate) on the way. By then our ports are
+    retired and libDestroy joins the clock thread: a close then waited max_wait_s (10 s) for a
+    park that never comes. Between the shutdown's open_all() and clock_stopped() a close does
+    nothing. The hook is played by a close() at the start of libDestroy."""
+    script = tmp_path / "destroy.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
+        ep = get_endpoint()
+        sink = ep.ports.take(FrameSink, "x")
+        ep.ep.audDevManager().getCaptureDevMedia().startTransmit(sink)  # the clock runs
+        time.sleep(0.3)
+        cls = type(ep.ep)
+        real = cls.libDestroy
+        def destroy(self, *a):
+            CLOCK_GATE.close()  # what a Call's onStreamDestroyed does inside libDestroy
+            return real(self, *a)
+        cls.libDestroy = destroy
+        t = time.monotonic()
+        ep.shutdown()
+        print("shutdown_s", time.monotonic() - t, "closed", CLOCK_GATE.closed)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shut_s = float(out.stdout.split("shutdown_s")[1].split()[0])
+    assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with a close inside libDestroy"
+    assert "closed False" in out.stdout

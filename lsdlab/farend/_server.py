@@ -402,6 +402,10 @@ class _FarCall:
             if self.extra.get("dtmf"):
                 self.server.later(float(self.extra.get("dtmf_delay_s", 0.5)), self._send_dtmf)
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
+            # pjsua tore the call's media down before this callback (a BYE from the caller), or
+            # inside our hangup(): open the holds of that teardown now, not after record() below
+            # (a WAV written with every call's media parked: parks of 5-8 s under load)
+            self.server.open_gate()
             self.ended = True
             if not self.status:
                 self.status = int(info.lastStatusCode)

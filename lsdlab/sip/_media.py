@@ -215,6 +215,7 @@ class ClockGate:
         self.max_wait_s = max_wait_s
         self._cond = threading.Condition(threading.Lock())
         self._holders = 0
+        self.destroying = False  # between open_all() and clock_stopped(): close() does nothing
         self.closed = False  # read on the clock thread without the lock (a plain bool)
         self.parked = False  # the clock thread is inside the park now (under _cond)
         self._clock_ident = 0  # the thread that calls checkpoint() (0: none seen yet)
@@ -238,6 +239,8 @@ class ClockGate:
         False when a running clock did not park. Every close needs its :meth:`open`."""
         t0 = time.monotonic()
         with self._cond:
+            if self.destroying:
+                return True  # libDestroy runs (open_all): it joins the clock thread; never park it
             self._holders += 1
             self.closes += 1
             self.closed = True
@@ -299,14 +302,19 @@ class ClockGate:
         with self._cond:
             self.ticking_ports = 0
             self._clock_ident = self._clock_tid = 0
+            self.destroying = False
 
     def open_all(self) -> int:
         """Open the gate whoever holds it (the endpoint's shutdown, before ``libDestroy``: it
         joins the clock thread, which must not be parked then; every teardown is over once
-        the shutdown's last ``libHandleEvents`` returned). Returns the holds dropped."""
+        the shutdown's last ``libHandleEvents`` returned). Returns the holds dropped. Until
+        :meth:`clock_stopped`, :meth:`close` is a no-op: an ``onStreamDestroyed`` inside
+        ``libDestroy`` must not park the clock thread libDestroy joins (our ports are retired
+        by then: a close would wait ``max_wait_s`` for a park that never comes)."""
         with self._cond:
             n, self._holders = self._holders, 0
             self.closed = False
+            self.destroying = True
             self._cond.notify_all()
         return n
 
