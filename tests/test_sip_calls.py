@@ -951,3 +951,92 @@ def test_a_stream_destroyed_inside_libdestroy_does_not_hold_the_shutdown(tmp_pat
     shut_s = float(out.stdout.split("shutdown_s")[1].split()[0])
     assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with a close inside libDestroy"
     assert "closed False" in out.stdout
+
+
+_FAR_PROBE = """
+import json, sys, threading, time
+from multiprocessing import Pipe
+from lsdlab.farend import _server
+from lsdlab.sip import FrameSink
+
+conf = json.loads(sys.stdin.readline())
+mine, theirs = Pipe()
+server = _server._Server(conf, theirs)
+cls = _server._CALL_CLASSES.get(id(server.pj)) or _server._call_class(server.pj)
+_server._CALL_CLASSES[id(server.pj)] = cls
+real = cls.onStreamDestroyed
+windows = []
+
+def slow(self, prm):  # the far end's own handler, then 0.1 s more inside pjsua's teardown
+    real(self, prm)
+    if not windows:
+        t0 = time.monotonic()
+        time.sleep(0.1)
+        windows.append((t0, time.monotonic()))
+
+cls.onStreamDestroyed = slow
+probe = server.endpoint.ports.take(FrameSink, "tick-probe-far")  # unconnected: still called every tick
+probe.start()
+
+def stop():
+    sys.stdin.readline()
+    mine.send({"cmd": "stop"})
+
+threading.Thread(target=stop, daemon=True).start()
+print("port", server.endpoint.port, flush=True)
+server.run(theirs)
+probe.stop()
+ticks = []
+while not probe.queue.empty():
+    ticks.append(probe.queue.get_nowait()[0])
+server.endpoint.ports.give(probe)
+server.close()
+print("result", json.dumps({"windows": windows, "ticks": ticks}), flush=True)
+"""
+
+
+def test_the_far_end_parks_its_clock_thread_while_a_bye_from_the_caller_tears_its_media_down(ch, far, tmp_path):
+    """Issue 15's last abort, on the far end's side: a far-end worker died in pj_ioqueue_sendto
+    with its main thread in the DISCONNECTED callback of a call the caller hung up. pjsua 2.15
+    tears the media down as it answers the BYE, before that callback, where the worker closed
+    the clock gate (too late). A real far-end worker (``_Server``, in a process of its own)
+    answers this channel's call; the channel hangs up; the worker's ``onStreamDestroyed`` is
+    held 0.1 s after its own handler (inside pjsua's teardown). No conference tick of the
+    worker may run in that window."""
+    conf = {
+        "worker": 0, "corpus_dir": str(far.index.root), "host": "127.0.0.1", "port": 0,
+        "record_dir": str(tmp_path), "log_level": 0, "rtp_port": 21000 + (os.getpid() * 7) % 20000,
+        "files": far.index.files, "paths": far.index.paths, "max_duration_s": 600.0, "cache_bytes": 1 << 24,
+    }
+    import json
+
+    proc = subprocess.Popen([sys.executable, "-c", _FAR_PROBE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write(json.dumps(conf) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        assert line.startswith("port"), proc.stderr.read()[-2000:] if proc.poll() is not None else line
+        port = int(line.split()[1])
+        relay = far.uri("hello.wav", ring_s=0.0)
+        uri = relay.replace(f"@{far.host}:{far.port}", f"@127.0.0.1:{port}")
+        assert uri != relay
+        assert ch.call(uri, seconds_timeout=10) == ch.State.ANSWERED
+        time.sleep(0.5)
+        assert ch.hang_up() == ch.State.IDLE  # the BYE goes to the worker
+        time.sleep(0.5)
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    res = json.loads(out.split("result", 1)[1])
+    windows, ticks = res["windows"], res["ticks"]
+    assert len(windows) == 1 and len(ticks) > 10, (windows, len(ticks), err[-1000:])
+    t0, t1 = windows[0]
+    inside = [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
+    assert not inside, f"far-end conference ticks at {inside} ms into the media teardown (held {(t1 - t0) * 1000:.0f} ms)"
+    assert any(t > t1 for t in ticks), "the far end's clock thread did not run again after the teardown"
