@@ -413,42 +413,43 @@ def _ticks_inside(probe, windows: list[tuple[float, float]]):
     return ticks, t0, t1, [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
 
 
-def test_the_clock_thread_waits_while_a_bye_from_the_far_end_tears_the_media_down(ch, far):
-    """The same race as above on the other path: the far end hangs up first, its BYE reaches
-    this side, and pjsua closes the call's RTP transport right after the DISCONNECTED callback
-    returns (UASCallChannel._hold_clock_gate closes the gate at the end of that callback; a
-    helper thread opens it once pjsua's media clean-up is over). No conference tick may run
-    from the end of that callback until the clean-up is done; the window is made measurable by
-    holding the end of the callback 0.1 s (the set() of the call's cb_done, its last step)."""
-    import threading
-
+def test_the_clock_thread_waits_while_a_bye_from_the_far_end_tears_the_media_down(ch, far, monkeypatch):
+    """The same race as above on the other path: the far end hangs up first and its BYE
+    reaches this side. pjsua 2.15 tears the call's media down as it answers the BYE, BEFORE
+    the DISCONNECTED callback (pjsua_call_on_state_changed > pjsua_media_channel_deinit:
+    onStreamDestroyed, pjmedia_stream_destroy, then transport_destroy twice, RTP and RTCP;
+    only then onCallState; seen with gdb breakpoints), so a gate closed in that callback came
+    too late (issue 15: a far-end worker aborted in pj_ioqueue_sendto with its main thread in
+    the DISCONNECTED callback). The gate closes in ``onStreamDestroyed`` and opens once pjsua's
+    lock, held through the whole teardown, is free. No conference tick may run inside the
+    teardown; the window is made measurable by holding ``onStreamDestroyed`` 0.1 s after the
+    channel's own handler (the stream and its transport are destroyed after it returns)."""
     from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
 
     windows: list[tuple[float, float]] = []
-
-    class _SlowDone(threading.Event):
-        def set(self) -> None:
-            if not windows:
-                t0 = time.monotonic()
-                time.sleep(0.1)
-                windows.append((t0, time.monotonic()))
-            super().set()
-
     ep = get_endpoint()
     probe = ep.ports.take(FrameSink, "tick-probe-bye")  # unconnected: still called every tick
     try:
         assert ch.call(far.uri("message.wav", ring_s=0.0), seconds_timeout=10) == ch.State.ANSWERED
-        ctx = ch._ctx
-        ctx.cb_done = _SlowDone()  # set once, at the very end of the DISCONNECTED callback
-        closes = CLOCK_GATE.closes
+        cls = type(ch._ctx.pjcall)
+        real = cls.onStreamDestroyed
+
+        def slow(self, prm):
+            real(self, prm)
+            if not windows:
+                t0 = time.monotonic()
+                time.sleep(0.1)
+                windows.append((t0, time.monotonic()))
+
+        monkeypatch.setattr(cls, "onStreamDestroyed", slow)
         probe.start()
         assert ch.wait_for_idle(10)
         assert far.call_by_id(ch.Details.sip_call_id).hung_up_by == "far_end"
         time.sleep(0.2)
         ticks, t0, t1, inside = _ticks_inside(probe, windows)
-        assert not inside, f"conference ticks at {inside} ms into the end of the DISCONNECTED callback (of {(t1 - t0) * 1000:.0f} ms)"
-        assert any(t > t1 for t in ticks), "the clock thread did not run again after the clean-up"
-        assert CLOCK_GATE.closes > closes and not CLOCK_GATE.closed
+        assert not inside, f"conference ticks at {inside} ms into the media teardown (held {(t1 - t0) * 1000:.0f} ms)"
+        assert any(t > t1 for t in ticks), "the clock thread did not run again after the teardown"
+        assert not CLOCK_GATE.closed
     finally:
         ep.ports.give(probe)
 
@@ -919,3 +920,123 @@ def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     shut_s = float(out.stdout.split("shutdown_s")[1])
     assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with the clock gate left closed"
+
+
+def test_a_stream_destroyed_inside_libdestroy_does_not_hold_the_shutdown(tmp_path):
+    """pjsua's libDestroy tears down the media of calls still up, and pjsua2 calls the Call's
+    ``onStreamDestroyed`` (which closes the clock gate) on the way. By then our ports are
+    retired and libDestroy joins the clock thread: a close then waited max_wait_s (10 s) for a
+    park that never comes. Between the shutdown's open_all() and clock_stopped() a close does
+    nothing. The hook is played by a close() at the start of libDestroy."""
+    script = tmp_path / "destroy.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
+        ep = get_endpoint()
+        sink = ep.ports.take(FrameSink, "x")
+        ep.ep.audDevManager().getCaptureDevMedia().startTransmit(sink)  # the clock runs
+        time.sleep(0.3)
+        cls = type(ep.ep)
+        real = cls.libDestroy
+        def destroy(self, *a):
+            CLOCK_GATE.close()  # what a Call's onStreamDestroyed does inside libDestroy
+            return real(self, *a)
+        cls.libDestroy = destroy
+        t = time.monotonic()
+        ep.shutdown()
+        print("shutdown_s", time.monotonic() - t, "closed", CLOCK_GATE.closed)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shut_s = float(out.stdout.split("shutdown_s")[1].split()[0])
+    assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with a close inside libDestroy"
+    assert "closed False" in out.stdout
+
+
+_FAR_PROBE = """
+import json, sys, threading, time
+from multiprocessing import Pipe
+from lsdlab.farend import _server
+from lsdlab.sip import FrameSink
+
+conf = json.loads(sys.stdin.readline())
+mine, theirs = Pipe()
+server = _server._Server(conf, theirs)
+cls = _server._CALL_CLASSES.get(id(server.pj)) or _server._call_class(server.pj)
+_server._CALL_CLASSES[id(server.pj)] = cls
+real = cls.onStreamDestroyed
+windows = []
+
+def slow(self, prm):  # the far end's own handler, then 0.1 s more inside pjsua's teardown
+    real(self, prm)
+    if not windows:
+        t0 = time.monotonic()
+        time.sleep(0.1)
+        windows.append((t0, time.monotonic()))
+
+cls.onStreamDestroyed = slow
+probe = server.endpoint.ports.take(FrameSink, "tick-probe-far")  # unconnected: still called every tick
+probe.start()
+
+def stop():
+    sys.stdin.readline()
+    mine.send({"cmd": "stop"})
+
+threading.Thread(target=stop, daemon=True).start()
+print("port", server.endpoint.port, flush=True)
+server.run(theirs)
+probe.stop()
+ticks = []
+while not probe.queue.empty():
+    ticks.append(probe.queue.get_nowait()[0])
+server.endpoint.ports.give(probe)
+server.close()
+print("result", json.dumps({"windows": windows, "ticks": ticks}), flush=True)
+"""
+
+
+def test_the_far_end_parks_its_clock_thread_while_a_bye_from_the_caller_tears_its_media_down(ch, far, tmp_path):
+    """Issue 15's last abort, on the far end's side: a far-end worker died in pj_ioqueue_sendto
+    with its main thread in the DISCONNECTED callback of a call the caller hung up. pjsua 2.15
+    tears the media down as it answers the BYE, before that callback, where the worker closed
+    the clock gate (too late). A real far-end worker (``_Server``, in a process of its own)
+    answers this channel's call; the channel hangs up; the worker's ``onStreamDestroyed`` is
+    held 0.1 s after its own handler (inside pjsua's teardown). No conference tick of the
+    worker may run in that window."""
+    conf = {
+        "worker": 0, "corpus_dir": str(far.index.root), "host": "127.0.0.1", "port": 0,
+        "record_dir": str(tmp_path), "log_level": 0, "rtp_port": 21000 + (os.getpid() * 7) % 20000,
+        "files": far.index.files, "paths": far.index.paths, "max_duration_s": 600.0, "cache_bytes": 1 << 24,
+    }
+    import json
+
+    proc = subprocess.Popen([sys.executable, "-c", _FAR_PROBE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write(json.dumps(conf) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        assert line.startswith("port"), proc.stderr.read()[-2000:] if proc.poll() is not None else line
+        port = int(line.split()[1])
+        relay = far.uri("hello.wav", ring_s=0.0)
+        uri = relay.replace(f"@{far.host}:{far.port}", f"@127.0.0.1:{port}")
+        assert uri != relay
+        assert ch.call(uri, seconds_timeout=10) == ch.State.ANSWERED
+        time.sleep(0.5)
+        assert ch.hang_up() == ch.State.IDLE  # the BYE goes to the worker
+        time.sleep(0.5)
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    res = json.loads(out.split("result", 1)[1])
+    windows, ticks = res["windows"], res["ticks"]
+    assert len(windows) == 1 and len(ticks) > 10, (windows, len(ticks), err[-1000:])
+    t0, t1 = windows[0]
+    inside = [round((t - t0) * 1000, 1) for t in ticks if t0 <= t <= t1]
+    assert not inside, f"far-end conference ticks at {inside} ms into the media teardown (held {(t1 - t0) * 1000:.0f} ms)"
+    assert any(t > t1 for t in ticks), "the far end's clock thread did not run again after the teardown"

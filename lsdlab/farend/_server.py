@@ -131,7 +131,7 @@ class _Server:
 
         self.conf = conf
         self.conn = conn
-        self.gate_holds = 0  # CLOCK_GATE closes by DISCONNECTED callbacks, opened after handle_events
+        self.gate_holds = 0  # CLOCK_GATE closes by onStreamDestroyed, opened once the teardown is over
         self.files: dict[str, str] = conf["files"]  # row id -> file inside the corpus
         self.rows: dict[str, str] = conf["paths"]  # row id -> manifest path
         self.max_duration_s = float(conf["max_duration_s"])
@@ -201,7 +201,9 @@ class _Server:
                 return  # the parent is gone
 
     def open_gate(self) -> None:
-        """Open the clock gate as often as DISCONNECTED callbacks closed it (see on_state)."""
+        """Open the clock gate as often as ``onStreamDestroyed`` closed it (see _call_class):
+        after handle_events and after our own hangup(), inside which every teardown is over
+        (all of pjsua's work runs on this loop thread)."""
         from ..sip import CLOCK_GATE
 
         while self.gate_holds:
@@ -257,9 +259,10 @@ class _Server:
         g = CLOCK_GATE
         if g.close_timeouts or g.park_timeouts or g.slow_closes or g.max_park_wait_s > 1.0:  # timeouts also logged as they happened
             log.warning("clock gate of worker %s: %d closes, %d without the clock parked, %d parks ended by "
-                        "max_park_s, %d waited past timeout_s (longest wait %.2f s, longest park %.2f s)",
+                        "max_park_s, %d waited past timeout_s (longest wait %.2f s, longest park %.2f s); "
+                        "%d media teardowns, %d of them not inside our hangup()",
                         self.worker, g.closes, g.close_timeouts, g.park_timeouts, g.slow_closes,
-                        g.max_close_wait_s, g.max_park_wait_s)
+                        g.max_close_wait_s, g.max_park_wait_s, g.teardown_closes, g.unheld_teardowns)
         n = self._release_pj()
         end = time.monotonic() + (1.0 if n else 0.0)
         while self.calls and time.monotonic() < end:
@@ -340,6 +343,8 @@ class _FarCall:
                 self.media_down = self.am is not None
         except self.pj.Error:
             pass
+        finally:
+            self.server.open_gate()  # the holds of the teardown inside hangup(), over now
 
     def begin(self) -> None:
         info = self.pjcall.getInfo()
@@ -397,6 +402,10 @@ class _FarCall:
             if self.extra.get("dtmf"):
                 self.server.later(float(self.extra.get("dtmf_delay_s", 0.5)), self._send_dtmf)
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
+            # pjsua tore the call's media down before this callback (a BYE from the caller), or
+            # inside our hangup(): open the holds of that teardown now, not after record() below
+            # (a WAV written with every call's media parked: parks of 5-8 s under load)
+            self.server.open_gate()
             self.ended = True
             if not self.status:
                 self.status = int(info.lastStatusCode)
@@ -409,13 +418,8 @@ class _FarCall:
             # (after pjsua reused the id for a new incoming call) it would reject that call.
             self.pjcall.owner = None
             self.pjcall = None
-            if self.am is not None and not self.media_down:
-                # last: pjsua tears the media down right after this callback, inside the same
-                # handle_events(); the clock thread stays parked until that returns (run())
-                from ..sip import CLOCK_GATE
-
-                CLOCK_GATE.close()
-                self.server.gate_holds += 1
+            # (the call's media is gone already: pjsua tore it down before this callback, with
+            # the clock gate closed by onStreamDestroyed, or inside our hangup())
 
     def on_media(self) -> None:
         info = self.pjcall.getInfo()
@@ -539,12 +543,28 @@ def _make_pjcall(pj, account, call_id: int, owner: _FarCall):
         cls = _CALL_CLASSES[id(pj)] = _call_class(pj)
     c = cls(account, call_id)
     c.owner = owner
+    c.server = owner.server  # kept after the DISCONNECTED callback drops owner
     return c
 
 
 def _call_class(pj) -> type:
     class _Call(pj.Call):
         owner: _FarCall | None = None
+        server: _Server | None = None
+
+        def onStreamDestroyed(self, prm):
+            # pjsua destroys the stream and its RTP transport right after this returns, on this
+            # loop thread: when the caller's BYE ends the call, before the DISCONNECTED callback
+            # (issue 15: a worker aborted in pj_ioqueue_sendto, its gate closed only in that
+            # callback); the loop opens the gate once that is over (_Server.open_gate)
+            try:
+                if self.server is not None:
+                    from ..sip import CLOCK_GATE
+
+                    CLOCK_GATE.close_for_teardown()
+                    self.server.gate_holds += 1
+            except Exception:  # noqa: BLE001
+                log.exception("onStreamDestroyed")
 
         def onCallState(self, prm):
             try:

@@ -649,7 +649,7 @@ class SipEndpoint:
                     self.ep.libHandleEvents(10)
                 except Exception:  # noqa: BLE001
                     break
-            # a DISCONNECTED during the shutdown may have closed the gate for its teardown with
+            # a teardown during the shutdown (onStreamDestroyed) may have closed the gate with
             # no one left to open it (the far end's loop, the channel's opener lane): libDestroy
             # joins the clock thread, so it must not stay parked (up to max_park_s)
             dropped = CLOCK_GATE.open_all()

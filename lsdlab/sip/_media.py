@@ -168,8 +168,9 @@ class ClockGate:
     call's media down, so that it is never half-way through sending that call's RTP.
 
     Why: pjsua 2.15 closes a call's RTP transport (``pjsua_media_channel_deinit``, run inside
-    ``Call.hangup()`` and right after the DISCONNECTED callback) while the conference clock
-    thread may be inside the call's stream sending a frame: ``transport_send_rtp`` (UDP, under
+    ``Call.hangup()``, and, when the BYE comes from the peer or pjsip ends the call, as the BYE
+    is answered, BEFORE the DISCONNECTED callback) while the conference clock thread may be
+    inside the call's stream sending a frame: ``transport_send_rtp`` (UDP, under
     the SRTP wrapper) passes its "started" check, the transport is destroyed, and it then
     reads the ioqueue key that ``transport_destroy`` has just set to NULL; pjlib aborts the
     process (``pj_ioqueue_sendto: Assertion `key && op_key && data && length' failed``,
@@ -184,6 +185,14 @@ class ClockGate:
     gate is closed, the checkpoint parks the clock thread until it opens; :meth:`close`
     returns once the clock thread is parked, that is outside any stream. Sends after the
     tear-down stop at the transport's "started" check, as they always did.
+
+    Where: around our own ``hangup()`` (:meth:`held_if`), and in every ``Call``'s
+    ``onStreamDestroyed`` (:meth:`close_for_teardown`), which pjsua calls on every teardown
+    path right before it destroys the stream and then its RTP and RTCP transports (seen with
+    gdb: ``pjsua_media_channel_deinit`` > ``onStreamDestroyed`` > ``pjmedia_stream_destroy`` >
+    ``transport_destroy`` x2, then ``onCallState``; issue 15: a gate closed in the
+    DISCONNECTED callback came after the transport was gone, and a far-end worker aborted with
+    its main thread in that callback). The caller opens that hold once the teardown is over.
 
     The waits hold under load (issue 15: with the far-end workers at nice 19, 0.2 s close
     timeouts and 1 s parks ended under 2-4 holders, and a worker aborted): :meth:`close`
@@ -206,6 +215,7 @@ class ClockGate:
         self.max_wait_s = max_wait_s
         self._cond = threading.Condition(threading.Lock())
         self._holders = 0
+        self.destroying = False  # between open_all() and clock_stopped(): close() does nothing
         self.closed = False  # read on the clock thread without the lock (a plain bool)
         self.parked = False  # the clock thread is inside the park now (under _cond)
         self._clock_ident = 0  # the thread that calls checkpoint() (0: none seen yet)
@@ -217,6 +227,8 @@ class ClockGate:
         self.idle_closes = 0  # close() found no clock running through our ports (no race)
         self.slow_closes = 0  # close() waited longer than its timeout_s for the park
         self.park_timeouts = 0  # a park ended by max_park_s while the gate was closed
+        self.teardown_closes = 0  # close_for_teardown() calls (streams destroyed)
+        self.unheld_teardowns = 0  # ... of them with no other hold (not inside our hangup())
         self.max_close_wait_s = 0.0
         self.max_park_wait_s = 0.0
 
@@ -227,6 +239,8 @@ class ClockGate:
         False when a running clock did not park. Every close needs its :meth:`open`."""
         t0 = time.monotonic()
         with self._cond:
+            if self.destroying:
+                return True  # libDestroy runs (open_all): it joins the clock thread; never park it
             self._holders += 1
             self.closes += 1
             self.closed = True
@@ -249,6 +263,19 @@ class ClockGate:
                         "max_wait_s %.1f s): the media teardown runs anyway and may abort the process in "
                         "pj_ioqueue_sendto.", waited, self.max_wait_s)
         return ok
+
+    def close_for_teardown(self) -> bool:
+        """:meth:`close` from a ``Call``'s ``onStreamDestroyed``: pjsua is about to destroy the
+        call's stream and RTP transport on this thread (with its lock held when the teardown
+        is not our ``hangup()``'s). Counts the teardowns and those no other hold covered (a
+        BYE from the peer, pjsip's own end of a call: the ones a gate closed only around our
+        ``hangup()`` and in the DISCONNECTED callback missed). Every call needs its :meth:`open`
+        once the teardown is over."""
+        with self._cond:
+            self.teardown_closes += 1
+            if not self._holders:
+                self.unheld_teardowns += 1
+        return self.close()
 
     def _clock_ticking(self) -> bool:
         """Whether the clock thread will come through :meth:`checkpoint` again: a port it calls
@@ -275,14 +302,19 @@ class ClockGate:
         with self._cond:
             self.ticking_ports = 0
             self._clock_ident = self._clock_tid = 0
+            self.destroying = False
 
     def open_all(self) -> int:
         """Open the gate whoever holds it (the endpoint's shutdown, before ``libDestroy``: it
         joins the clock thread, which must not be parked then; every teardown is over once
-        the shutdown's last ``libHandleEvents`` returned). Returns the holds dropped."""
+        the shutdown's last ``libHandleEvents`` returned). Returns the holds dropped. Until
+        :meth:`clock_stopped`, :meth:`close` is a no-op: an ``onStreamDestroyed`` inside
+        ``libDestroy`` must not park the clock thread libDestroy joins (our ports are retired
+        by then: a close would wait ``max_wait_s`` for a park that never comes)."""
         with self._cond:
             n, self._holders = self._holders, 0
             self.closed = False
+            self.destroying = True
             self._cond.notify_all()
         return n
 

@@ -185,7 +185,6 @@ class _CallCtx:
         self.rtp_seen_t = 0.0  # monotonic time the RTP counter last grew (0: never)
         self.connected_t = 0.0
         self.sockets_closing = False  # DISCONNECTED seen: the endpoint was told (note_call_ended)
-        self.gate_held = False  # the DISCONNECTED callback closed the clock gate (_hold_clock_gate)
         self.media_down = False  # our hangup() returned: pjsua has torn the call's media down
 
 
@@ -245,9 +244,17 @@ def _call_class(pj) -> type:
                 log.exception("onCallState")
             finally:
                 if ctx.pj_gone:
-                    with contextlib.suppress(Exception):  # last: pjsua's media clean-up follows
-                        ctx.channel._hold_clock_gate(ctx)
                     ctx.cb_done.set()
+
+        def onStreamDestroyed(self, prm):
+            # pjsua destroys the stream and its RTP transport right after this returns, on
+            # every path (our hangup(), a BYE from the far end: before the DISCONNECTED callback)
+            ctx = self.lsd_ctx
+            try:
+                if ctx is not None:
+                    ctx.channel._hold_clock_gate(ctx)
+            except Exception:  # noqa: BLE001 - never raise into C++
+                log.exception("onStreamDestroyed")
 
         def onCallTsxState(self, prm):
             ctx = self.lsd_ctx
@@ -760,28 +767,24 @@ class UASCallChannel:
             pass
 
     def _hold_clock_gate(self, ctx: _CallCtx) -> None:
-        """At the end of the DISCONNECTED callback of a call with media (a BYE from the far end,
-        or pjsip's own end of the call): pjsua tears the media down right after the callback
-        returns; park the conference clock thread until it is done (see ``lsdlab.sip.ClockGate``).
-        A helper thread opens the gate once the callback has returned and pjsua's lock, held
-        through its media clean-up, is free again."""
+        """In the Call's ``onStreamDestroyed``: pjsua destroys the call's stream and RTP
+        transport right after it returns, on this thread; park the conference clock thread
+        until that is over (see ``lsdlab.sip.ClockGate``). When the far end's BYE (or pjsip)
+        ends the call, this comes before the DISCONNECTED callback, with pjsua's lock held
+        through the whole teardown: a helper thread opens the gate once it gets that lock.
+        Inside our own hangup() the gate is held around the call already (a second hold)."""
         from ..sip import CLOCK_GATE
 
-        with ctx.use_lock:
-            if ctx.gate_held or ctx.am is None or ctx.media_down:
-                return  # no media, or our hangup() has torn it down already
-            ctx.gate_held = True
-        CLOCK_GATE.close()
+        CLOCK_GATE.close_for_teardown()
         self._lanes["gate"].run(self._open_clock_gate, ctx)
 
     def _open_clock_gate(self, ctx: _CallCtx) -> None:
         from ..sip import CLOCK_GATE
 
         try:
-            ctx.cb_done.wait(2.0)  # set as the DISCONNECTED callback returns
             ep = self._endpoint
             ep.register_thread()
-            ep.ep.transportGetInfo(ep.transport_id)  # takes pjsua's lock: free once the clean-up is over
+            ep.ep.transportGetInfo(ep.transport_id)  # takes pjsua's lock: free once the teardown is over
         except Exception:  # noqa: BLE001 - shutting down: open the gate anyway
             log.debug("waiting for pjsua's media clean-up failed", exc_info=True)
         finally:
