@@ -230,11 +230,11 @@ def speed(corpus: Path, step: int, repeats: int) -> dict:
             "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}
 
 
-def run_timed(argv: list[str]) -> tuple[float, float]:
+def run_timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
     """(wall s, CPU s of the child and its children) of one finished command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -293,7 +293,8 @@ def serial_part(corpus: Path, repeats: int) -> float:
     the model, in one process, without running a call."""
     code = ("import sys; import lsdlab.cli, lsdlab.evaluation.runner; from lsdlab.corpus import load_corpus; "
             "from lsdlab.detect import make_detector; load_corpus(sys.argv[1]); make_detector(None)")
-    return min(run_timed([sys.executable, "-c", code, str(corpus)])[0] for _ in range(repeats))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}  # as the program runs
+    return min(run_timed([sys.executable, "-c", code, str(corpus)], env)[0] for _ in range(repeats))
 
 
 def jobs_pairs(corpus: Path, repeats: int, ceiling: float | None = None) -> dict:
