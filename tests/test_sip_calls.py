@@ -899,11 +899,11 @@ def test_clock_gate_second_close_after_a_park_ended_waits_for_a_new_park(ch, mon
     assert not CLOCK_GATE.closed
 
 
-def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
-    """A DISCONNECTED during the endpoint's shutdown can close the gate for its teardown with
-    no one left to open it; libDestroy joins the clock thread, so it waited for the park to
-    end (1 s on 6c26dfb, 30 s with max_park_s 30 on 9c1b617). The shutdown opens the gate first."""
-    script = tmp_path / "shut.py"
+def _timed_shutdown(tmp_path, setup: str) -> tuple[float, bool]:
+    """In a process of its own: an endpoint whose conference clock runs through one of our
+    ports, ``setup`` (Python, with ``ep`` and ``CLOCK_GATE``), then ``ep.shutdown()`` timed.
+    Returns (shutdown seconds, whether the clock gate was still closed after it)."""
+    script = tmp_path / "shutdown.py"
     script.write_text(textwrap.dedent("""
         import time
         from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
@@ -911,14 +911,24 @@ def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
         sink = ep.ports.take(FrameSink, "x")
         ep.ep.audDevManager().getCaptureDevMedia().startTransmit(sink)  # the clock runs
         time.sleep(0.3)
-        assert CLOCK_GATE.close()  # parked, never opened
+    """) + textwrap.dedent(setup) + textwrap.dedent("""
         t = time.monotonic()
         ep.shutdown()
-        print("shutdown_s", time.monotonic() - t)
+        print("shutdown_s", time.monotonic() - t, "closed", CLOCK_GATE.closed)
     """))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
-    shut_s = float(out.stdout.split("shutdown_s")[1])
+    words = out.stdout.split("shutdown_s")[1].split()
+    return float(words[0]), words[2] == "True"
+
+
+def test_endpoint_shutdown_is_not_held_by_a_clock_gate_left_closed(tmp_path):
+    """A DISCONNECTED during the endpoint's shutdown can close the gate for its teardown with
+    no one left to open it; libDestroy joins the clock thread, so it waited for the park to
+    end (1 s on 6c26dfb, 30 s with max_park_s 30 on 9c1b617). The shutdown opens the gate first."""
+    shut_s, _ = _timed_shutdown(tmp_path, """
+        assert CLOCK_GATE.close()  # parked, never opened
+    """)
     assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with the clock gate left closed"
 
 
@@ -928,29 +938,16 @@ def test_a_stream_destroyed_inside_libdestroy_does_not_hold_the_shutdown(tmp_pat
     retired and libDestroy joins the clock thread: a close then waited max_wait_s (10 s) for a
     park that never comes. Between the shutdown's open_all() and clock_stopped() a close does
     nothing. The hook is played by a close() at the start of libDestroy."""
-    script = tmp_path / "destroy.py"
-    script.write_text(textwrap.dedent("""
-        import time
-        from lsdlab.sip import CLOCK_GATE, FrameSink, get_endpoint
-        ep = get_endpoint()
-        sink = ep.ports.take(FrameSink, "x")
-        ep.ep.audDevManager().getCaptureDevMedia().startTransmit(sink)  # the clock runs
-        time.sleep(0.3)
+    shut_s, closed = _timed_shutdown(tmp_path, """
         cls = type(ep.ep)
         real = cls.libDestroy
         def destroy(self, *a):
             CLOCK_GATE.close()  # what a Call's onStreamDestroyed does inside libDestroy
             return real(self, *a)
         cls.libDestroy = destroy
-        t = time.monotonic()
-        ep.shutdown()
-        print("shutdown_s", time.monotonic() - t, "closed", CLOCK_GATE.closed)
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-2000:]
-    shut_s = float(out.stdout.split("shutdown_s")[1].split()[0])
+    """)
     assert shut_s < 0.8, f"the endpoint's shutdown took {shut_s:.2f} s with a close inside libDestroy"
-    assert "closed False" in out.stdout
+    assert closed is False
 
 
 _FAR_PROBE = """
