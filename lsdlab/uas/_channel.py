@@ -252,7 +252,7 @@ def _call_class(pj) -> type:
             ctx = self.lsd_ctx
             try:
                 if ctx is not None:
-                    ctx.channel._hold_clock_gate(ctx)
+                    ctx.channel._hold_clock_gate()
             except Exception:  # noqa: BLE001 - never raise into C++
                 log.exception("onStreamDestroyed")
 
@@ -766,7 +766,7 @@ class UASCallChannel:
         except Exception:  # noqa: BLE001 - already gone
             pass
 
-    def _hold_clock_gate(self, ctx: _CallCtx) -> None:
+    def _hold_clock_gate(self) -> None:
         """In the Call's ``onStreamDestroyed``: pjsua destroys the call's stream and RTP
         transport right after it returns, on this thread; park the conference clock thread
         until that is over (see ``lsdlab.sip.ClockGate``). When the far end's BYE (or pjsip)
@@ -776,9 +776,9 @@ class UASCallChannel:
         from ..sip import CLOCK_GATE
 
         CLOCK_GATE.close_for_teardown()
-        self._lanes["gate"].run(self._open_clock_gate, ctx)
+        self._lanes["gate"].run(self._open_clock_gate)
 
-    def _open_clock_gate(self, ctx: _CallCtx) -> None:
+    def _open_clock_gate(self) -> None:
         from ..sip import CLOCK_GATE
 
         try:
