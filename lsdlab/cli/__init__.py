@@ -105,7 +105,7 @@ def _quick_exit(args: argparse.Namespace, argv: list[str] | None) -> None:
     (``gc.freeze()``), so that the interpreter's final collection does not walk them all.
 
     That collection found nothing to free but took 50-70 ms of every `lsdlab evaluate` (numpy,
-    scipy, the model and the corpus are all live objects): time no worker shares, so it
+    the detector, the model and the corpus are all live objects): time no worker shares, so it
     bounded `--jobs 2`. Only when ``main`` runs as the program (``argv`` None: the console
     script or ``python -m lsdlab``), never when called in-process (tests, notebooks: their
     collector is left alone), and only after an offline command (a SIP command's endpoint shuts
