@@ -429,6 +429,10 @@ def main() -> None:
     a = ap.parse_args()
     if not 1 <= a.calls <= 100000 or not 1 <= a.repeats <= 100:
         ap.error("--calls must be in [1, 100000] and --repeats in [1, 100]")
+    for f in a.fresh:
+        if not (Path(f) / "manifest.csv").is_file():
+            ap.error(f"--fresh {f}: no manifest.csv there; build the corpus first with "
+                     f"`lsdlab corpus build-demo {f} --seed N`")
     try:
         sizes = [int(v) for v in a.sizes.split(",") if v.strip()]
     except ValueError:
