@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 from .._validation import check_real_range
+from .._workers import map_local, mp_context
 from ..audio.channel import ChannelSettings
 from ..audio.io import atomic_path
 from ..corpus import Call, Corpus
@@ -62,71 +61,6 @@ def _one_whole_trace(args) -> CallTrace:
     return trace_audio(y, 8000, settings, max_s=len(y) / 8000 + 1.0)
 
 
-def _other_threads() -> list:
-    """Threads of this process other than the main one and tqdm's progress monitor.
-
-    tqdm starts a monitor thread with its first bar (even a disabled one) and keeps it; it
-    only sleeps on an event and takes tqdm's own lock, which a forked worker never touches,
-    so it does not make a fork unsafe.
-    """
-    import threading
-
-    monitor: type | None
-    try:
-        from tqdm._monitor import TMonitor
-
-        monitor = TMonitor
-    except ImportError:  # pragma: no cover - a tqdm without the monitor module
-        monitor = None
-    return [t for t in threading.enumerate()
-            if t is not threading.main_thread() and not (monitor is not None and isinstance(t, monitor))]
-
-
-def mp_context():
-    """How corpus workers start: forked when this process runs no other thread (fast: the
-    workers inherit the imported modules and the loaded model, and no ``__main__`` guard is
-    needed in scripts); otherwise from a fork server, because a fork copies other threads'
-    locks in whatever state they are (a SIP endpoint's pjsua2 threads, a Jupyter kernel's I/O
-    threads) and the children can hang. Scripts that run SIP calls and corpus jobs together
-    then need the usual ``if __name__ == "__main__":`` guard. Chosen before any progress bar
-    starts (tqdm's monitor thread is not counted, see :func:`_other_threads`)."""
-    import multiprocessing
-
-    if "fork" in multiprocessing.get_all_start_methods() and not _other_threads():
-        return multiprocessing.get_context("fork")
-    ctx = multiprocessing.get_context("forkserver")
-    # the fork server dies with this process (and its workers with it): no orphans after a kill
-    ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluation.runner"])
-    return ctx
-
-
-@contextmanager
-def _script_hidden_from_workers():
-    """While corpus workers start, the caller's ``__main__`` shows no file and no module name.
-
-    A worker started from the fork server (see :func:`mp_context`) re-runs the caller's script
-    (or ``-m`` module) before it runs anything, as multiprocessing's spawn preparation does; a
-    script that calls ``run_corpus(jobs=2)`` at top level, with no ``if __name__ ==
-    "__main__":`` guard, then started its corpus run again inside every worker:
-    BrokenProcessPool, or the whole run repeated. The workers need nothing from the script
-    (they run lsdlab's own functions on plain data), so the preparation is not told about it.
-    A forked worker (no other thread running) copies the process and never re-runs it."""
-    import sys
-
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
-
-
 def _run_batch(fn, items: list) -> list:
     """One cluster task: a batch of calls, so the scheduler's per-task cost is paid once per batch."""
     return [fn(it) for it in items]
@@ -138,88 +72,13 @@ def _batches(items: list, n_workers: int, batch_size: int | None) -> list[list]:
     return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
 
 
-def _worker_init(parent_pid: int | None) -> None:
-    """In each corpus worker: die with the parent (a killed evaluate/tune leaves no workers)
-    and ignore Ctrl-C, which a terminal sends to the whole process group: the parent stops
-    the pool (one line, not a traceback per worker)."""
-    import contextlib
-    import signal
-
-    from .._signals import die_with_parent
-
-    with contextlib.suppress(ValueError, OSError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent_pid)
-
-
-def _stop_pool(ex: ProcessPoolExecutor) -> None:
-    """End a pool now: queued work cancelled, running workers killed (an interrupted or
-    terminated run must not first finish the whole corpus, as shutdown(wait=True) would)."""
-    procs = list((getattr(ex, "_processes", None) or {}).values())
-    ex.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    for p in procs:
-        p.join(timeout=5)
-
-
-MAX_CHUNK = 8  # calls per chunk sent to a local worker (~40 ms of a demo call's work)
-
-
-def _chunksize(n: int, jobs: int) -> int:
-    """Calls per chunk for ``jobs`` local workers: small enough that the last chunk leaves the
-    other workers idle briefly (at most ``MAX_CHUNK`` calls: with ``n // (8 * jobs)`` a 2,050-call
-    run ended with one worker 0.8-1 s behind the other, 8% of the run), large enough that the
-    pool's cost per chunk (well under a millisecond) stays small."""
-    return max(1, min(MAX_CHUNK, n // (jobs * 4)))
-
-
 def map_calls(fn, items: list, *, jobs: int, progress: bool, desc: str, client=None, batch_size: int | None = None) -> list:
     """``[fn(it) for it in items]``, in order: in this process, in ``jobs`` local worker
-    processes, or on a Dask cluster (``client``: a ``dask.distributed.Client``)."""
-    import os
-
+    processes (:func:`lsdlab._workers.map_local`), or on a Dask cluster (``client``: a
+    ``dask.distributed.Client``)."""
     if client is not None:
         return _map_dask(fn, items, client=client, progress=progress, desc=desc, batch_size=batch_size)
-    serial = jobs <= 1 or len(items) < 8
-    # the start method is chosen before the progress bar starts its monitor thread: that
-    # thread alone must not switch a script to the fork server (which re-imports __main__
-    # and so needs an `if __name__ == "__main__":` guard)
-    ctx = None if serial else mp_context()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), desc=desc, unit="call", leave=False)
-    try:
-        if ctx is None:
-            out = []
-            for it in items:
-                out.append(fn(it))
-                if bar is not None:
-                    bar.update()
-            return out
-        # a forked worker's parent is this process; a fork server's worker's parent is the
-        # fork server (which itself dies with this process)
-        parent = os.getpid() if ctx.get_start_method() == "fork" else None
-        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
-        try:
-            out = []
-            with _script_hidden_from_workers():  # map() submits every chunk, so every worker starts, in here
-                results = ex.map(fn, items, chunksize=_chunksize(len(items), jobs))
-            for r in results:
-                out.append(r)
-                if bar is not None:
-                    bar.update()
-        except BaseException:  # Ctrl-C, SIGTERM (SystemExit) or a failed call: stop the workers now
-            _stop_pool(ex)
-            raise
-        ex.shutdown(wait=True)
-        return out
-    finally:
-        if bar is not None:
-            bar.close()
+    return map_local(fn, items, jobs=jobs, progress=progress, desc=desc)
 
 
 def _map_dask(fn, items: list, *, client, progress: bool, desc: str, batch_size: int | None) -> list:

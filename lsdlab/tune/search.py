@@ -181,7 +181,7 @@ _WORKER_STATE: dict[str, Any] = {}
 def _pool_init(kind: str, calls, data, margin_logit: float, parent_pid: int | None) -> None:
     """A local trial worker: the corpus (audio or traces) given once, when it starts; it dies
     with the tuner and leaves Ctrl-C to it (as the corpus workers do)."""
-    from ..evaluation.runner import _worker_init
+    from .._workers import _worker_init
 
     _worker_init(parent_pid)
     _WORKER_STATE.update(kind=kind, calls=calls, data=data, margin_logit=margin_logit)
@@ -227,7 +227,7 @@ class _TrialRunner:
         elif jobs > 1 and n >= 8:
             from concurrent.futures import ProcessPoolExecutor
 
-            from ..evaluation.runner import mp_context
+            from .._workers import mp_context
 
             ctx = mp_context()
             parent = os.getpid() if ctx.get_start_method() == "fork" else None
@@ -257,7 +257,7 @@ class _TrialRunner:
     def close(self, *, abort: bool = False) -> None:
         """Stop the workers (``abort``: now, cancelling queued work) and drop the scattered data."""
         if self._pool is not None:
-            from ..evaluation.runner import _stop_pool
+            from .._workers import _stop_pool
 
             if abort:
                 _stop_pool(self._pool)
