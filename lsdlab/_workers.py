@@ -118,9 +118,10 @@ def _chunksize(n: int, jobs: int) -> int:
     return max(1, min(MAX_CHUNK, n // (jobs * 4)))
 
 
-def map_local(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
+def map_local(fn, items: list, *, jobs: int, progress: bool, desc: str, chunksize: int | None = None) -> list:
     """``[fn(it) for it in items]``, in order: in this process, or in ``jobs`` local worker
-    processes (``progress``: a tqdm bar titled ``desc``)."""
+    processes (``progress``: a tqdm bar titled ``desc``; ``chunksize``: items per message to a
+    worker, default :func:`_chunksize`'s, sized for calls)."""
     import os
 
     serial = jobs <= 1 or len(items) < 8
@@ -148,7 +149,7 @@ def map_local(fn, items: list, *, jobs: int, progress: bool, desc: str) -> list:
         try:
             out = []
             with _script_hidden_from_workers():  # map() submits every chunk, so every worker starts, in here
-                results = ex.map(fn, items, chunksize=_chunksize(len(items), jobs))
+                results = ex.map(fn, items, chunksize=chunksize or _chunksize(len(items), jobs))
             for r in results:
                 out.append(r)
                 if bar is not None:

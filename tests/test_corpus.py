@@ -570,3 +570,112 @@ def test_build_demo_removes_what_killed_builds_left(tmp_path, monkeypatch):
     code = main(["corpus", "build-demo", str(tmp_path / "demo"), "--small"])
     assert code == 2
     assert sorted(n for n, d in made.items() if d.exists()) == [".demo.building-new", "lsdlab-tts-new"]
+
+
+# ---- the recordings checked in worker processes (jobs > 1) -------------------------------
+def _every_problem(root: Path) -> Path:
+    """Every kind of row problem, interleaved with good rows, in one corpus."""
+    outside = root.parent / "outside.wav"
+    for name in ("outside.wav", "outside2.wav", "outside3.wav"):
+        _wav(root.parent / name)
+    _corpus(root, [
+        "a.wav,human,,0.5,,",         # greeting_end_s missing
+        "b.wav,robot,,,,",            # unknown label
+        "gone.wav,machine,,,,",       # missing file
+        "empty.wav,machine,,,,",      # empty file
+        "good1.wav,machine,,0.2,1.0,",
+        "webm.wav,fax,,,,",           # undecodable
+        "c.wav,machine,,-1,,",        # negative
+        "c2.wav,machine,,0.5,9,",     # beyond duration
+        "b.wav,silence,,,,",          # duplicate
+        "./good1.wav,fax,,,,",        # the same file written another way
+        "alias.wav,fax,,,,",          # a symlink to it inside the corpus
+        "link.wav,fax,,,,",           # a symlink leading outside
+        "../outside2.wav,fax,,,,",    # climbs out
+        f"{root.parent / 'outside3.wav'},fax,,,,",  # absolute
+        "nan.wav,machine,,,,",        # NaN samples
+        "slow.wav,machine,,,,",       # sample rate out of range
+        "x.wav,machine,,,,,extra",    # too many fields
+        ",machine,,,,",               # empty path
+        "good2.wav,silence,,,,",
+        "good3.wav,robot,,,,7",       # two problems on one row
+        "gone2.wav,robot,,,,",        # unknown label and missing file
+    ], files=("a.wav", "b.wav", "c.wav", "c2.wav", "good1.wav", "good2.wav", "good3.wav"))
+    (root / "empty.wav").write_bytes(b"")
+    (root / "webm.wav").write_bytes(WEBM)
+    (root / "alias.wav").symlink_to(root / "good1.wav")
+    (root / "link.wav").symlink_to(outside)
+    y = np.zeros(SR, np.float32)
+    y[4000] = np.nan
+    sf.write(root / "nan.wav", y, SR, subtype="FLOAT")
+    sf.write(root / "slow.wav", np.zeros(500, np.float32), 500, subtype="PCM_16")
+    return root
+
+
+def _record_worker_pids(monkeypatch, tmp_path: Path) -> Path:
+    """Every recording check appends the pid of the process that ran it to a file."""
+    mod = sys.modules["lsdlab.corpus.load"]  # (lsdlab.corpus.load is also the function's old name)
+    log = tmp_path / "pids.txt"
+    real = mod._check_file
+
+    def spy(args):
+        with open(log, "a") as f:
+            f.write(f"{__import__('os').getpid()}\n")
+        return real(args)
+
+    spy.__module__, spy.__qualname__ = mod.__name__, "_check_file"  # found by name in a forked worker
+    monkeypatch.setattr(mod, "_check_file", spy)
+    monkeypatch.setattr(mod, "PARALLEL_CHECK_MIN", 1)
+    return log
+
+
+def test_workers_report_every_problem_as_one_process_does(tmp_path, monkeypatch):
+    import os
+
+    root = _every_problem(tmp_path / "c")
+    serial = check(root)
+    assert len(serial) >= 16  # every bad row, and the good ones pass
+    log = _record_worker_pids(monkeypatch, tmp_path)
+    assert check(root, jobs=2) == serial
+    pids = set(log.read_text().split())
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # really checked in 2 workers
+    with pytest.raises(CorpusError) as info:
+        load(root, jobs=2)
+    assert info.value.problems == serial
+
+
+def test_workers_give_the_same_corpus(tmp_path, monkeypatch):
+    import os
+
+    root = _corpus(tmp_path / "c", [f"f{i}.wav,{'human,1.0' if i % 2 else 'machine,'},0.3,,"
+                                    for i in range(40)], files=[f"f{i}.wav" for i in range(40)])
+    one = load(root)
+    log = _record_worker_pids(monkeypatch, tmp_path)
+    two = load(root, jobs=2)
+    assert two == one and two.sha256 == one.sha256 and len(two) == 40
+    assert str(os.getpid()) not in set(log.read_text().split())
+    # a small corpus is checked in this process whatever jobs says (a pool costs more than it saves)
+    monkeypatch.setattr(sys.modules["lsdlab.corpus.load"], "PARALLEL_CHECK_MIN", 41)
+    log.unlink()
+    assert load(root, jobs=2) == one
+    assert set(log.read_text().split()) == {str(os.getpid())}
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, "2", True])
+def test_load_refuses_bad_jobs(tmp_path, jobs):
+    root = _corpus(tmp_path / "c", ["a.wav,machine,,,,"])
+    with pytest.raises(ParameterError, match=r"'jobs' parameter of load_corpus must be an int in the range \[1, 256\]"):
+        load(root, jobs=jobs)
+
+
+def test_cli_check_jobs_reports_the_same_lines(tmp_path, monkeypatch, capsys):
+    root = _every_problem(tmp_path / "c")
+    assert main(["corpus", "check", str(root)]) == 2
+    one = capsys.readouterr().err
+    _record_worker_pids(monkeypatch, tmp_path)
+    assert main(["corpus", "check", str(root), "--jobs", "2"]) == 2
+    assert capsys.readouterr().err == one
+    assert len(one.strip().splitlines()) == len(check(root)) + 1  # every problem, then the count
+    with pytest.raises(SystemExit) as bad:
+        main(["corpus", "check", str(root), "--jobs", "0"])
+    assert bad.value.code == 2 and "--jobs: must be an integer in [1, 256]" in capsys.readouterr().err

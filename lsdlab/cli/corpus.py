@@ -7,9 +7,10 @@ import sys
 
 import numpy as np
 
-from .._validation import SEED_RANGE, int_arg
-from ..corpus.load import check, load_corpus
+from .._validation import JOBS_RANGE, SEED_RANGE, int_arg
+from ..corpus.load import load_corpus
 from ..corpus.schema import TIMING_COLUMNS
+from ..errors import CorpusError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     csub = p.add_subparsers(dest="corpus_command", metavar="ACTION")
     c = csub.add_parser("check", help="validate a corpus; report every problem (exit 2 on any)")
     c.add_argument("dir", help="corpus folder (holding manifest.csv)")
+    c.add_argument("--jobs", type=int_arg(*JOBS_RANGE), default=1, metavar="N",
+                   help="processes checking the recordings of a large corpus (default 1)")
     c.set_defaults(func=_check)
     s = csub.add_parser("stats", help="counts per label, durations, timing-label coverage")
     s.add_argument("dir", help="corpus folder (holding manifest.csv)")
@@ -36,13 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args) -> int:
-    problems = check(args.dir)
-    for prob in problems:
-        print(f"error: {prob}", file=sys.stderr)
-    if problems:
-        print(f"{len(problems)} problem(s) in corpus {args.dir}", file=sys.stderr)
+    try:
+        corpus = load_corpus(args.dir, jobs=args.jobs)  # every problem, each recording read once
+    except CorpusError as exc:
+        for prob in exc.problems:
+            print(f"error: {prob}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in corpus {args.dir}", file=sys.stderr)
         return 2
-    corpus = load_corpus(args.dir)
     counts = ", ".join(f"{k} {v}" for k, v in corpus.counts().items())
     print(f"ok: {args.dir}: {len(corpus)} calls ({counts})")
     return 0

@@ -148,7 +148,7 @@ def _run(args, outputs: dict | None = None):
     from ..corpus import load_corpus
     from ..evaluation.runner import run_corpus
 
-    corpus = load_corpus(args.corpus, labels=args.labels.split(",") if args.labels else None)
+    corpus = load_corpus(args.corpus, labels=args.labels.split(",") if args.labels else None, jobs=max(1, args.jobs))
     det, tuned = load_any_settings(args.settings, args.backend)
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
@@ -239,7 +239,7 @@ def _train(args) -> int:
     sources = []
     inputs: dict[str, list] = {}
     for c in args.corpora:
-        corpus = load_corpus(c)
+        corpus = load_corpus(c, jobs=max(1, args.jobs))
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
         for what, files in corpus_inputs(corpus).items():

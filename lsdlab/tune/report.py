@@ -356,7 +356,7 @@ def _render(settings, *, corpus=None, max_calls: int = 8, n_trials: int = 60, jo
         else:
             notes.append(f"The evidence corpus named in the tuning record ({p}) is not there; pass --corpus to show calls.")
     if corpus is not None and not isinstance(corpus, Corpus):
-        corpus = load_corpus(corpus)
+        corpus = load_corpus(corpus, jobs=jobs)
     decisions = comp = prov = None
     same_as_evidence = False
     if corpus is not None:

@@ -404,9 +404,9 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
     if not isinstance(corpus, Corpus):
-        corpus = load_corpus(corpus)
+        corpus = load_corpus(corpus, jobs=jobs)
     if evidence is not None and not isinstance(evidence, Corpus):
-        evidence = load_corpus(evidence)
+        evidence = load_corpus(evidence, jobs=jobs)
     ev_corpus = evidence if evidence is not None else corpus
 
     kw: dict[str, Any] = dict(dialer_drop_rate=float(dialer_drop_rate), agent_connect_ms=int(agent_connect_ms))
