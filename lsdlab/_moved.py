@@ -8,8 +8,6 @@ the old path, so a merge follows each move as a rename.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
 import warnings
 
@@ -22,10 +20,15 @@ MOVED = {
 }
 
 
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _MovedModules:
+    # a meta-path finder and loader by protocol (find_spec; create_module, exec_module), not by
+    # subclassing importlib.abc, whose import pulls importlib.resources, tempfile, shutil,
+    # random, bz2 and lzma into every lsdlab process (5-9 ms of start-up)
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in MOVED:
             return None
+        import importlib.util
+
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec):

@@ -9,9 +9,11 @@ workers); :func:`lsdlab.evaluation.map_calls` adds the Dask cluster.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["mp_context", "map_local", "MAX_CHUNK"]
 
@@ -145,6 +147,9 @@ def map_local(fn, items: list, *, jobs: int, progress: bool, desc: str, chunksiz
         # a forked worker's parent is this process; a fork server's worker's parent is the
         # fork server (which itself dies with this process)
         parent = os.getpid() if ctx.get_start_method() == "fork" else None
+        # imported here: a run in one process needs no multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
         try:
             out = []

@@ -255,8 +255,15 @@ def test_evaluate_imports_no_sklearn_skops_or_scipy_packages(small, tmp_path):
         heavy = sorted(m for m in ("sklearn", "skops", "scipy.signal", "scipy.stats", "scipy.special", "scipy.fft")
                        if m in sys.modules)
         print("HEAVY", heavy, file=sys.stderr)
+        # nor what a run in one process has no use for (each 2-9 ms of start-up): numpy.ma (via
+        # np.percentile), the worker pool's multiprocessing, the SIP far end, importlib.resources
+        # and tomllib (only country profiles). (tempfile stays: soundfile's ctypes.util imports it.)
+        unused = sorted(m for m in ("numpy.ma", "multiprocessing", "concurrent.futures.process", "lsdlab.farend.sip",
+                                    "importlib.resources", "tomllib") if m in sys.modules)
+        print("UNUSED", unused, file=sys.stderr)
     """)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr
     assert "HEAVY []" in p.stderr
+    assert "UNUSED []" in p.stderr

@@ -7,6 +7,8 @@ streamed as RTP payload types 8 (PCMA) and 0 (PCMU).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["alaw_encode", "alaw_decode", "ulaw_encode", "ulaw_decode", "codec_roundtrip"]
@@ -45,8 +47,6 @@ def _ulaw_decode_table() -> np.ndarray:
 
 _ALAW_DEC = _alaw_decode_table()
 _ULAW_DEC = _ulaw_decode_table()
-# Encoding through a 64k lookup table keeps the encoder exact and fast.
-_ALL16 = np.arange(-32768, 32768, dtype=np.int32)
 
 
 def _alaw_encode_int(x: np.ndarray) -> np.ndarray:
@@ -74,18 +74,22 @@ def _ulaw_encode_int(x: np.ndarray) -> np.ndarray:
     return (uval ^ mask).astype(np.uint8)
 
 
-_ALAW_ENC = _alaw_encode_int(_ALL16)
-_ULAW_ENC = _ulaw_encode_int(_ALL16)
+@functools.cache
+def _encode_table(codec: str) -> np.ndarray:
+    """Every int16 sample's code: encoding through a 64k lookup table keeps the encoder exact
+    and fast. Built on first use, not at import (4-5 ms that every lsdlab process paid)."""
+    all16 = np.arange(-32768, 32768, dtype=np.int32)
+    return _alaw_encode_int(all16) if codec == "alaw" else _ulaw_encode_int(all16)
 
 
 def alaw_encode(y: np.ndarray) -> np.ndarray:
     """Encode float [-1, 1) or int16 samples to A-law bytes (uint8)."""
-    return _ALAW_ENC[_to_int16(y).astype(np.int32) + 32768]
+    return _encode_table("alaw")[_to_int16(y).astype(np.int32) + 32768]
 
 
 def ulaw_encode(y: np.ndarray) -> np.ndarray:
     """Encode float [-1, 1) or int16 samples to mu-law bytes (uint8)."""
-    return _ULAW_ENC[_to_int16(y).astype(np.int32) + 32768]
+    return _encode_table("ulaw")[_to_int16(y).astype(np.int32) + 32768]
 
 
 def alaw_decode(codes: np.ndarray) -> np.ndarray:

@@ -27,6 +27,8 @@ Examples: ``sip:busy@127.0.0.1:5070``, ``sip:machine-043@127.0.0.1:5070``,
 ``path=``) is answered 404 and logged without touching the file system.
 """
 
+from typing import TYPE_CHECKING
+
 from .offline import OfflineFarEnd, call_seed
 from .scenario import (
     KINDS,
@@ -41,7 +43,18 @@ __all__ = [
     "OfflineFarEnd",
     "call_seed", "KINDS", "SIP_FAILURES", "Scenario", "FarEndRequest", "parse_uri_user", "render"]
 
-# The SIP far end (imports pjsua2 only inside its worker processes).
-from .sip import FarEndCall, SimulatedFarEnd  # noqa: E402
-
 __all__ += ["SimulatedFarEnd", "FarEndCall"]
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports it on first use
+    from .sip import FarEndCall, SimulatedFarEnd
+
+
+def __getattr__(name: str):
+    # The SIP far end (it imports pjsua2 only inside its worker processes), imported on first
+    # use: the offline commands (evaluate, tune) use only the offline player, and .sip brings
+    # multiprocessing.connection and socket with it.
+    if name in ("SimulatedFarEnd", "FarEndCall"):
+        from . import sip
+
+        return getattr(sip, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

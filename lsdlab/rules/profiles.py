@@ -46,18 +46,12 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError
 from .budget import DelayReference
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "Profile",
@@ -340,6 +334,9 @@ def _parse_profile(d: dict, where: str, path: str) -> Profile:
 
 
 def _profiles_dir():
+    # imported here, not at import: it pulls tempfile, shutil, bz2, lzma (3-8 ms)
+    from importlib import resources
+
     return resources.files("lsdlab.rules") / "profiles"
 
 
@@ -350,6 +347,10 @@ def profile_codes() -> tuple[str, ...]:
 
 
 def _load_text(text: str, where: str, path: str) -> Profile:
+    if sys.version_info >= (3, 11):  # imported here: commands that read no profile do not pay for it
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
