@@ -20,7 +20,10 @@ Every figure is timed from outside or around whole calls, never inside the detec
 - the machine's parallel ceiling at the time (:func:`parallel_ceiling`), before and after;
 - --jobs: `lsdlab evaluate CORPUS --jobs 1` and `--jobs 2` run in turn (A B A B ...), the
   ratio taken pair by pair (so a machine whose speed drifts still compares like with like)
-  and its median quoted, with each run's CPU seconds (children's rusage);
+  and its median quoted, with each run's CPU seconds (children's rusage); in each round also
+  the yardstick: two independent `--jobs 1` processes on the corpus's two halves at once
+  (what 2 processes gain over 1 for this very work on this machine in that moment: a
+  pure-Python loop measures the cores, not what numpy-heavy calls get from them);
 - Dask: the same corpus through ``run_corpus(client=...)`` on a warm LocalCluster (2 worker
   processes, 1 thread each) against ``run_corpus(jobs=2)``, in turn, after one warm-up each;
   plus the scheduler's cost per task: ``client.map`` of a no-op over ``--tasks`` items,
@@ -298,13 +301,49 @@ def serial_part(corpus: Path, repeats: int, jobs: int = 1) -> float:
     return min(run_timed([sys.executable, "-c", code, str(corpus), str(jobs)], env)[0] for _ in range(repeats))
 
 
-def jobs_pairs(corpus: Path, repeats: int, ceiling: float | None = None) -> dict:
+def halves(corpus: Path, dst: Path) -> tuple[Path, Path]:
+    """The corpus's calls split in two corpora (odd and even manifest rows), for the yardstick
+    of :func:`jobs_pairs`: two independent processes, each on one half."""
+    with open(corpus / "manifest.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    out = []
+    for name, part in (("half1", rows[0::2]), ("half2", rows[1::2])):
+        d = dst / name
+        for r in part:
+            (d / r["path"]).parent.mkdir(parents=True, exist_ok=True)
+            os.link(corpus / r["path"], d / r["path"])  # the same bytes, no copy
+        with open(d / "manifest.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(part)
+        out.append(d)
+    return out[0], out[1]
+
+
+def run_together(argvs: list[list[str]]) -> float:
+    """Wall s of several commands started at once, until the last one exits."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in argvs]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise subprocess.CalledProcessError(max(codes), argvs[codes.index(max(codes))])
+    return time.perf_counter() - t0
+
+
+def jobs_pairs(corpus: Path, repeats: int, ceiling: float | None = None, tmp: Path | None = None) -> dict:
     """`evaluate --jobs 1` and `--jobs 2` in turn; with ``ceiling`` (the machine's 2-process
     speed-up) also the best --jobs 2 could do (Amdahl), pair by pair: the calls' work
     (``--jobs 1`` wall less its start ``serial_1``) shared by 2 processes at the ceiling, after
     the --jobs 2 run's own start ``serial_2`` (its corpus checks already on 2 workers)."""
     a = [*LSDLAB, "evaluate", str(corpus), "--no-progress", "--json", "--jobs", "1"]
     b = [*LSDLAB, "evaluate", str(corpus), "--no-progress", "--json", "--jobs", "2"]
+    # the yardstick: two independent `--jobs 1` processes, each on half the calls, at once (no
+    # pool, nothing shared: what 2 processes can gain over 1 on this machine for this work now)
+    both = None
+    if tmp is not None:
+        h1, h2 = halves(corpus, tmp)
+        both = [[*LSDLAB, "evaluate", str(h), "--no-progress", "--json", "--jobs", "1"] for h in (h1, h2)]
     run_timed(a)
     run_timed(b)
     rows = []
@@ -313,8 +352,14 @@ def jobs_pairs(corpus: Path, repeats: int, ceiling: float | None = None) -> dict
         wb, cb = run_timed(b)
         rows.append({"jobs1_wall_s": round(wa, 3), "jobs1_cpu_s": round(ca, 3), "jobs2_wall_s": round(wb, 3),
                      "jobs2_cpu_s": round(cb, 3), "speedup": round(wa / wb, 3)})
+        if both is not None:
+            wc = run_together(both)
+            rows[-1].update(halves_wall_s=round(wc, 3), halves_speedup=round(wa / wc, 3), jobs2_vs_halves=round(wb / wc, 3))
     out = {"pairs": rows, "speedup_median": round(statistics.median(r["speedup"] for r in rows), 3),
            "speedup_min": min(r["speedup"] for r in rows), "speedup_max": max(r["speedup"] for r in rows)}
+    if both is not None:
+        out.update(halves_speedup_median=round(statistics.median(r["halves_speedup"] for r in rows), 3),
+                   jobs2_vs_halves_median=round(statistics.median(r["jobs2_vs_halves"] for r in rows), 3))
     if ceiling:
         s1, s2 = serial_part(corpus, repeats, 1), serial_part(corpus, repeats, 2)
         bound = statistics.median(r["jobs1_wall_s"] / (s2 + (r["jobs1_wall_s"] - s1) / ceiling) for r in rows)
@@ -497,11 +542,13 @@ def main() -> None:
         if "jobs" in want:
             out["parallel_ceiling"] = parallel_ceiling(a.repeats)
             ceiling = out["parallel_ceiling"]["speedup_median"]
-            out["jobs"] = {"calls": len(_clips(corpus)), **jobs_pairs(corpus, a.repeats, ceiling)}
+            out["jobs"] = {"calls": len(_clips(corpus)),
+                           **jobs_pairs(corpus, a.repeats, ceiling, Path(tmp) / "halves")}
             out["jobs_sizes"] = []
             for n in jobs_sizes:
                 big = replicate(Path(tmp) / f"j{n}", n)
-                out["jobs_sizes"].append({"calls": n, **jobs_pairs(big, a.repeats, ceiling)})
+                out["jobs_sizes"].append({"calls": n, **jobs_pairs(big, a.repeats, ceiling, Path(tmp) / f"halves{n}")})
+                shutil.rmtree(Path(tmp) / f"halves{n}")
                 print("jobs", out["jobs_sizes"][-1], file=sys.stderr, flush=True)
                 shutil.rmtree(big)
             out["parallel_ceiling_after"] = parallel_ceiling(a.repeats)
@@ -590,11 +637,24 @@ def markdown(out: dict, repeats: int) -> str:
 
     if "bound_median" in j:
         lines[-1] = lines[-1][:-2] + bound(j) + " |"
+
+    def yardstick(js: dict) -> str:
+        if "halves_speedup_median" not in js:
+            return ""
+        return (f"| ... the yardstick, same rounds: two independent `evaluate --jobs 1` processes on half the calls each, "
+                f"at once, vs `--jobs 1` on all ({js['calls']:,} calls; no pool, nothing shared: what 2 processes gain on "
+                f"this machine for this work) | {js['halves_speedup_median']:.2f}x faster; `--jobs 2` takes "
+                f"{js['jobs2_vs_halves_median']:.2f}x the yardstick's time (1.00: the pool costs nothing) |")
+
+    if yardstick(j):
+        lines.append(yardstick(j))
     for js in out.get("jobs_sizes", []):
         w1 = statistics.median(r["jobs1_wall_s"] for r in js["pairs"])
         w2 = statistics.median(r["jobs2_wall_s"] for r in js["pairs"])
         lines.append(f"| ... {js['calls']:,} calls (demo's first 410, copied; start-up amortised) | {js['speedup_median']:.2f}x faster "
                      f"(range {js['speedup_min']:.2f}-{js['speedup_max']:.2f}; median {w1:.1f} s / {w2:.1f} s{bound(js)}) |")
+        if yardstick(js):
+            lines.append(yardstick(js))
     lines += [
         f"| the machine's own ceiling: a pure-Python loop in 2 processes vs 1 (median, before / after) | "
         f"{out['parallel_ceiling']['speedup_median']:.2f}x / {out['parallel_ceiling_after']['speedup_median']:.2f}x |",
