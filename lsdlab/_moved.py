@@ -29,7 +29,7 @@ class _MovedModules:
             return None
         import importlib.util
 
-        return importlib.util.spec_from_loader(fullname, self)
+        return importlib.util.spec_from_loader(fullname, self)  # type: ignore[arg-type]  # a loader by protocol
 
     def create_module(self, spec):
         new = MOVED[spec.name]

@@ -200,10 +200,11 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None,
                              progress=False, desc="check", chunksize=max(1, len(to_check) // (4 * jobs))))
     sha: dict[str, str] = {}
     seen: dict[str, tuple[int, str]] = {}
-    for lineno, row, own in pending:
+    for lineno, read, own in pending:
         problems.extend(own)
-        if row is None:
+        if read is None:
             continue
+        row = read
         rel, label = row["path"], row["label"]
         key, path_problem, duration, file_problems, digest = next(checked)
         label_ok = label in LABELS
