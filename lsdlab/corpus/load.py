@@ -68,7 +68,7 @@ def _hash_calls(root: Path, calls, sha: dict[str, str] | None = None) -> str:
             "" if getattr(c, k) is None else repr(getattr(c, k)) for k in TIMING_COLUMNS
         ]
         h.update("\x1f".join(row).encode())
-        digest = (sha or {}).get(c.audio_path)
+        digest = sha.get(c.audio_path) if sha else None
         h.update((digest if digest is not None else file_sha256(c.audio_path)).encode())
     return h.hexdigest()
 
@@ -120,21 +120,22 @@ def _check_file(args: tuple[str, str, str]) -> tuple[str, str | None, float | No
     so it depends on nothing but its arguments."""
     rel, root, root_real = args
     apath = (Path(root) / rel).resolve()
+    key = str(apath)
     if Path(rel).is_absolute() or ".." in Path(rel).parts:
-        return str(apath), f"{rel}: the path must be relative to the corpus folder and stay inside it.", None, [], None
+        return key, f"{rel}: the path must be relative to the corpus folder and stay inside it.", None, [], None
     if not apath.is_relative_to(root_real):
-        return (str(apath), f"{rel}: a symlink leading outside the corpus (to {apath}); "
-                            "copy the recording into the corpus folder instead.", None, [], None)
+        return (key, f"{rel}: a symlink leading outside the corpus (to {apath}); "
+                     "copy the recording into the corpus folder instead.", None, [], None)
     if not apath.is_file():
-        return str(apath), None, None, [f"{rel}: missing file {apath}; add it or remove the row."], None
+        return key, None, None, [f"{rel}: missing file {apath}; add it or remove the row."], None
     if apath.stat().st_size == 0:
-        return str(apath), None, None, [f"{rel}: empty file (0 bytes); re-export the recording or remove the row."], None
+        return key, None, None, [f"{rel}: empty file (0 bytes); re-export the recording or remove the row."], None
     try:
-        info = sf.info(str(apath))
+        info = sf.info(key)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        return str(apath), None, None, [f"{rel}: undecodable audio ({str(exc).strip()}); convert it to WAV/FLAC/OGG/MP3, e.g. `ffmpeg -i {rel} -ar 8000 -ac 1 fixed.wav` (WebM/Opus renamed to .wav does not work)."], None
+        return key, None, None, [f"{rel}: undecodable audio ({str(exc).strip()}); convert it to WAV/FLAC/OGG/MP3, e.g. `ffmpeg -i {rel} -ar 8000 -ac 1 fixed.wav` (WebM/Opus renamed to .wav does not work)."], None
     duration, msgs = _checked_duration(rel, apath, info)
-    return str(apath), None, duration, msgs, (file_sha256(apath) if duration is not None else None)
+    return key, None, duration, msgs, (file_sha256(apath) if duration is not None else None)
 
 
 #: Corpus checks go to worker processes (``jobs`` > 1) only from this many recordings on. A
@@ -187,24 +188,23 @@ def _validate(root: str | os.PathLike, labels: tuple[str, ...] | None = None,
         if len(raw) > len(header):
             pending.append((lineno, None, [Problem(ms, lineno, f"{len(raw)} fields but the header has {len(header)}; quote fields that contain commas.")]))
             continue
-        row = dict(zip(header, [c.strip() for c in raw] + [""] * (len(header) - len(raw))))
-        rel = row["path"]
+        parsed = dict(zip(header, [c.strip() for c in raw] + [""] * (len(header) - len(raw))))
+        rel = parsed["path"]
         if not rel:
             pending.append((lineno, None, [Problem(ms, lineno, "empty path; give the audio file's path relative to the manifest.")]))
             continue
-        if labels is not None and row["label"] not in labels:
+        if labels is not None and parsed["label"] not in labels:
             continue
-        pending.append((lineno, row, []))
+        pending.append((lineno, parsed, []))
         to_check.append((rel, root_s, root_real))
     checked = iter(map_local(_check_file, to_check, jobs=jobs if len(to_check) >= PARALLEL_CHECK_MIN else 1,
                              progress=False, desc="check", chunksize=max(1, len(to_check) // (4 * jobs))))
     sha: dict[str, str] = {}
     seen: dict[str, tuple[int, str]] = {}
-    for lineno, read, own in pending:
+    for lineno, row, own in pending:
         problems.extend(own)
-        if read is None:
+        if row is None:
             continue
-        row = read
         rel, label = row["path"], row["label"]
         key, path_problem, duration, file_problems, digest = next(checked)
         label_ok = label in LABELS
