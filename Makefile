@@ -77,8 +77,12 @@ test-fast: $(STAMP)
 # The Jupyter kernel "Python (lsdlab)" (name lsdlab), installed inside .venv, runs .venv's
 # interpreter; the notebooks name it in their metadata.
 
+# ipykernel builds the spec in a tempfile.mkdtemp() folder it never removes (an empty
+# /tmp/tmpXXXX_kernels per install): give it a scratch TMPDIR and remove that.
 $(KERNEL): $(STAMP)
-	$(BIN)/python -m ipykernel install --sys-prefix --name lsdlab --display-name "Python (lsdlab)"
+	@tmp=$$(mktemp -d) && echo "$(BIN)/python -m ipykernel install --sys-prefix --name lsdlab" && \
+	  TMPDIR="$$tmp" $(BIN)/python -m ipykernel install --sys-prefix --name lsdlab --display-name "Python (lsdlab)"; \
+	  rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 kernel: $(KERNEL)
 

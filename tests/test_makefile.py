@@ -93,3 +93,24 @@ def test_test_fast_leaves_out_sip_notebooks_and_slow_tests(scratch):
     r = make(scratch, f"PY={sys.executable}", "-n", "test-fast")
     assert r.returncode == 0, r.stderr
     assert '-m pytest -q -m "not sip and not notebook and not slow"' in r.stdout
+
+
+def test_kernel_install_leaves_no_temp_folder(scratch, tmp_path):
+    """ipykernel stages the kernelspec in a tempfile.mkdtemp() folder and removes only what it
+    put inside (an empty tmpXXXX_kernels was left in /tmp by every install): the rule gives it
+    a scratch TMPDIR and removes that. Real ipykernel, run by this interpreter."""
+    venv = scratch / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    (venv / "bin" / "python").chmod(0o755)
+    os.utime(scratch / "pyproject.toml", (1, 1))
+    os.utime(scratch / "Makefile", (1, 1))
+    (venv / f".python-{_version(sys.executable)}").touch()
+    (venv / ".installed").touch()  # installed: the rule runs only the kernel install
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    r = subprocess.run(["make", "--no-print-directory", f"PY={sys.executable}", "kernel"], cwd=scratch,
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
+    assert r.returncode == 0, r.stderr
+    assert "Installed kernelspec lsdlab" in r.stdout + r.stderr
+    assert list(tmp.iterdir()) == []
