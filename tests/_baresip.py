@@ -72,6 +72,15 @@ class Baresip:
                 return m
             time.sleep(0.05)
 
+    def wait_closed(self, timeout_s: float = 10.0) -> re.Match | None:
+        """Wait until the call's SIP session closed (a BYE either way).
+
+        baresip logs ``session closed: ...`` for every call that ends. Its ``Call ... terminated
+        (duration: ...)`` summary is no sign: ``print_summary`` in call.c skips calls that
+        lasted under a second, as a DTMF test's call can on a fast machine.
+        """
+        return self.wait_for(r"session closed", timeout_s)
+
     def recordings(self) -> list[Path]:
         """What baresip heard: the sndfile filter's decoded WAVs (``dump-*-dec.wav``)."""
         return sorted(self.rec_dir.glob("*dec*.wav"))
