@@ -9,6 +9,7 @@ settings file, and the error that names the extra when it is not installed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -264,3 +265,38 @@ def test_silero_context_is_the_previous_windows_tail(phone_speech):
 def test_silero_vad_thresholds_are_validated(kw, pattern):
     with pytest.raises(ParameterError, match=pattern):
         SileroVad(**kw)
+
+
+_TELEMETRY_PROBE = """
+import numpy as np
+from lsdlab.detect import DetectorSettings, classify
+classify(np.zeros(8000 * 2, np.float32), 8000, DetectorSettings(vad="silero"))
+"""
+
+
+@needs_silero
+@pytest.mark.parametrize("opt_out", [None, "0"])
+def test_silero_runs_without_onnxruntime_telemetry(tmp_path, opt_out):
+    """onnxruntime (1.32 on Linux) writes a device id and a telemetry cache under
+    ~/.cache/Microsoft, and a .ses file in the temp folder, unless ORT_DISABLE_TELEMETRY=1 is
+    set before its import: lsdlab sets it, and a user's own choice (here "0") is kept."""
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(home / ".cache"))
+    if opt_out is not None:
+        env["ORT_DISABLE_TELEMETRY"] = opt_out
+    r = subprocess.run([sys.executable, "-c", _TELEMETRY_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    telemetry = [p for p in written if "Microsoft" in p or p.endswith(".ses")]
+    if opt_out is None:
+        assert telemetry == [], written
+    else:
+        # the user's "0" is kept (and shows that this onnxruntime does write telemetry, so the
+        # opt-out case above tests something); an onnxruntime without telemetry writes none
+        import onnxruntime
+
+        if tuple(int(x) for x in onnxruntime.__version__.split(".")[:2]) >= (1, 32):
+            assert telemetry, written

@@ -11,6 +11,14 @@ Install: ``pip install 'lsdlab[vad]'`` (onnxruntime) and ``pip install --no-deps
 silero-vad==6.2.3`` (the wheel declares torch as a dependency, which its onnx file does not
 need); ``make install`` does both.
 
+No telemetry: onnxruntime's PyPI wheels (1.32 and later) record usage events on Linux, with a
+persistent device identifier and an offline cache under ``~/.cache/Microsoft`` (and a
+``.ses`` file in the temp folder), for upload to Microsoft. lsdlab sets
+``ORT_DISABLE_TELEMETRY=1``, onnxruntime's opt-out, before it first imports onnxruntime,
+unless the variable is already set (``ORT_DISABLE_TELEMETRY=0`` keeps telemetry on). The
+opt-out is read once, when onnxruntime is imported: a process that imported onnxruntime
+before lsdlab keeps whatever it chose then.
+
 Sample clock: window k holds samples ``[256 k, 256 (k + 1))`` of the call, whatever the
 ``push()`` sizes, and a 10 ms hop takes the speech state of the last window complete at its
 end (none before 32 ms: not speech). Results are therefore identical however the audio was
@@ -103,6 +111,9 @@ def silero_model_path() -> Path:
 
 @lru_cache(maxsize=1)
 def _session(path: str) -> Any:
+    import os
+
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # read at onnxruntime's import (module docstring)
     import onnxruntime as ort
 
     sha = file_sha256(path)
