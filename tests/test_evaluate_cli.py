@@ -442,8 +442,10 @@ def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
         slow = tmp_path / "silero.json"
         slow.write_text('{"backend": "default", "vad": "silero"}')
         argv = [sys.executable, "-m", "lsdlab", "evaluate", str(DEMO), "--jobs", "2", "--no-progress", "--settings", str(slow)]
+    tmp = tmp_path / "tmp"  # the run's temp folder (what a SIGKILL leaves there stays in tmp_path)
+    tmp.mkdir()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE if how == "sigkill-forkserver" else subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp)})
     seen: set[int] = set()
     try:
         if how == "sigkill-forkserver":
@@ -467,6 +469,10 @@ def test_evaluate_jobs_2_leaves_no_process_behind(tmp_path, how):
             err = p.stderr.read()
             assert code == 143, err[-2000:]
             assert "Traceback" not in err, err[-2000:]
+        # a forked pool needs no temp folder; a fork server's pymp-* folder is removed at exit,
+        # which SIGKILL skips (multiprocessing's own, and one per killed process)
+        left = [x.name for x in tmp.iterdir() if not (how == "sigkill-forkserver" and x.name.startswith("pymp-"))]
+        assert not left, left
     finally:
         if p.poll() is None:
             p.kill()
