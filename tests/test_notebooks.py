@@ -100,9 +100,18 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     tmp = tmp_path / "tmp"  # the kernel's temp folder: what it leaves there is seen below
     tmp.mkdir()
-    client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name=_kernel_name(),
+    from traitlets.config import Config
+
+    config = Config()
+    # Jupyter's shutdown (a request, then SIGTERM after half this wait) with room for a slow machine
+    config.KernelManager.shutdown_wait_time = 20
+    client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name=_kernel_name(), config=config,
                             resources={"metadata": {"path": str(path.parent)}})
+    kernels = []
+    client.on_notebook_start = lambda **_: kernels.append(client.km.provisioner.process)
     client.execute(env={**os.environ, "TMPDIR": str(tmp)})  # raises CellExecutionError (naming the cell)
+    # the kernel exited on its own when asked to (so its atexit handlers ran), not by SIGTERM
+    assert [k.returncode for k in kernels] == [0], f"{path.name}: kernel exit {[k.returncode for k in kernels]}"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     # every notebook teaches with pictures: at least one figure came out
