@@ -52,52 +52,24 @@ def mp_context():
     ctx = multiprocessing.get_context("forkserver")
     # the fork server dies with this process (and its workers with it): no orphans after a kill
     ctx.set_forkserver_preload(["lsdlab._forkserver_dies_with_parent", "lsdlab.evaluation.runner"])
-    _stop_helpers_at_kernel_shutdown()
+    from ._kernel import at_kernel_shutdown
+
+    at_kernel_shutdown(_stop_helpers)
     return ctx
 
 
-_kernel_hooked = False
-
-
-def _stop_helpers_at_kernel_shutdown() -> None:
-    """In a Jupyter kernel, stop the fork server and multiprocessing's resource tracker when
-    the kernel is asked to shut down (or restart), so that it can exit on its own.
-
-    On a shutdown request ipykernel signals every child process in its group and waits for
-    none to be left before it exits. The resource tracker (which starts with the fork server)
-    ignores SIGTERM, and a fork server killed by it stays a zombie that ipykernel never reaps:
-    the kernel waited until Jupyter gave up on it (2.5 s later) and killed it with SIGTERM.
-    Its atexit handlers (the SIP endpoint's shutdown, multiprocessing's) never ran, and every
-    kernel that had run a ``jobs=2`` corpus left a ``pymp-*`` folder in the temp folder.
-    Stopped here (closing their pipes, then reaping them), both are gone before ipykernel
-    looks, and the kernel exits normally. Hooked once, on the shell's ``exit_now`` trait,
-    which ipykernel sets first when a shutdown is requested (and ``exit`` in a cell sets).
-    """
-    global _kernel_hooked
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if _kernel_hooked or shell is None or getattr(shell, "kernel", None) is None or not shell.has_trait("exit_now"):
-        return
-    shell.observe(_stop_helpers, names="exit_now")
-    _kernel_hooked = True
-
-
-def _stop_helpers(change: dict) -> None:
-    """Stop the fork server, then the resource tracker (the fork server holds its pipe open),
-    each waited for; both are started again if this process needs them after all. The
-    ``_stop`` methods are multiprocessing's own (private, in CPython 3.8-3.13)."""
-    import contextlib
+def _stop_helpers() -> None:
+    """At a Jupyter kernel's shutdown (:mod:`lsdlab._kernel`): stop the fork server, then the
+    resource tracker (the fork server holds its pipe open), each waited for, so that ipykernel
+    finds neither (the tracker ignores its SIGTERM, the fork server would stay an unreaped
+    zombie) and the kernel exits on its own. Both start again if still needed. The ``_stop``
+    methods are multiprocessing's own (private, in CPython 3.8-3.13)."""
     from multiprocessing import forkserver, resource_tracker
 
-    if not change.get("new"):
-        return
     for helper in (getattr(forkserver, "_forkserver", None), getattr(resource_tracker, "_resource_tracker", None)):
         stop = getattr(helper, "_stop", None)
         if stop is not None:
-            with contextlib.suppress(Exception):
-                stop()
+            stop()
 
 
 @contextmanager

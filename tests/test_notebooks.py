@@ -18,24 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from _jupyter import kernel_name as _kernel_name
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CHECKER = ROOT / "scripts" / "check_notebooks.py"
 TIMEOUT_S = 180
-
-
-def _kernel_name() -> str:
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec("lsdlab")
-    except NoSuchKernel:
-        return "python3"
-    # the kernelspec must run an interpreter that has lsdlab (a stale one from another clone would not)
-    exe = spec.argv[0]
-    ok = subprocess.run([exe, "-c", "import lsdlab"], capture_output=True).returncode == 0
-    return "lsdlab" if ok else "python3"
 
 
 def _checker(*args: str) -> subprocess.CompletedProcess:
@@ -122,39 +110,3 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     # Dask keeps one fixed dask-scratch-space folder (lock files) for every later run
     left = sorted(p.name for p in tmp.iterdir() if p.name != "dask-scratch-space")
     assert not left, f"{path.name} left these in its temp folder: {left}"
-
-
-def test_kernel_that_ran_workers_exits_on_its_own(tmp_path):
-    """A Jupyter kernel that ran corpus workers (from the fork server: a kernel runs threads)
-    exits by itself when asked to shut down: its atexit handlers run and its temp folder is
-    left empty. Before, ipykernel waited for the resource tracker, which ignores SIGTERM, until
-    Jupyter gave up and killed the kernel with SIGTERM (exit -15, no atexit, a pymp-* folder
-    left in the temp folder for every such kernel)."""
-    from jupyter_client.manager import start_new_kernel
-
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    marker = tmp_path / "atexit-ran"
-    km, kc = start_new_kernel(kernel_name=_kernel_name(), env={**os.environ, "TMPDIR": str(tmp)})
-    proc = km.provisioner.process
-    try:
-        code = f"""
-import atexit, math, pathlib
-atexit.register(pathlib.Path({str(marker)!r}).write_text, "ran")
-from lsdlab._workers import map_local, mp_context
-assert mp_context().get_start_method() == "forkserver"
-assert map_local(math.sqrt, [float(i) for i in range(20)], jobs=2, progress=False, desc="") == [math.sqrt(i) for i in range(20)]
-"""
-        reply = kc.execute_interactive(code, timeout=120)
-        assert reply["content"]["status"] == "ok", reply["content"]
-        assert any(p.name.startswith("pymp-") for p in tmp.iterdir())  # the fork server's folder, for now
-    finally:
-        kc.stop_channels()
-        # Jupyter's own way (a shutdown request, then SIGTERM after half the wait), with a wait
-        # long enough that a slow machine never reaches the SIGTERM, but shorter than the
-        # ~14 s ipykernel then spent signalling the resource tracker
-        km.shutdown_wait_time = 20
-        km.shutdown_kernel(now=False)
-    assert proc.returncode == 0, proc.returncode
-    assert marker.read_text() == "ran"
-    assert sorted(p.name for p in tmp.iterdir()) == []

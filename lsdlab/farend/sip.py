@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._kernel import at_kernel_shutdown, cancel_at_kernel_shutdown
 from .._validation import check_choice, check_int_range, check_real_range
 from ..audio.channel import ChannelSettings
 from ..errors import ParameterError, SipError
@@ -215,6 +216,7 @@ class SimulatedFarEnd:
         # a script that ends (normally, sys.exit, SIGTERM) without close() still stops the
         # workers and removes the temp record folder (it was left in /tmp every time)
         atexit.register(self.close)
+        at_kernel_shutdown(self.close)  # in Jupyter, before ipykernel signals the workers
         try:
             # the relay's port first, so that a taken port fails before any process starts
             self._front = _Front(self.host, self.port, self.queue_s, self.SLOTS_PER_WORKER)
@@ -265,6 +267,7 @@ class SimulatedFarEnd:
     def close(self) -> None:
         """Stop the relay and the workers (hang up their calls, clean shutdown); remove temp files."""
         atexit.unregister(self.close)
+        cancel_at_kernel_shutdown(self.close)
         if self._front is not None:
             self._front.close()
         for conn in self._conns:

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from .._kernel import at_kernel_shutdown, cancel_at_kernel_shutdown
 from .._validation import check_choice, check_int_range, check_real_range
 from ..errors import ParameterError, SipError
 from ._enums import CallFarEndType, Cause, State
@@ -265,6 +266,9 @@ class CallPool:
         from ..sip._launcher import start_workers
 
         self._started = True
+        # in Jupyter, closed before ipykernel signals the workers (lsdlab._kernel): else the
+        # kernel waited 10 s for them, was killed, and each worker printed a traceback
+        at_kernel_shutdown(self.close)
         self.interrupted = False
         self._dead = set()
         self._unreachable = set()
@@ -356,6 +360,7 @@ class CallPool:
 
     def close(self, timeout_s: float = 15.0) -> None:
         """Hang up every call, stop the workers (exit code 0) and wait for them."""
+        cancel_at_kernel_shutdown(self.close)
         if self._launcher is None and not self._conns:
             self._started = False
             return
