@@ -219,11 +219,15 @@ def test_detector_with_a_missing_model_file(tmp_path):
         LiveSpeakerDetector(DetectorSettings(model=str(tmp_path / "gone.skops")))
 
 
-def test_detector_with_a_model_file(fitted, tmp_path):
+def test_detector_with_a_model_file(fitted, tmp_path, monkeypatch):
+    # its compiled arrays are cached in a cache of the test's own: a new model file per run
+    # (saved with a time stamp) added a file to the user's ~/.cache/lsdlab/models every run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     model, _ = fitted
     path = save_model(model, tmp_path / "m.skops")
     det = LiveSpeakerDetector(DetectorSettings(model=str(path)))
     assert det.model.get_params() == model.get_params()
+    assert len(list((tmp_path / "xdg" / "lsdlab" / "models").glob("*.npz"))) == 1
 
 
 def test_vectorised_tree_walk_equals_the_python_loop_bit_for_bit(fitted, rng):

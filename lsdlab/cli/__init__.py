@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "lsdlab.cli.demo",
     "lsdlab.cli.rules",
     "lsdlab.cli.tune",
+    "lsdlab.cli.cache",
 )
 
 

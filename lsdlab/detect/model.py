@@ -17,6 +17,7 @@ the one model files record).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -327,7 +328,10 @@ def load_compiled(path: str | Path, *, cache_dir: str | Path | None = None) -> C
     npz = npz / f"{sha}.npz"
     if npz.is_file():
         try:
-            return CompiledModel.load(npz, path=path, sha256=sha)
+            compiled = CompiledModel.load(npz, path=path, sha256=sha)
+            with contextlib.suppress(OSError):  # used now: `lsdlab cache clear --older-than` keeps it
+                os.utime(npz)
+            return compiled
         except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
             logger.warning("compiled model cache %s unusable (%s); rebuilding it from %s", npz, exc, path)
     model = CompiledModel.of(load_model(path), path=path, sha256=sha)

@@ -78,12 +78,23 @@ def _read_trace(path: Path) -> CallTrace | None:
 
     try:
         with np.load(path, allow_pickle=False) as z:
-            return CallTrace.from_arrays(z)
+            trace = CallTrace.from_arrays(z)
+        _used(path)
+        return trace
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError) as exc:
         logger.warning("unreadable cached trace %s (%s); tracing that call again", path, exc)
         return None
+
+
+def _used(path: Path) -> None:
+    """Renew a cache entry's time stamp: ``lsdlab cache clear --older-than DAYS`` removes the
+    entries not used for that long (a read-only cache is fine)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _write_trace(path: Path, trace: CallTrace) -> None:
