@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -620,7 +621,7 @@ def _record_worker_pids(monkeypatch, tmp_path: Path) -> Path:
 
     def spy(args):
         with open(log, "a") as f:
-            f.write(f"{__import__('os').getpid()}\n")
+            f.write(f"{os.getpid()}\n")
         return real(args)
 
     spy.__module__, spy.__qualname__ = mod.__name__, "_check_file"  # found by name in a forked worker
@@ -630,8 +631,6 @@ def _record_worker_pids(monkeypatch, tmp_path: Path) -> Path:
 
 
 def test_workers_report_every_problem_as_one_process_does(tmp_path, monkeypatch):
-    import os
-
     root = _every_problem(tmp_path / "c")
     serial = check(root)
     assert len(serial) >= 16  # every bad row, and the good ones pass
@@ -645,8 +644,6 @@ def test_workers_report_every_problem_as_one_process_does(tmp_path, monkeypatch)
 
 
 def test_workers_give_the_same_corpus(tmp_path, monkeypatch):
-    import os
-
     root = _corpus(tmp_path / "c", [f"f{i}.wav,{'human,1.0' if i % 2 else 'machine,'},0.3,,"
                                     for i in range(40)], files=[f"f{i}.wav" for i in range(40)])
     one = load(root)
