@@ -133,3 +133,24 @@ def test_info_on_an_empty_cache(cache, capsys):
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
     assert "traces" in out and "0 entries" in out and "lsdlab cache clear" in out
+
+
+def test_a_file_that_cannot_be_removed_is_named_and_the_rest_go(tmp_path, cache, capsys):
+    """An immutable entry (chattr +i; what a read-only or another user's cache gives): one
+    error line naming it and the fix, exit 1, and every other entry still removed."""
+    import shutil
+    import subprocess
+
+    corpus = load(subset_corpus(tmp_path / "c", {"human": 1, "machine": 1}))
+    load_traces(corpus)
+    stuck, other = _traces(cache)
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(stuck)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs e2fsprogs and root)")
+    try:
+        assert main(["cache", "clear", "traces"]) == 1
+        out, err = capsys.readouterr()
+        assert "removed 1 file(s)" in out and not other.exists() and stuck.exists()
+        assert err.count("\n") == 1 and f"could not remove 1 file(s), e.g. {stuck}" in err and "can write to it" in err
+    finally:
+        subprocess.run([chattr, "-i", str(stuck)], check=True)

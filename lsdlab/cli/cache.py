@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,7 @@ def _clear(args) -> int:
     cutoff = now - days * 86400 if days is not None else None
     names = ("traces", "models") if args.which == "all" else (args.which,)
     dirs = cache_dirs()
+    code = 0
     for name in names:
         root = dirs[name]
         scan = _scan(name, root)
@@ -140,6 +142,7 @@ def _clear(args) -> int:
         doomed += [(p, b) for p, b, m in scan.unfinished if now - m >= _STALE_TMP_S]
         freed = 0
         removed = 0
+        failed: list[tuple[Path, OSError]] = []
         for p, b in doomed:
             if args.dry_run:
                 removed, freed = removed + 1, freed + b
@@ -147,6 +150,9 @@ def _clear(args) -> int:
             try:
                 p.unlink()
             except FileNotFoundError:  # gone meanwhile
+                continue
+            except OSError as exc:  # read-only, immutable, another user's: say so, go on
+                failed.append((p, exc))
                 continue
             removed, freed = removed + 1, freed + b
         if not args.dry_run and name == "traces" and root.is_dir():
@@ -161,4 +167,9 @@ def _clear(args) -> int:
         print(f"{name}: {verb} {removed:,} file(s), {_mib(freed)}; {kept:,} kept ({root})")
         if scan.other:
             print(f"{name}: {len(scan.other)} other file(s), not lsdlab's, left alone (e.g. {scan.other[0]})")
-    return 0
+        if failed:
+            first, why = failed[0]
+            print(f"error: {name}: could not remove {len(failed)} file(s), e.g. {first}: {why.strerror or why}; "
+                  f"check that you own {root} and can write to it.", file=sys.stderr)
+            code = 1
+    return code
