@@ -17,7 +17,9 @@ persistent device identifier and an offline cache under ``~/.cache/Microsoft`` (
 ``ORT_DISABLE_TELEMETRY=1``, onnxruntime's opt-out, before it first imports onnxruntime,
 unless the variable is already set (``ORT_DISABLE_TELEMETRY=0`` keeps telemetry on). The
 opt-out is read once, when onnxruntime is imported: a process that imported onnxruntime
-before lsdlab keeps whatever it chose then.
+before lsdlab keeps whatever it chose then. onnxruntime also records nothing on its own when a
+CI variable (``CI``, ``GITHUB_ACTIONS``, ``JENKINS_URL`` and ten more) is set to a true value,
+so a CI run shows no telemetry whatever lsdlab does; a call centre's machine has none of those.
 
 Sample clock: window k holds samples ``[256 k, 256 (k + 1))`` of the call, whatever the
 ``push()`` sizes, and a 10 ms hop takes the speech state of the last window complete at its
