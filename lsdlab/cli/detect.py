@@ -148,7 +148,7 @@ def _run(args, outputs: dict | None = None):
     from ..corpus import load_corpus
     from ..evaluation.runner import run_corpus
 
-    corpus = load_corpus(args.corpus, labels=args.labels.split(",") if args.labels else None, jobs=max(1, args.jobs))
+    corpus = load_corpus(args.corpus, labels=args.labels.split(",") if args.labels else None, jobs=args.jobs)
     det, tuned = load_any_settings(args.settings, args.backend)
     channel = ChannelSettings() if args.channel else None
     if not 0.0 <= args.lead_in <= 30.0:
@@ -156,7 +156,7 @@ def _run(args, outputs: dict | None = None):
     # every output path checked before the work: a bad one fails now, in one line, not after the run
     check_output_paths(outputs or {}, inputs={**corpus_inputs(corpus), **settings_inputs(args.settings, det, tuned)})
     with cluster_client(args) as client:
-        decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=max(1, args.jobs),
+        decisions = run_corpus(corpus, det, channel=channel, lead_in_s=args.lead_in, after=args.after, jobs=args.jobs,
                                progress=not args.no_progress and sys.stderr.isatty(), client=client,
                                ship_audio=args.ship_audio)
     return corpus, det, tuned, decisions
@@ -239,7 +239,7 @@ def _train(args) -> int:
     sources = []
     inputs: dict[str, list] = {}
     for c in args.corpora:
-        corpus = load_corpus(c, jobs=max(1, args.jobs))
+        corpus = load_corpus(c, jobs=args.jobs)
         corpora.append((corpus, ChannelSettings() if args.channel else None, (0.2, 1.2) if args.channel else 0.0))
         sources.append({"path": str(corpus.root), "sha256": corpus.sha256, "calls": len(corpus)})
         for what, files in corpus_inputs(corpus).items():
@@ -249,7 +249,7 @@ def _train(args) -> int:
     check_output_paths({"--out": args.out, "the model's report (--out with .json)": Path(args.out).with_suffix(".json")},
                        inputs=inputs)
     with cluster_client(args) as client:
-        ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=max(1, args.jobs),
+        ts = build_training_set(corpora, allow_unlicensed=args.allow_unlicensed, jobs=args.jobs,
                                 progress=not args.no_progress and sys.stderr.isatty(), seed=args.seed, client=client,
                                 ship_audio=args.ship_audio)
     params = {"random_state": args.seed}

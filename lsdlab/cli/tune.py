@@ -128,7 +128,7 @@ def _tune(args) -> int:
     with cluster_client(args) as client:
         result = tune(args.corpus, profile, dialer_drop_rate=args.dialer_drop_rate, agent_connect_ms=args.agent_connect_ms,
                       n_trials=args.trials, seed=args.seed, evidence=args.evidence_corpus, backend=args.backend,
-                      progress=progress, jobs=max(1, args.jobs), margin_logit=args.margin_logit, margin_ms=args.margin_ms,
+                      progress=progress, jobs=args.jobs, margin_logit=args.margin_logit, margin_ms=args.margin_ms,
                       cache_dir=cache, sampler=args.sampler, client=client, ship_audio=args.ship_audio,
                       trial_batch=args.trial_batch)
     for line in result.summary().splitlines():
@@ -166,7 +166,7 @@ def _report(args) -> int:
 
     require("tune", "lsdlab report")
     path, warnings = _write(args.settings, args.out, corpus=args.corpus, max_calls=args.max_calls, n_trials=args.trials,
-                            jobs=max(1, args.jobs), progress=not args.no_progress and sys.stderr.isatty(),
+                            jobs=args.jobs, progress=not args.no_progress and sys.stderr.isatty(),
                             live_calls_per_day=args.live_calls_per_day)
     for w in warnings:
         _warn(w)

@@ -278,9 +278,9 @@ def _labels(labels) -> tuple[str, ...] | None:
 
 
 def _jobs(jobs) -> int:
-    from .._validation import check_int_range
+    from .._validation import JOBS_RANGE, check_int_range
 
-    return check_int_range(jobs, "jobs", "load_corpus", 1, 256)
+    return check_int_range(jobs, "jobs", "load_corpus", *JOBS_RANGE)
 
 
 def check(root: str | os.PathLike, *, labels=None, jobs: int = 1) -> list[Problem]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from .._validation import check_real_range
+from .._validation import JOBS_RANGE, check_real_range
 from .._workers import map_local, mp_context
 from ..audio.channel import ChannelSettings
 from ..audio.io import atomic_path
@@ -164,8 +164,9 @@ def connect(cluster: str):
     m = re.fullmatch(r"local:(\d+)", cluster.strip())
     if m:
         n = int(m.group(1))
-        if not 1 <= n <= 256:
-            raise ParameterError(f"--cluster local:N needs N (worker processes) in the range [1, 256]. Got {n} instead.")
+        low, high = JOBS_RANGE
+        if not low <= n <= high:
+            raise ParameterError(f"--cluster local:N needs N (worker processes) in the range [{low}, {high}]. Got {n} instead.")
         import logging
 
         lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",

@@ -42,7 +42,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from .._validation import check_choice, check_int_range
+from .._validation import JOBS_RANGE, check_choice, check_int_range
 from ..corpus import Corpus
 from ..detect import BACKEND_NAMES, TIMEOUT_RANGE_MS, CallTrace, DetectorSettings, TimerMode
 from ..errors import ParameterError
@@ -396,7 +396,7 @@ def tune(corpus: Corpus | str | os.PathLike, profile: Profile | str, *, dialer_d
     sampler_name = sampler
     check_int_range(n_trials, "n_trials", o, 1, 100000)
     check_int_range(seed, "seed", o, 0, 2**32 - 1)
-    check_int_range(jobs, "jobs", o, 1, 256)
+    check_int_range(jobs, "jobs", o, *JOBS_RANGE)
     check_int_range(trial_batch, "trial_batch", o, 1, TRIAL_BATCH_MAX)
     drop_given = dialer_drop_rate is not None
     dialer_drop_rate = 0.0 if dialer_drop_rate is None else dialer_drop_rate
