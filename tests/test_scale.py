@@ -132,6 +132,20 @@ def test_jobs_decisions_and_traces_equal_serial(small):
     assert trace_corpus(small, jobs=2) == trace_corpus(small, jobs=1)
 
 
+@pytest.mark.parametrize("fn", ["run_corpus", "trace_corpus", "load_traces"])
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, "2", True])
+def test_corpus_runs_refuse_bad_jobs(small, tmp_path, fn, jobs):
+    """As load_corpus and tune do: a ParameterError naming the function and the range (it was a
+    bare TypeError for "2" or 1.5, and 0 or -1 ran in this process), before any cache is read."""
+    from lsdlab.evaluation import load_traces
+
+    call = {"run_corpus": run_corpus, "trace_corpus": trace_corpus,
+            "load_traces": lambda c, jobs: load_traces(c, jobs=jobs, cache_dir=tmp_path / "cache")}[fn]
+    with pytest.raises(ParameterError, match=rf"'jobs' parameter of {fn} must be an int in the range \[1, 256\]\. Got"):
+        call(small, jobs=jobs)
+    assert not (tmp_path / "cache").exists()
+
+
 def test_app_amd_tuner_in_worker_processes_equals_serial(small):
     from lsdlab.detect.app_amd import AmdSettings
     from lsdlab.tune.search import _AmdRunner

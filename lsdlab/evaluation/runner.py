@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from .._validation import JOBS_RANGE, check_real_range
+from .._validation import JOBS_RANGE, check_int_range, check_real_range
 from .._workers import map_local, mp_context
 from ..audio.channel import ChannelSettings
 from ..audio.io import atomic_path
@@ -214,7 +214,7 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
     seed : int
         Seeds the far end's random choices (lead-in, channel noise).
     jobs : int
-        Local worker processes (1: in this process).
+        Local worker processes, 1 to 256 (1: in this process).
     progress : bool
         A tqdm progress bar.
     after : {'hangup', 'silence'}
@@ -239,6 +239,7 @@ def run_corpus(corpus: Corpus, settings=None, *, channel: ChannelSettings | None
     ModelError
         The settings' model file is missing or unreadable.
     """
+    check_int_range(jobs, "jobs", "run_corpus", *JOBS_RANGE)
     far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     make_detector(settings)  # validate settings (and load the model) once, here: forked workers inherit it
     items = work_items(far, corpus.calls, settings, client=client, ship_audio=ship_audio)
@@ -258,6 +259,7 @@ def trace_corpus(corpus: Corpus, settings: DetectorSettings | None = None, *, ch
     recording to its end, not only its first 10.5 s (what the tuner's replay needs: a verdict
     timed from the answer can come later; :func:`lsdlab.evaluation.load_traces` uses it).
     """
+    check_int_range(jobs, "jobs", "trace_corpus", *JOBS_RANGE)
     far = offline_far_end(corpus, channel, lead_in_s, seed, after)
     LiveSpeakerDetector(settings, trace=True)  # load the model once, here: forked workers inherit it
     items = work_items(far, corpus.calls if calls is None else list(calls), settings, client=client,

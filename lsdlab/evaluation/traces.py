@@ -119,7 +119,9 @@ def load_traces(corpus: Corpus, settings: DetectorSettings | None = None, *, job
     of ``client``; ``ship_audio``: see :func:`lsdlab.evaluation.run_corpus`).
     """
     from .._hashing import file_sha256
+    from .._validation import JOBS_RANGE, check_int_range
 
+    check_int_range(jobs, "jobs", "load_traces", *JOBS_RANGE)  # before the cache is read, not only when a call is traced
     settings = settings if settings is not None else DetectorSettings()
     calls = list(corpus.calls)
     traces: list[CallTrace | None] = [None] * len(calls)
