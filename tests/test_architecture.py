@@ -18,7 +18,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "lsdlab"
 
 #: The base floor: helpers every area may use (they import nothing above them).
-BASE = {"errors", "_validation", "_hashing", "_format", "_signals", "_workers", "_kernel", "_extras", "_leftovers",
+BASE = {"errors", "_validation", "_cache", "_hashing", "_format", "_signals", "_workers", "_kernel", "_extras", "_leftovers",
         "_forkserver_dies_with_parent", "_jsonfile", "_moved", "_version"}
 
 #: area -> the areas (besides itself and BASE) it may import. Bottom floors first.

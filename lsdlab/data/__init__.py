@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from .._cache import cache_home
 from ..errors import ParameterError
 
 __all__ = ["SHIPPED_COUNTRIES", "settings_path", "message_wav", "demo_corpus", "demo_corpus_cache"]
@@ -51,8 +51,7 @@ def _checkout_demo() -> Path:
 
 def demo_corpus_cache() -> Path:
     """Where :func:`demo_corpus` builds the demo corpus outside a checkout."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lsdlab" / "demo-corpus"
+    return cache_home() / "demo-corpus"
 
 
 def demo_corpus(*, build: bool = True, progress: Callable[[int, int], None] | None = None) -> Path:

@@ -17,10 +17,8 @@ the one model files record).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import re
 import threading
 import zipfile
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._cache import cache_home, mark_used
 from .._hashing import file_sha256
 from ..audio.io import atomic_path
 from ..errors import ModelError
@@ -311,8 +310,7 @@ def load_model(path: str | Path) -> CadenceClassifier:
 
 def compiled_cache_dir() -> Path:
     """Where compiled models are cached: ``$XDG_CACHE_HOME/lsdlab/models`` (``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lsdlab" / "models"
+    return cache_home() / "models"
 
 
 def load_compiled(path: str | Path, *, cache_dir: str | Path | None = None) -> CompiledModel:
@@ -329,8 +327,7 @@ def load_compiled(path: str | Path, *, cache_dir: str | Path | None = None) -> C
     if npz.is_file():
         try:
             compiled = CompiledModel.load(npz, path=path, sha256=sha)
-            with contextlib.suppress(OSError):  # used now: `lsdlab cache clear --older-than` keeps it
-                os.utime(npz)
+            mark_used(npz)  # `lsdlab cache clear --older-than` keeps it
             return compiled
         except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
             logger.warning("compiled model cache %s unusable (%s); rebuilding it from %s", npz, exc, path)

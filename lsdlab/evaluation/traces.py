@@ -14,6 +14,7 @@ import logging
 import os
 from pathlib import Path
 
+from .._cache import cache_home, mark_used
 from ..corpus import Corpus
 from ..detect import CallTrace, DetectorSettings
 from .runner import trace_corpus
@@ -69,8 +70,7 @@ def call_trace_key(audio_sha256: str, base: dict) -> str:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lsdlab" / "traces"
+    return cache_home() / "traces"
 
 
 def _read_trace(path: Path) -> CallTrace | None:
@@ -79,22 +79,13 @@ def _read_trace(path: Path) -> CallTrace | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             trace = CallTrace.from_arrays(z)
-        _used(path)
+        mark_used(path)  # `lsdlab cache clear --older-than` keeps it
         return trace
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError) as exc:
         logger.warning("unreadable cached trace %s (%s); tracing that call again", path, exc)
         return None
-
-
-def _used(path: Path) -> None:
-    """Renew a cache entry's time stamp: ``lsdlab cache clear --older-than DAYS`` removes the
-    entries not used for that long (a read-only cache is fine)."""
-    try:
-        os.utime(path)
-    except OSError:
-        pass
 
 
 def _write_trace(path: Path, trace: CallTrace) -> None:
