@@ -23,8 +23,9 @@ def scratch(tmp_path) -> Path:
     return tmp_path
 
 
-def make(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def make(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=env)
 
 
 def _version(py: str) -> str:
@@ -109,8 +110,7 @@ def test_kernel_install_leaves_no_temp_folder(scratch, tmp_path):
     (venv / ".installed").touch()  # installed: the rule runs only the kernel install
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
-    r = subprocess.run(["make", "--no-print-directory", f"PY={sys.executable}", "kernel"], cwd=scratch,
-                       capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
+    r = make(scratch, f"PY={sys.executable}", "kernel", env={**os.environ, "TMPDIR": str(tmp)})
     assert r.returncode == 0, r.stderr
     assert "Installed kernelspec lsdlab" in r.stdout + r.stderr
     assert list(tmp.iterdir()) == []
